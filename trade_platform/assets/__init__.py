@@ -1,0 +1,1 @@
+"""Software-defined assets: ingest (raw, validated, DLQ) and marts (OHLCV, daily volume)."""

@@ -1,0 +1,103 @@
+"""``trade-platform``: generate synthetic landing data and run the demo pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, timedelta
+
+from trade_platform import config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="trade-platform", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    settings = config.Settings.from_env()
+    yesterday = date.today() - timedelta(days=1)
+
+    generate = commands.add_parser("generate", help="write synthetic trades into the landing zone")
+    demo = commands.add_parser("demo", help="generate days of trades and materialize them through Dagster")
+    for command in (generate, demo):
+        command.add_argument("--end", type=date.fromisoformat, default=yesterday, help="last day (UTC), default yesterday")
+        command.add_argument("--days", type=int, default=7, help="number of days ending at --end (default 7)")
+        command.add_argument("--trades-per-day", type=int, default=20_000)
+        command.add_argument("--symbols", type=int, default=8)
+        command.add_argument("--bad-fraction", type=float, default=0.01)
+        command.add_argument("--seed", type=int, default=42)
+        command.add_argument("--landing", default=settings.landing_url, help=f"landing URL (env {config.LANDING_URL_ENV})")
+    args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+    days = [args.end - timedelta(days=offset) for offset in reversed(range(args.days))]
+    if days[0] < settings.start_date:
+        parser.error(f"--end/--days reach before {config.START_DATE_ENV}={settings.start_date}")
+    generate_days(days, args)
+    if args.command == "demo":
+        return run_demo(days)
+    return 0
+
+
+def generate_days(days: list[date], args: argparse.Namespace) -> None:
+    from trade_platform.generate import generate_day, write_day
+
+    for index, day in enumerate(days, start=1):
+        generated = generate_day(
+            day, args.trades_per_day, seed=args.seed, n_symbols=args.symbols, bad_fraction=args.bad_fraction
+        )
+        # Every third day also receives a corrupt file, so unreadable_file shows up too.
+        files = write_day(generated, args.landing, corrupt_file=index % 3 == 0)
+        print(f"generate [{index}/{len(days)}] {day}: {generated.records.height} records in {len(files)} files", flush=True)
+
+
+def run_demo(days: list[date]) -> int:
+    """Materialize every asset and check, one run per day, on the persistent instance."""
+    from dagster import DagsterInstance
+
+    from trade_platform.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    instance = DagsterInstance.get()
+    failures = 0
+    summaries = []
+    for index, day in enumerate(days, start=1):
+        started = time.monotonic()
+        result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False)
+        seconds = time.monotonic() - started
+        status = "ok" if result.success else "FAILED"
+        failures += not result.success
+        print(f"materialize [{index}/{len(days)}] {day}: {status} in {seconds:.1f}s (run {result.run_id[:8]})", flush=True)
+        summaries.append((day, result))
+    print()
+    for day, result in summaries:
+        print(format_summary(day, result))
+    return 1 if failures else 0
+
+
+def format_summary(day: date, result) -> str:
+    dlq = next(
+        (
+            event.event_specific_data.materialization.metadata
+            for event in result.get_asset_materialization_events()
+            if event.asset_key.to_user_string() == "trades_dlq"
+        ),
+        {},
+    )
+    raw = dlq.get("raw_rows")
+    validated = dlq.get("validated_rows")
+    codes = dlq.get("dlq_by_code")
+    lines = [
+        f"{day}  raw {raw.value if raw else '?'}  validated {validated.value if validated else '?'}",
+        "  DLQ by code: "
+        + (", ".join(f"{code}={count}" for code, count in codes.value.items()) if codes and codes.value else "none"),
+    ]
+    checks = sorted(
+        (e.check_name, "PASS" if e.passed else f"FAIL ({e.severity.value})")
+        for e in result.get_asset_check_evaluations()
+    )
+    lines.append("  checks: " + ", ".join(f"{name} {status}" for name, status in checks))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Settings read from the environment (12-factor); no Dagster imports here.
+
+Every knob has a default that runs the embedded set-up (local disk under ``./data``), so a
+fresh clone works with no configuration and swapping to S3 is only a URL change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+
+LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
+LAKE_URL_ENV = "TRADE_PLATFORM_LAKE_URL"
+START_DATE_ENV = "TRADE_PLATFORM_START_DATE"
+OHLCV_INTERVALS_ENV = "TRADE_PLATFORM_OHLCV_INTERVALS"
+
+DEFAULT_LANDING_URL = "./data/landing"
+DEFAULT_LAKE_URL = "./data/lake"
+DEFAULT_START_DATE = "2024-01-01"
+DEFAULT_OHLCV_INTERVALS = ("1m", "5m", "1h")
+
+
+def env_str(name: str, default: str) -> str:
+    """The variable's value, or ``default`` when it is unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def parse_intervals(text: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of polars durations such as ``1m,5m,1h``."""
+    intervals = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not intervals:
+        raise ValueError(f"{OHLCV_INTERVALS_ENV} must name at least one interval, got {text!r}")
+    return intervals
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_url: str = DEFAULT_LANDING_URL
+    lake_url: str = DEFAULT_LAKE_URL
+    start_date: date = field(default_factory=lambda: date.fromisoformat(DEFAULT_START_DATE))
+    ohlcv_intervals: tuple[str, ...] = DEFAULT_OHLCV_INTERVALS
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        start = env_str(START_DATE_ENV, DEFAULT_START_DATE)
+        try:
+            start_date = date.fromisoformat(start)
+        except ValueError as exc:
+            raise ValueError(f"{START_DATE_ENV} must be a date like 2024-01-01, got {start!r}") from exc
+        return cls(
+            landing_url=env_str(LANDING_URL_ENV, DEFAULT_LANDING_URL),
+            lake_url=env_str(LAKE_URL_ENV, DEFAULT_LAKE_URL),
+            start_date=start_date,
+            ohlcv_intervals=parse_intervals(
+                env_str(OHLCV_INTERVALS_ENV, ",".join(DEFAULT_OHLCV_INTERVALS))
+            ),
+        )

@@ -1,0 +1,129 @@
+"""Parquet lake I/O manager on Dagster's ``UPathIOManager``: local disk or S3, hive layout.
+
+Each partition is one file, ``<lake>/<asset_key>/date=YYYY-MM-DD/part-0.parquet``, written whole
+or not at all: locally to a hidden temporary file renamed into place, on object stores as one
+object (a single PUT or a completed multipart upload). A run over a range of partitions writes
+each partition's slice separately, and a load of several partitions is one lazy scan.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from datetime import date
+
+import polars as pl
+from dagster import (
+    ConfigurableIOManagerFactory,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    UPathIOManager,
+)
+from upath import UPath
+
+PARTITION_COLUMN = "date"
+PART_FILE = "part-0"
+
+
+class LakeParquetIOManager(UPathIOManager):
+    extension = ".parquet"
+
+    def get_path_for_partition(self, context: InputContext | OutputContext, path: UPath, partition: str) -> UPath:
+        return path / f"{PARTITION_COLUMN}={partition}" / PART_FILE
+
+    def handle_output(self, context: OutputContext, obj: pl.DataFrame) -> None:
+        if not context.has_asset_partitions:
+            raise TypeError(f"{context.asset_key.to_user_string()}: the lake stores partitioned assets only")
+        paths = self._get_paths_for_partitions(context)
+        keys = [date.fromisoformat(key) for key in paths]
+        stray = obj.filter(~pl.col(PARTITION_COLUMN).is_in(keys)).height
+        if stray:
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: {stray} rows have a {PARTITION_COLUMN} outside "
+                f"the partitions being written ({min(paths)}..{max(paths)})"
+            )
+        by_day = obj.partition_by(PARTITION_COLUMN, as_dict=True, include_key=False)
+        empty = obj.clear().drop(PARTITION_COLUMN)
+        for key, path in paths.items():
+            part = by_day.get((date.fromisoformat(key),), empty)
+            self.dump_to_path(context, part, path)
+            context.step_context.add_asset_metadata(
+                {"dagster/row_count": part.height, "path": MetadataValue.path(str(path))},
+                asset_key=context.asset_key,
+                partition_key=key,
+            )
+
+    def dump_to_path(self, context: OutputContext, obj: pl.DataFrame, path: UPath) -> None:
+        write_parquet_atomically(obj, path)
+
+    def load_from_path(self, context: InputContext, path: UPath) -> pl.LazyFrame:
+        return self._scan([path])
+
+    def load_input(self, context: InputContext) -> pl.LazyFrame:
+        """All requested partitions as one lazy scan with the ``date`` column from the path."""
+        paths = self._get_paths_for_partitions(context)
+        allow_missing = (context.definition_metadata or {}).get("allow_missing_partitions", False)
+        missing = [key for key, path in paths.items() if not path.exists()]
+        if missing and not allow_missing:
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()}: partition(s) {', '.join(missing[:5])}"
+                f"{' ...' if len(missing) > 5 else ''} not materialized under {self._base_path}"
+            )
+        return self._scan([path for key, path in paths.items() if key not in missing])
+
+    def _scan(self, paths: list[UPath]) -> pl.LazyFrame:
+        return pl.scan_parquet(
+            [str(path) for path in paths],
+            hive_partitioning=True,
+            hive_schema={PARTITION_COLUMN: pl.Date()},
+            storage_options=polars_storage_options(self._base_path),
+        )
+
+
+def polars_storage_options(path: UPath) -> dict | None:
+    """Options for polars' own object-store reader; local paths need none."""
+    if is_local(path):
+        return None
+    return {key: str(value) for key, value in path.storage_options.items()} or None
+
+
+def is_local(path: UPath) -> bool:
+    return path.protocol in ("", "file", "local")
+
+
+def write_parquet_atomically(frame: pl.DataFrame, path: UPath) -> None:
+    """Replace ``path`` with ``frame`` so that readers see the old file or the new one, never part.
+
+    Leftover temporary files from an interrupted earlier write are removed afterwards.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if is_local(path):
+        temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            with temporary.open("wb") as handle:
+                frame.write_parquet(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary.path, path.path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    else:
+        # One PUT (multipart above 100 MiB) of the finished bytes: an object store shows the
+        # object only once it is complete, and a failure while serializing uploads nothing.
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        path.fs.pipe_file(path.path, buffer.getvalue())
+    for sibling in path.parent.iterdir():
+        if sibling.name != path.name:
+            sibling.unlink()
+
+
+class ParquetLakeIOManager(ConfigurableIOManagerFactory):
+    """Stores every asset partition as Parquet under ``lake_url`` (a folder or ``s3://`` URL)."""
+
+    lake_url: str
+
+    def create_io_manager(self, context) -> LakeParquetIOManager:
+        return LakeParquetIOManager(base_path=UPath(self.lake_url))

@@ -1,0 +1,52 @@
+"""Dagster resources: where landing files come from and how marts are shaped.
+
+Values come from the environment through ``EnvVar`` when set (so the UI shows their source), and
+fall back to the embedded defaults otherwise.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from dagster import ConfigurableResource, EnvVar
+
+from trade_platform import config
+from trade_platform.landing import LandingFile, LandingRead, list_landing_files, read_landing_files
+
+
+def env_or_default(name: str, default: str) -> str:
+    """``EnvVar(name)`` when the variable is set, else the default (EnvVar alone fails when unset)."""
+    return EnvVar(name) if config.env_str(name, "") else default  # type: ignore[return-value]
+
+
+class LandingZone(ConfigurableResource):
+    """The landing zone: a local folder or an ``s3://bucket/prefix`` URL."""
+
+    url: str
+
+    def files_for_day(self, day: str) -> list[LandingFile]:
+        return list_landing_files(self.url, day)
+
+    def read_days(self, days: list[str]) -> LandingRead:
+        """Read the days' files; every frame carries the day as its ``date`` column."""
+        reads = [(day, read_landing_files(self.files_for_day(day))) for day in days]
+        dated = [
+            (
+                read.records.with_columns(date=pl.lit(day).str.to_date()),
+                read.unreadable.with_columns(date=pl.lit(day).str.to_date()),
+            )
+            for day, read in reads
+        ]
+        return LandingRead(
+            records=pl.concat([records for records, _ in dated], how="diagonal_relaxed"),
+            unreadable=pl.concat([unreadable for _, unreadable in dated]),
+            files=tuple(f for _, read in reads for f in read.files),
+        )
+
+
+class MartSettings(ConfigurableResource):
+    """How marts are computed; ``ohlcv_intervals`` is a comma-separated list of polars durations."""
+
+    ohlcv_intervals: str = ",".join(config.DEFAULT_OHLCV_INTERVALS)
+
+    def intervals(self) -> tuple[str, ...]:
+        return config.parse_intervals(self.ohlcv_intervals)

@@ -1,0 +1,1 @@
+"""Plain polars transforms (no Dagster): the assets, the tests and the benchmark call these."""

@@ -1,0 +1,70 @@
+"""Validated trades -> OHLCV candles and daily volume, as polars aggregations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+OHLCV_COLUMNS = (
+    "symbol", "interval", "timestamp", "open", "high", "low", "close",
+    "volume", "trade_count", "vwap", "date",
+)  # fmt: skip
+DAILY_VOLUME_COLUMNS = (
+    "symbol", "trade_count", "total_volume", "notional", "vwap",
+    "avg_price", "low_price", "high_price", "date",
+)  # fmt: skip
+
+
+def ohlcv(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> pl.DataFrame:
+    """Candles per symbol and UTC-aligned bucket for each interval (a polars duration string).
+
+    Open and close are the first and last trade by (timestamp, trade_id), so ties are stable.
+    """
+    ordered = (
+        validated.lazy()
+        .select("date", "symbol", "timestamp", "trade_id", "price", "quantity")
+        .sort("date", "symbol", "timestamp", "trade_id")
+        .with_columns(_notional=pl.col("price") * pl.col("quantity"))
+    )
+    per_interval = [
+        ordered.group_by(
+            "date", "symbol", pl.col("timestamp").dt.truncate(interval), maintain_order=True
+        ).agg(
+            interval=pl.lit(interval),
+            open=pl.col("price").first(),
+            high=pl.col("price").max(),
+            low=pl.col("price").min(),
+            close=pl.col("price").last(),
+            volume=pl.col("quantity").sum(),
+            trade_count=pl.len().cast(pl.Int64),
+            vwap=pl.col("_notional").sum() / pl.col("quantity").sum(),
+        )
+        for interval in intervals
+    ]
+    return (
+        pl.concat(per_interval)
+        .select(OHLCV_COLUMNS)
+        .sort("date", "interval", "symbol", "timestamp")
+        .collect()
+    )
+
+
+def daily_volume(validated: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Per symbol and day: counts, volume, notional, VWAP, mean, low and high price."""
+    return (
+        validated.lazy()
+        .group_by("date", "symbol")
+        .agg(
+            trade_count=pl.len().cast(pl.Int64),
+            total_volume=pl.col("quantity").sum(),
+            notional=(pl.col("price") * pl.col("quantity")).sum(),
+            avg_price=pl.col("price").mean(),
+            low_price=pl.col("price").min(),
+            high_price=pl.col("price").max(),
+        )
+        .with_columns(vwap=pl.col("notional") / pl.col("total_volume"))
+        .select(DAILY_VOLUME_COLUMNS)
+        .sort("date", "symbol")
+        .collect()
+    )

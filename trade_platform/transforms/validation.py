@@ -1,0 +1,223 @@
+"""Raw records -> validated trades + dead-letter rows, as one pass of polars expressions.
+
+Each DLQ code is a boolean expression over the raw text; a record's ``error_codes`` are all the
+codes whose expression holds, so a record with several faults carries all of them. A record is
+validated only when it has none, and the split is exhaustive by construction: every raw row is in
+exactly one of the two outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from trade_platform.dlq_codes import DlqCode
+from trade_platform.landing import TRADE_FIELDS
+
+TRADE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+SYMBOL_PATTERN = r"^[A-Z0-9_-]+$"
+EXCHANGE_PATTERN = r"^[A-Z0-9_-]+$"
+SIDES = ("buy", "sell")
+
+VALIDATED_COLUMNS = (
+    "trade_id", "symbol", "side", "price", "quantity", "timestamp", "exchange",
+    "_source_file", "_source_row", "date",
+)  # fmt: skip
+DLQ_SCHEMA: dict[str, pl.DataType] = {
+    "raw_record": pl.String(),
+    "trade_id": pl.String(),
+    "error_codes": pl.List(pl.String()),
+    "error": pl.String(),
+    "_source_file": pl.String(),
+    "_source_row": pl.Int64(),
+    "run_id": pl.String(),
+    "rejected_at": pl.Datetime("us", "UTC"),
+    "date": pl.Date(),
+}
+UTC_MICROS = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class TradeSplit:
+    validated: pl.DataFrame
+    dlq: pl.DataFrame
+
+
+def parse_timestamp(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC instant or null, looks-like-a-timestamp-without-a-zone) for ISO-8601 text or epochs.
+
+    ``Z`` and numeric offsets are converted to UTC; a space may stand for ``T``; epoch seconds
+    (10 digits, optional fraction) and milliseconds (13 digits) are read as UTC.
+    """
+    iso = text.str.replace(" ", "T", literal=True, n=1)
+    aware = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC")
+    epoch_micros = (
+        pl.when(text.str.contains(r"^\d{10}(\.\d+)?$"))
+        .then(text.cast(pl.Float64, strict=False) * 1_000_000)
+        .when(text.str.contains(r"^\d{13}$"))
+        .then(text.cast(pl.Float64, strict=False) * 1_000)
+        .cast(pl.Int64)
+    )
+    instant = pl.coalesce(aware, epoch_micros.cast(UTC_MICROS))
+    zoneless = iso.str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+    return instant, instant.is_null() & zoneless
+
+
+def split_trades(
+    raw: pl.DataFrame | pl.LazyFrame,
+    *,
+    now: datetime,
+    run_id: str,
+    unreadable: pl.DataFrame | None = None,
+) -> TradeSplit:
+    """Split raw records (with a ``date`` partition column) into validated and DLQ rows.
+
+    ``now`` is the instant after which a trade is in the future; ``unreadable`` lists whole files
+    (``_source_file``, ``error``, ``date``) that become one DLQ entry each.
+    """
+    instant, zoneless = parse_timestamp(pl.col("_t_timestamp"))
+    # Stage 1: trimmed text, normalized and parsed values, each computed once.
+    parsed = (
+        raw.lazy()
+        .sort("date", "_source_file", "_source_row")
+        .with_row_index("_pos")
+        .with_columns(pl.col(name).str.strip_chars().alias(f"_t_{name}") for name in TRADE_FIELDS)
+        .with_columns(
+            _symbol=pl.col("_t_symbol").str.to_uppercase(),
+            _exchange=pl.col("_t_exchange").str.to_uppercase(),
+            _side=pl.col("_t_side").str.to_lowercase(),
+            _price=pl.col("_t_price").cast(pl.Float64, strict=False),
+            _quantity=pl.col("_t_quantity").cast(pl.Float64, strict=False),
+            _instant=instant,
+            _zoneless=zoneless,
+            _day_start=pl.col("date").cast(UTC_MICROS),
+        )
+    )
+    # Stage 2: one boolean column per code.
+    malformed = pl.col("_parse_error").is_not_null()
+    missing = {
+        name: ~malformed & (pl.col(f"_t_{name}").is_null() | (pl.col(f"_t_{name}") == ""))
+        for name in TRADE_FIELDS
+    }
+    present = {name: ~malformed & ~flag for name, flag in missing.items()}
+    has_time = present["timestamp"] & pl.col("_instant").is_not_null()
+    faults: dict[DlqCode, pl.Expr] = {
+        DlqCode.MALFORMED_RECORD: malformed,
+        DlqCode.MISSING_FIELD: pl.any_horizontal(missing.values()),
+        DlqCode.INVALID_TRADE_ID: present["trade_id"] & ~pl.col("trade_id").str.contains(TRADE_ID_PATTERN),
+        DlqCode.INVALID_SYMBOL: present["symbol"] & ~pl.col("_symbol").str.contains(SYMBOL_PATTERN),
+        DlqCode.INVALID_SIDE: present["side"] & ~pl.col("_side").is_in(SIDES),
+        DlqCode.INVALID_PRICE: present["price"] & ~_positive_finite(pl.col("_price")),
+        DlqCode.INVALID_QUANTITY: present["quantity"] & ~_positive_finite(pl.col("_quantity")),
+        DlqCode.INVALID_TIMESTAMP: present["timestamp"] & pl.col("_instant").is_null() & ~pl.col("_zoneless"),
+        DlqCode.TIMESTAMP_NO_TIMEZONE: present["timestamp"] & pl.col("_zoneless"),
+        DlqCode.TIMESTAMP_IN_FUTURE: has_time & (pl.col("_instant") > pl.lit(now).cast(UTC_MICROS)),
+        DlqCode.TIMESTAMP_OUTSIDE_PARTITION: has_time
+        & (
+            (pl.col("_instant") < pl.col("_day_start"))
+            | (pl.col("_instant") >= pl.col("_day_start").dt.offset_by("1d"))
+        ),
+        DlqCode.INVALID_EXCHANGE: present["exchange"] & ~pl.col("_exchange").str.contains(EXCHANGE_PATTERN),
+    }
+    flagged = parsed.with_columns(
+        **{_flag(code): fault.fill_null(False) for code, fault in faults.items()},
+        _missing_names=pl.concat_list(
+            [pl.when(flag).then(pl.lit(name)) for name, flag in missing.items()]
+        ).list.drop_nulls().list.join(", "),
+    ).with_columns(_clean=~pl.any_horizontal(_flag(code) for code in faults))
+    # The first clean occurrence (by file, then row) of a trade_id is kept; any later record
+    # with that id, clean or not, is a duplicate.
+    first_clean = pl.col("_pos").filter("_clean").min().over("date", "trade_id")
+    duplicate = present["trade_id"] & first_clean.is_not_null() & (pl.col("_pos") > first_clean)
+    flagged = flagged.with_columns(
+        duplicate.fill_null(False).alias(_flag(DlqCode.DUPLICATE_TRADE_ID))
+    ).with_columns(_accepted=pl.col("_clean") & ~pl.col(_flag(DlqCode.DUPLICATE_TRADE_ID)))
+    all_codes = [*faults, DlqCode.DUPLICATE_TRADE_ID]
+
+    validated = (
+        flagged.filter("_accepted")
+        .select(
+            "trade_id",
+            symbol="_symbol",
+            side="_side",
+            price="_price",
+            quantity="_quantity",
+            timestamp="_instant",
+            exchange="_exchange",
+            _source_file="_source_file",
+            _source_row="_source_row",
+            date="date",
+        )
+        .sort("date", "timestamp", "trade_id")
+    )
+    messages = _messages()
+    rejected = flagged.filter(~pl.col("_accepted")).select(
+        raw_record=pl.col("_raw_record"),
+        trade_id=pl.col("trade_id"),
+        error_codes=pl.concat_list(
+            [pl.when(_flag(code)).then(pl.lit(code.value)) for code in all_codes]
+        ).list.drop_nulls(),
+        error=pl.concat_list(
+            [pl.when(_flag(code)).then(messages[code]) for code in all_codes]
+        ).list.drop_nulls().list.join("; "),
+        _source_file=pl.col("_source_file"),
+        _source_row=pl.col("_source_row"),
+        date=pl.col("date"),
+    )
+    validated_df, rejected_df = pl.collect_all([validated, rejected])
+    dlq = pl.concat(
+        [rejected_df, _unreadable_entries(unreadable)], how="diagonal_relaxed"
+    ).with_columns(
+        run_id=pl.lit(run_id, pl.String),
+        rejected_at=pl.lit(now).cast(UTC_MICROS),
+    )
+    return TradeSplit(validated=validated_df, dlq=dlq.select(list(DLQ_SCHEMA)).cast(DLQ_SCHEMA))
+
+
+def _flag(code: DlqCode) -> str:
+    return f"_is_{code.value}"
+
+
+def _positive_finite(number: pl.Expr) -> pl.Expr:
+    return number.is_not_null() & number.is_finite() & (number > 0)
+
+
+def _messages() -> dict[DlqCode, pl.Expr]:
+    """A human sentence per code, quoting the offending value as received."""
+
+    def quoted(field: str, problem: str) -> pl.Expr:
+        return pl.concat_str(pl.lit(f"{field} '"), pl.col(field), pl.lit(f"' {problem}"))
+
+    return {
+        DlqCode.MALFORMED_RECORD: pl.format("malformed record: {}", pl.col("_parse_error")),
+        DlqCode.MISSING_FIELD: pl.format("missing field(s): {}", pl.col("_missing_names")),
+        DlqCode.INVALID_TRADE_ID: quoted("trade_id", f"does not match {TRADE_ID_PATTERN}"),
+        DlqCode.INVALID_SYMBOL: quoted("symbol", f"does not match {SYMBOL_PATTERN} after upper-casing"),
+        DlqCode.INVALID_SIDE: quoted("side", "is not buy or sell"),
+        DlqCode.INVALID_PRICE: quoted("price", "is not a finite number > 0"),
+        DlqCode.INVALID_QUANTITY: quoted("quantity", "is not a finite number > 0"),
+        DlqCode.INVALID_TIMESTAMP: quoted("timestamp", "is not an ISO-8601 timestamp"),
+        DlqCode.TIMESTAMP_NO_TIMEZONE: quoted("timestamp", "has no timezone (add Z or an offset)"),
+        DlqCode.TIMESTAMP_IN_FUTURE: quoted("timestamp", "is in the future"),
+        DlqCode.TIMESTAMP_OUTSIDE_PARTITION: pl.format(
+            "timestamp '{}' is outside partition {}", pl.col("timestamp"), pl.col("date")
+        ),
+        DlqCode.INVALID_EXCHANGE: quoted("exchange", f"does not match {EXCHANGE_PATTERN} after upper-casing"),
+        DlqCode.DUPLICATE_TRADE_ID: quoted("trade_id", "was already accepted from an earlier record"),
+    }
+
+
+def _unreadable_entries(unreadable: pl.DataFrame | None) -> pl.DataFrame:
+    if unreadable is None or unreadable.is_empty():
+        return pl.DataFrame(schema={k: v for k, v in DLQ_SCHEMA.items() if k not in ("run_id", "rejected_at")})
+    return unreadable.select(
+        raw_record=pl.lit(None, pl.String),
+        trade_id=pl.lit(None, pl.String),
+        error_codes=pl.lit([DlqCode.UNREADABLE_FILE.value], pl.List(pl.String)),
+        error=pl.format("unreadable file: {}", pl.col("error")),
+        _source_file=pl.col("_source_file"),
+        _source_row=pl.lit(None, pl.Int64),
+        date=pl.col("date"),
+    )
