@@ -123,6 +123,8 @@ def read_landing_file(landing_file: LandingFile) -> pl.DataFrame:
         payload = _gunzip(payload)
     if name.endswith(".parquet"):
         frame = _parquet_records(payload)
+    elif b"\x00" in payload:
+        raise UnreadableFileError("binary content (NUL bytes) in a text file")
     else:
         lines = _text_lines(payload)
         frame = _csv_records(lines) if ".csv" in name else _jsonl_records(lines)
@@ -239,17 +241,35 @@ def _parquet_records(payload: bytes) -> pl.DataFrame:
         table = pl.read_parquet(io.BytesIO(payload))
     except Exception as exc:  # polars raises several error types for corrupt files
         raise UnreadableFileError(f"corrupt Parquet: {str(exc).splitlines()[0]}") from exc
-    as_text = table.select(_as_text(name, dtype) for name, dtype in table.schema.items())
-    return as_text.with_row_index("_source_row", offset=1).with_columns(
-        pl.col("_source_row").cast(pl.Int64),
-        _raw_record=pl.struct(as_text.columns).struct.json_encode(),
-        _parse_error=pl.lit(None, pl.String),
+    # A trade field holding a list or struct cannot be a value: that record is malformed.
+    nested = [
+        name for name, dtype in table.schema.items() if name in TRADE_FIELDS and dtype.is_nested()
+    ]
+    parse_error = pl.lit(None, pl.String)
+    if nested:
+        names = pl.concat_list(
+            [pl.when(pl.col(name).is_not_null()).then(pl.lit(name)) for name in nested]
+        ).list.drop_nulls().list.join(", ")
+        parse_error = pl.when(names != "").then(pl.format("nested value in field(s): {}", names))
+    raw_record = pl.struct(table.columns).struct.json_encode() if table.width else pl.lit("{}")
+    with_provenance = table.with_row_index("_source_row", offset=1).with_columns(
+        pl.col("_source_row").cast(pl.Int64), _raw_record=raw_record, _parse_error=parse_error
+    )
+    return with_provenance.select(
+        "_source_row",
+        "_raw_record",
+        "_parse_error",
+        *(_as_text(name, dtype, nested=name in nested) for name, dtype in table.schema.items()),
     )
 
 
-def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+def _as_text(name: str, dtype: pl.DataType, *, nested: bool) -> pl.Expr:
     """A Parquet column as text: tz-aware timestamps keep their offset, naive ones get none."""
     column = pl.col(name)
+    if nested:  # the whole record is kept in _raw_record
+        return pl.lit(None, pl.String).alias(name)
+    if dtype.is_nested():
+        return pl.struct(column).struct.json_encode().alias(name)
     if isinstance(dtype, pl.Datetime):
         fmt = "%Y-%m-%dT%H:%M:%S%.f%:z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S%.f"
         return column.dt.to_string(fmt).alias(name)

@@ -10,6 +10,7 @@ import polars as pl
 from dagster import ConfigurableResource, EnvVar
 
 from trade_platform import config
+from trade_platform.io_managers import ParquetLakeIOManager
 from trade_platform.landing import LandingFile, LandingRead, list_landing_files, read_landing_files
 
 
@@ -50,3 +51,29 @@ class MartSettings(ConfigurableResource):
 
     def intervals(self) -> tuple[str, ...]:
         return config.parse_intervals(self.ohlcv_intervals)
+
+
+def resources_from_env() -> dict:
+    """The code location's resources, configured from the environment (defaults: ./data/...)."""
+    return {
+        "landing": LandingZone(url=env_or_default(config.LANDING_URL_ENV, config.DEFAULT_LANDING_URL)),
+        "io_manager": ParquetLakeIOManager(
+            lake_url=env_or_default(config.LAKE_URL_ENV, config.DEFAULT_LAKE_URL)
+        ),
+        "mart_settings": MartSettings(
+            ohlcv_intervals=env_or_default(
+                config.OHLCV_INTERVALS_ENV, ",".join(config.DEFAULT_OHLCV_INTERVALS)
+            )
+        ),
+    }
+
+
+def local_resources(landing_url: str, lake_url: str, ohlcv_intervals: str | None = None) -> dict:
+    """The same resources with explicit URLs (tests, benchmarks, one-off runs)."""
+    return {
+        "landing": LandingZone(url=landing_url),
+        "io_manager": ParquetLakeIOManager(lake_url=lake_url),
+        "mart_settings": MartSettings(
+            ohlcv_intervals=ohlcv_intervals or ",".join(config.DEFAULT_OHLCV_INTERVALS)
+        ),
+    }

@@ -55,7 +55,7 @@ def ingest_trades(context: AssetExecutionContext, landing: LandingZone):
         f"({read.unreadable.height} unreadable) for {days[0]}..{days[-1]}"
     )
     split = split_trades(
-        read.records, now=datetime.now(timezone.utc), run_id=context.run_id, unreadable=read.unreadable
+        read.records, now=datetime.now(timezone.utc), run_id=context.run.run_id, unreadable=read.unreadable
     )
     for day in days:
         context.add_asset_metadata(
