@@ -14,11 +14,15 @@ LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
 LAKE_URL_ENV = "TRADE_PLATFORM_LAKE_URL"
 START_DATE_ENV = "TRADE_PLATFORM_START_DATE"
 OHLCV_INTERVALS_ENV = "TRADE_PLATFORM_OHLCV_INTERVALS"
+MAX_RETRIES_ENV = "TRADE_PLATFORM_MAX_RETRIES"
+RETRY_DELAY_ENV = "TRADE_PLATFORM_RETRY_DELAY_SECONDS"
 
 DEFAULT_LANDING_URL = "./data/landing"
 DEFAULT_LAKE_URL = "./data/lake"
 DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_OHLCV_INTERVALS = ("1m", "5m", "1h")
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_DELAY_SECONDS = 2.0
 
 
 def env_str(name: str, default: str) -> str:
@@ -41,6 +45,8 @@ class Settings:
     lake_url: str = DEFAULT_LAKE_URL
     start_date: date = field(default_factory=lambda: date.fromisoformat(DEFAULT_START_DATE))
     ohlcv_intervals: tuple[str, ...] = DEFAULT_OHLCV_INTERVALS
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +62,17 @@ class Settings:
             ohlcv_intervals=parse_intervals(
                 env_str(OHLCV_INTERVALS_ENV, ",".join(DEFAULT_OHLCV_INTERVALS))
             ),
+            max_retries=_parse_number(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, int),
+            retry_delay_seconds=_parse_number(RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, float),
         )
+
+
+def _parse_number(name: str, default, kind: type):
+    text = env_str(name, str(default))
+    try:
+        value = kind(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{name} must be a {kind.__name__} >= 0, got {text!r}")
+    return value

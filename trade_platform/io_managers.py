@@ -23,6 +23,8 @@ from dagster import (
 )
 from upath import UPath
 
+from trade_platform.storage_errors import storage_errors
+
 PARTITION_COLUMN = "date"
 PART_FILE = "part-0"
 
@@ -48,7 +50,8 @@ class LakeParquetIOManager(UPathIOManager):
         empty = obj.clear().drop(PARTITION_COLUMN)
         for key, path in paths.items():
             part = by_day.get((date.fromisoformat(key),), empty)
-            self.dump_to_path(context, part, path)
+            with storage_errors("write", str(path)):
+                self.dump_to_path(context, part, path)
             context.step_context.add_asset_metadata(
                 {"dagster/row_count": part.height, "path": MetadataValue.path(str(path))},
                 asset_key=context.asset_key,
@@ -65,7 +68,8 @@ class LakeParquetIOManager(UPathIOManager):
         """All requested partitions as one lazy scan with the ``date`` column from the path."""
         paths = self._get_paths_for_partitions(context)
         allow_missing = (context.definition_metadata or {}).get("allow_missing_partitions", False)
-        missing = [key for key, path in paths.items() if not path.exists()]
+        with storage_errors("read", str(self._base_path)):
+            missing = [key for key, path in paths.items() if not path.exists()]
         if missing and not allow_missing:
             raise FileNotFoundError(
                 f"{context.asset_key.to_user_string()}: partition(s) {', '.join(missing[:5])}"
@@ -82,11 +86,22 @@ class LakeParquetIOManager(UPathIOManager):
         )
 
 
-def polars_storage_options(path: UPath) -> dict | None:
-    """Options for polars' own object-store reader; local paths need none."""
+def polars_storage_options(path: UPath) -> dict[str, str] | None:
+    """Endpoint and region for polars' own object-store reader, from the standard AWS variables.
+
+    Credentials are left to polars' AWS credential chain; local paths need no options.
+    """
     if is_local(path):
         return None
-    return {key: str(value) for key, value in path.storage_options.items()} or None
+    options = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["aws_endpoint_url"] = endpoint
+        options["aws_allow_http"] = str(endpoint.startswith("http://")).lower()
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["aws_region"] = region
+    return options or None
 
 
 def is_local(path: UPath) -> bool:
@@ -98,8 +113,8 @@ def write_parquet_atomically(frame: pl.DataFrame, path: UPath) -> None:
 
     Leftover temporary files from an interrupted earlier write are removed afterwards.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     if is_local(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
             with temporary.open("wb") as handle:
@@ -115,9 +130,10 @@ def write_parquet_atomically(frame: pl.DataFrame, path: UPath) -> None:
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
         path.fs.pipe_file(path.path, buffer.getvalue())
-    for sibling in path.parent.iterdir():
-        if sibling.name != path.name:
-            sibling.unlink()
+    fs = path.fs
+    for sibling in fs.ls(path.parent.path, detail=False, refresh=True):
+        if sibling.rstrip("/").rsplit("/", 1)[-1] != path.name:
+            fs.rm(sibling, recursive=True)
 
 
 class ParquetLakeIOManager(ConfigurableIOManagerFactory):

@@ -11,7 +11,14 @@ from dagster import ConfigurableResource, EnvVar
 
 from trade_platform import config
 from trade_platform.io_managers import ParquetLakeIOManager
-from trade_platform.landing import LandingFile, LandingRead, list_landing_files, read_landing_files
+from trade_platform.landing import (
+    LandingFile,
+    LandingRead,
+    day_prefix,
+    list_landing_files,
+    read_landing_files,
+)
+from trade_platform.storage_errors import storage_errors
 
 
 def env_or_default(name: str, default: str) -> str:
@@ -25,11 +32,16 @@ class LandingZone(ConfigurableResource):
     url: str
 
     def files_for_day(self, day: str) -> list[LandingFile]:
-        return list_landing_files(self.url, day)
+        with storage_errors("list", day_prefix(self.url, day)):
+            return list_landing_files(self.url, day)
 
     def read_days(self, days: list[str]) -> LandingRead:
         """Read the days' files; every frame carries the day as its ``date`` column."""
-        reads = [(day, read_landing_files(self.files_for_day(day))) for day in days]
+        reads = []
+        for day in days:
+            files = self.files_for_day(day)
+            with storage_errors("read", day_prefix(self.url, day)):
+                reads.append((day, read_landing_files(files)))
         dated = [
             (
                 read.records.with_columns(date=pl.lit(day).str.to_date()),

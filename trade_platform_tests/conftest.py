@@ -1,8 +1,17 @@
-"""Shared fixtures: temporary landing zone and lake on real disk, a real Dagster instance."""
+"""Shared fixtures: temporary landing zone and lake on real disk or a real S3 endpoint (moto's
+server on loopback), and a real Dagster instance."""
 
 from __future__ import annotations
 
 import os
+
+# Retries back off for seconds in production; tests keep the policy but not the waiting. Set
+# before trade_platform is imported, because the policy is part of the asset definitions.
+os.environ.setdefault("TRADE_PLATFORM_RETRY_DELAY_SECONDS", "0.1")
+os.environ.setdefault("TRADE_PLATFORM_MAX_RETRIES", "2")
+
+import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,3 +83,62 @@ def dagster_home(tmp_path: Path) -> Iterator[Path]:
 def platform(tmp_path: Path, dagster_home: Path) -> Iterator[Platform]:
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         yield Platform(landing=tmp_path / "landing", lake=tmp_path / "lake", instance=instance)
+
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # One attempt per call inside boto3/s3fs: retrying is the step RetryPolicy's job.
+    "AWS_MAX_ATTEMPTS": "1",
+    "AWS_RETRY_MODE": "standard",
+}
+
+
+@dataclass
+class S3:
+    endpoint: str
+
+    def new_bucket(self) -> str:
+        import boto3
+
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3").create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        import boto3
+
+        pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3]:
+    """moto's S3 server on a free loopback port, configured through the standard AWS variables."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {name: os.environ.get(name) for name in [*S3_ENV, "AWS_ENDPOINT_URL"]}
+    os.environ.update(S3_ENV, AWS_ENDPOINT_URL=endpoint)
+    yield S3(endpoint=endpoint)
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def s3(s3_server: S3) -> Iterator[S3]:
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()  # a cached filesystem keeps old listings
+    yield s3_server
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -8,10 +8,11 @@ straight to the DLQ; the lineage raw -> validated/DLQ is still declared between 
 from datetime import datetime, timezone
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetKey, AssetOut, BackfillPolicy, Output, multi_asset
+from dagster import AssetExecutionContext, AssetKey, AssetOut, Output, multi_asset
 
 from trade_platform.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
 from trade_platform.partitions import daily_partitions
+from trade_platform.policies import backfill_policy, retry_policy
 from trade_platform.resources import LandingZone
 from trade_platform.transforms.validation import split_trades
 
@@ -43,7 +44,8 @@ def column_schema(dagster_type) -> dict:
     },
     internal_asset_deps={"raw_trades": set(), "validated_trades": {RAW}, "trades_dlq": {RAW}},
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+    backfill_policy=backfill_policy,
+    retry_policy=retry_policy,
     group_name="trades",
     compute_kind="polars",
 )

@@ -2,11 +2,12 @@
 
 
 import polars as pl
-from dagster import AssetExecutionContext, BackfillPolicy, asset
+from dagster import AssetExecutionContext, asset
 
 from trade_platform.assets.ingest import column_schema
 from trade_platform.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
 from trade_platform.partitions import daily_partitions
+from trade_platform.policies import backfill_policy, retry_policy
 from trade_platform.resources import MartSettings
 from trade_platform.transforms import marts
 
@@ -14,7 +15,8 @@ from trade_platform.transforms import marts
 @asset(
     dagster_type=OHLCV_TYPE,
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+    backfill_policy=backfill_policy,
+    retry_policy=retry_policy,
     group_name="trades",
     compute_kind="polars",
     metadata=column_schema(OHLCV_TYPE),
@@ -29,7 +31,8 @@ def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated
 @asset(
     dagster_type=DAILY_VOLUME_TYPE,
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+    backfill_policy=backfill_policy,
+    retry_policy=retry_policy,
     group_name="trades",
     compute_kind="polars",
     metadata=column_schema(DAILY_VOLUME_TYPE),

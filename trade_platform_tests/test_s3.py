@@ -1,0 +1,128 @@
+"""Landing zone and lake on a real S3 HTTP endpoint (moto's server on loopback)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from datetime import date
+
+import boto3
+import polars as pl
+import pytest
+import requests
+import s3fs
+from dagster import DagsterEventType, DagsterInstance, Definitions
+
+from trade_platform.definitions import ALL_CHECKS, ASSETS
+from trade_platform.generate import generate_day, write_day
+from trade_platform.resources import local_resources
+from trade_platform_tests.conftest import DAY, S3
+
+LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
+
+
+def run(landing: str, lake: str, instance: DagsterInstance, **kwargs):
+    defs = Definitions(assets=ASSETS, asset_checks=ALL_CHECKS, resources=local_resources(landing, lake))
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(partition_key=DAY, instance=instance, **kwargs)
+
+
+def failure_messages(result) -> str:
+    return "\n".join(
+        f"{event.step_failure_data.error.message} {event.step_failure_data.error.cause.message if event.step_failure_data.error.cause else ''}"
+        for event in result.get_step_failure_events()
+    )
+
+
+def restarts(result) -> int:
+    return sum(1 for e in result.all_events if e.event_type == DagsterEventType.STEP_RESTARTED)
+
+
+@pytest.fixture
+def instance(dagster_home):
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        yield instance
+
+
+@pytest.fixture
+def landed(s3: S3) -> str:
+    bucket = s3.new_bucket()
+    write_day(generate_day(date.fromisoformat(DAY), 2_000, seed=5), f"s3://{bucket}/landing", corrupt_file=True)
+    return bucket
+
+
+def test_a_partition_materializes_end_to_end_with_landing_and_lake_on_s3(s3: S3, landed: str, instance):
+    result = run(f"s3://{landed}/landing", f"s3://{landed}/lake", instance)
+    assert result.success
+    assert s3.keys(landed, "lake/") == [f"lake/{asset}/date={DAY}/part-0.parquet" for asset in sorted(LAKE_ASSETS)]
+    raw, validated, dlq = (
+        pl.read_parquet(f"s3://{landed}/lake/{asset}/date={DAY}/part-0.parquet", storage_options={
+            "aws_endpoint_url": s3.endpoint, "aws_allow_http": "true", "aws_region": "us-east-1",
+        })
+        for asset in ("raw_trades", "validated_trades", "trades_dlq")
+    )
+    records = dlq.filter(~pl.col("error_codes").list.contains("unreadable_file"))
+    assert raw.height == 2_000 == validated.height + records.height
+    assert dlq.height == records.height + 1
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def test_a_rerun_on_s3_replaces_the_partition_and_leaves_no_stale_objects(s3: S3, landed: str, instance):
+    lake = f"s3://{landed}/lake"
+    run(f"s3://{landed}/landing", lake, instance)
+    client = boto3.client("s3")
+    first = client.get_object(Bucket=landed, Key=f"lake/ohlcv/date={DAY}/part-0.parquet")["Body"].read()
+    for stale in ("part-1.parquet", ".part-0.parquet.0123.tmp"):  # an older layout and a crashed write
+        client.put_object(Bucket=landed, Key=f"lake/ohlcv/date={DAY}/{stale}", Body=b"stale")
+
+    assert run(f"s3://{landed}/landing", lake, instance).success
+    assert s3.keys(landed, f"lake/ohlcv/date={DAY}/") == [f"lake/ohlcv/date={DAY}/part-0.parquet"]
+    second = client.get_object(Bucket=landed, Key=f"lake/ohlcv/date={DAY}/part-0.parquet")["Body"].read()
+    assert second == first
+
+
+def test_a_missing_bucket_fails_with_the_url_and_cause_without_retrying(s3: S3, landed: str, instance):
+    lake = "s3://no-such-bucket-anywhere/lake"
+    result = run(f"s3://{landed}/landing", lake, instance, raise_on_error=False)
+    assert not result.success
+    message = failure_messages(result)
+    assert "s3://no-such-bucket-anywhere/lake/raw_trades/date=2026-11-20/part-0.parquet" in message
+    assert "bucket does not exist" in message.lower() or "NoSuchBucket" in message
+    assert restarts(result) == 0
+
+
+def test_an_unreachable_endpoint_is_retried_then_fails_with_the_url(s3: S3, landed: str, instance, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens on port 1
+    s3fs.S3FileSystem.clear_instance_cache()
+    result = run(f"s3://{landed}/landing", f"s3://{landed}/lake", instance, raise_on_error=False)
+    assert not result.success
+    message = failure_messages(result)
+    assert f"s3://{landed}/landing/trades/date=2026-11-20/" in message
+    assert "connect" in message.lower()
+    assert restarts(result) == int(os.environ["TRADE_PLATFORM_MAX_RETRIES"])
+
+
+@pytest.fixture
+def enforced_auth(s3: S3):
+    """Make moto check credentials: a real IAM user's key works, anything else is refused."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName="pipeline")
+    key = iam.create_access_key(UserName="pipeline")["AccessKey"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="pipeline", PolicyName="all", PolicyDocument=json.dumps(policy))
+    requests.post(f"{s3.endpoint}/moto-api/reset-auth", data=b"0", timeout=10)
+    yield key
+    requests.post(f"{s3.endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
+
+
+def test_bad_credentials_fail_with_the_url_and_cause(s3: S3, landed: str, instance, enforced_auth, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    s3fs.S3FileSystem.clear_instance_cache()
+    result = run(f"s3://{landed}/landing", f"s3://{landed}/lake", instance, raise_on_error=False)
+    assert not result.success
+    message = failure_messages(result)
+    assert f"s3://{landed}/landing/trades/date=2026-11-20/" in message
+    assert "wrong-secret" not in message
+    assert restarts(result) == 0
