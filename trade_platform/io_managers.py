@@ -23,6 +23,7 @@ from dagster import (
 )
 from upath import UPath
 
+from trade_platform.dagster_types import validate_rows
 from trade_platform.storage_errors import storage_errors
 
 PARTITION_COLUMN = "date"
@@ -35,27 +36,40 @@ class LakeParquetIOManager(UPathIOManager):
     def get_path_for_partition(self, context: InputContext | OutputContext, path: UPath, partition: str) -> UPath:
         return path / f"{PARTITION_COLUMN}={partition}" / PART_FILE
 
-    def handle_output(self, context: OutputContext, obj: pl.DataFrame) -> None:
+    def handle_output(self, context: OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
+        """Write each partition of the run separately; a LazyFrame is collected one partition at a
+        time (its rows are checked against the asset's pandera model then), bounding memory."""
         if not context.has_asset_partitions:
             raise TypeError(f"{context.asset_key.to_user_string()}: the lake stores partitioned assets only")
         paths = self._get_paths_for_partitions(context)
-        keys = [date.fromisoformat(key) for key in paths]
-        stray = obj.filter(~pl.col(PARTITION_COLUMN).is_in(keys)).height
-        if stray:
-            raise ValueError(
-                f"{context.asset_key.to_user_string()}: {stray} rows have a {PARTITION_COLUMN} outside "
-                f"the partitions being written ({min(paths)}..{max(paths)})"
-            )
-        by_day = obj.partition_by(PARTITION_COLUMN, as_dict=True, include_key=False)
-        empty = obj.clear().drop(PARTITION_COLUMN)
+        if isinstance(obj, pl.DataFrame):
+            self._refuse_rows_outside(context, obj, list(paths))
+            by_day = obj.partition_by(PARTITION_COLUMN, as_dict=True, include_key=False)
+            empty = obj.clear().drop(PARTITION_COLUMN)
         for key, path in paths.items():
-            part = by_day.get((date.fromisoformat(key),), empty)
+            day = date.fromisoformat(key)
+            if isinstance(obj, pl.DataFrame):
+                part = by_day.get((day,), empty)
+            else:
+                part = obj.filter(pl.col(PARTITION_COLUMN) == day).collect()
+                validate_rows(context.dagster_type, part)
+                part = part.drop(PARTITION_COLUMN)
             with storage_errors("write", str(path)):
                 self.dump_to_path(context, part, path)
+            context.log.debug(f"Wrote {part.height} rows to {path}")
             context.step_context.add_asset_metadata(
                 {"dagster/row_count": part.height, "path": MetadataValue.path(str(path))},
                 asset_key=context.asset_key,
                 partition_key=key,
+            )
+
+    @staticmethod
+    def _refuse_rows_outside(context: OutputContext, frame: pl.DataFrame, keys: list[str]) -> None:
+        stray = frame.filter(~pl.col(PARTITION_COLUMN).is_in([date.fromisoformat(k) for k in keys])).height
+        if stray:
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: {stray} rows have a {PARTITION_COLUMN} outside "
+                f"the partitions being written ({min(keys)}..{max(keys)})"
             )
 
     def dump_to_path(self, context: OutputContext, obj: pl.DataFrame, path: UPath) -> None:

@@ -5,7 +5,9 @@ straight to the DLQ; the lineage raw -> validated/DLQ is still declared between 
 """
 
 
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetOut, Output, multi_asset
@@ -14,7 +16,7 @@ from trade_platform.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALID
 from trade_platform.partitions import daily_partitions
 from trade_platform.policies import backfill_policy, retry_policy
 from trade_platform.resources import LandingZone
-from trade_platform.transforms.validation import split_trades
+from trade_platform.transforms.validation import TradeSplit, split_trades
 
 RAW = AssetKey("raw_trades")
 
@@ -50,24 +52,56 @@ def column_schema(dagster_type) -> dict:
     compute_kind="polars",
 )
 def ingest_trades(context: AssetExecutionContext, landing: LandingZone):
+    """Read, validate and dead-letter each day of the run; one day at a time, so a backfill
+    of any range needs the memory of one day (days past the first are spilled to scratch
+    Parquet and handed to the I/O manager as lazy scans)."""
     days = context.partition_keys
-    read = landing.read_days(days)
+    now, run_id = datetime.now(timezone.utc), context.run.run_id
+    if len(days) == 1:
+        raw, split = _ingest_day(context, landing, days[0], now, run_id)
+        yield Output(raw, output_name="raw_trades")
+        yield Output(split.validated, output_name="validated_trades")
+        yield Output(split.dlq, output_name="trades_dlq")
+        return
+    with tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch:
+        raw_schema: dict[str, pl.DataType] = {}
+        for index, day in enumerate(days, start=1):
+            raw, split = _ingest_day(context, landing, day, now, run_id)
+            raw_schema.update(raw.schema)
+            for name, frame in (("raw_trades", raw), ("validated_trades", split.validated), ("trades_dlq", split.dlq)):
+                folder = Path(scratch, name, f"date={day}")
+                folder.mkdir(parents=True)
+                frame.drop("date").write_parquet(folder / "part-0.parquet")
+            context.log.info(f"Ingested {day} ({index}/{len(days)})")
+        yield Output(_scan_spill(scratch, "raw_trades", raw_schema), output_name="raw_trades")
+        yield Output(_scan_spill(scratch, "validated_trades"), output_name="validated_trades")
+        yield Output(_scan_spill(scratch, "trades_dlq"), output_name="trades_dlq")
+
+
+def _ingest_day(
+    context: AssetExecutionContext, landing: LandingZone, day: str, now: datetime, run_id: str
+) -> tuple[pl.DataFrame, TradeSplit]:
+    read = landing.read_days([day])
+    split = split_trades(read.records, now=now, run_id=run_id, unreadable=read.unreadable)
     context.log.info(
-        f"Read {read.records.height} records from {len(read.files)} files "
-        f"({read.unreadable.height} unreadable) for {days[0]}..{days[-1]}"
+        f"{day}: {read.records.height} records from {len(read.files)} files "
+        f"({read.unreadable.height} unreadable) -> {split.validated.height} validated, {split.dlq.height} DLQ"
     )
-    split = split_trades(
-        read.records, now=datetime.now(timezone.utc), run_id=context.run.run_id, unreadable=read.unreadable
+    context.add_asset_metadata(
+        _split_summary(read.records, split.validated, split.dlq, day), asset_key="trades_dlq", partition_key=day
     )
-    for day in days:
-        context.add_asset_metadata(
-            _split_summary(read.records, split.validated, split.dlq, day),
-            asset_key="trades_dlq",
-            partition_key=day,
-        )
-    yield Output(read.records, output_name="raw_trades")
-    yield Output(split.validated, output_name="validated_trades")
-    yield Output(split.dlq, output_name="trades_dlq")
+    return read.records, split
+
+
+def _scan_spill(scratch: str, name: str, schema: dict[str, pl.DataType] | None = None) -> pl.LazyFrame:
+    """The spilled days as one hive-partitioned scan; ``schema`` unifies days with extra columns."""
+    return pl.scan_parquet(
+        Path(scratch, name),
+        hive_partitioning=True,
+        hive_schema={"date": pl.Date()},
+        schema={k: v for k, v in schema.items() if k != "date"} if schema else None,
+        missing_columns="insert",
+    )
 
 
 def _split_summary(raw: pl.DataFrame, validated: pl.DataFrame, dlq: pl.DataFrame, day: str) -> dict:

@@ -21,11 +21,14 @@ from trade_platform.transforms import marts
     compute_kind="polars",
     metadata=column_schema(OHLCV_TYPE),
 )
-def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated_trades: pl.LazyFrame) -> pl.DataFrame:
-    """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned."""
+def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated_trades: pl.LazyFrame) -> pl.LazyFrame:
+    """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned.
+
+    Returned as a lazy plan: the I/O manager computes and writes one partition at a time.
+    """
     intervals = mart_settings.intervals()
     context.log.info(f"Building {', '.join(intervals)} candles")
-    return marts.ohlcv(validated_trades, intervals)
+    return marts.ohlcv_plan(validated_trades, intervals)
 
 
 @asset(
@@ -37,6 +40,6 @@ def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated
     compute_kind="polars",
     metadata=column_schema(DAILY_VOLUME_TYPE),
 )
-def daily_volume(validated_trades: pl.LazyFrame) -> pl.DataFrame:
+def daily_volume(validated_trades: pl.LazyFrame) -> pl.LazyFrame:
     """Per symbol: trade count, volume, notional, VWAP, mean, low and high price for the day."""
-    return marts.daily_volume(validated_trades)
+    return marts.daily_volume_plan(validated_trades)

@@ -21,6 +21,11 @@ def ohlcv(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> p
 
     Open and close are the first and last trade by (timestamp, trade_id), so ties are stable.
     """
+    return ohlcv_plan(validated, intervals).collect()
+
+
+def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> pl.LazyFrame:
+    """``ohlcv`` as a lazy plan: a filter on ``date`` reaches the scan, so days compute alone."""
     ordered = (
         validated.lazy()
         .select("date", "symbol", "timestamp", "trade_id", "price", "quantity")
@@ -42,16 +47,16 @@ def ohlcv(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> p
         )
         for interval in intervals
     ]
-    return (
-        pl.concat(per_interval)
-        .select(OHLCV_COLUMNS)
-        .sort("date", "interval", "symbol", "timestamp")
-        .collect()
-    )
+    return pl.concat(per_interval).select(OHLCV_COLUMNS).sort("date", "interval", "symbol", "timestamp")
 
 
 def daily_volume(validated: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per symbol and day: counts, volume, notional, VWAP, mean, low and high price."""
+    return daily_volume_plan(validated).collect()
+
+
+def daily_volume_plan(validated: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """``daily_volume`` as a lazy plan (see ``ohlcv_plan``)."""
     return (
         validated.lazy()
         .group_by("date", "symbol")
@@ -66,5 +71,4 @@ def daily_volume(validated: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .with_columns(vwap=pl.col("notional") / pl.col("total_volume"))
         .select(DAILY_VOLUME_COLUMNS)
         .sort("date", "symbol")
-        .collect()
     )
