@@ -9,6 +9,9 @@ from datetime import date, timedelta
 
 from trade_platform import config
 
+# Step-level progress only; the full event stream is in the UI.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trade-platform", description=__doc__)
@@ -62,7 +65,9 @@ def run_demo(days: list[date]) -> int:
     summaries = []
     for index, day in enumerate(days, start=1):
         started = time.monotonic()
-        result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_RUN
+        )
         seconds = time.monotonic() - started
         status = "ok" if result.success else "FAILED"
         failures += not result.success
@@ -75,7 +80,8 @@ def run_demo(days: list[date]) -> int:
 
 
 def format_summary(day: date, result) -> str:
-    dlq = next(
+    """Rows, DLQ by code and every check result of one partition's run."""
+    split = next(
         (
             event.event_specific_data.materialization.metadata
             for event in result.get_asset_materialization_events()
@@ -83,20 +89,22 @@ def format_summary(day: date, result) -> str:
         ),
         {},
     )
-    raw = dlq.get("raw_rows")
-    validated = dlq.get("validated_rows")
-    codes = dlq.get("dlq_by_code")
-    lines = [
-        f"{day}  raw {raw.value if raw else '?'}  validated {validated.value if validated else '?'}",
-        "  DLQ by code: "
-        + (", ".join(f"{code}={count}" for code, count in codes.value.items()) if codes and codes.value else "none"),
-    ]
+
+    def value(key: str):
+        return split[key].value if key in split else "?"
+
+    by_code = value("dlq_by_code") if "dlq_by_code" in split else {}
     checks = sorted(
-        (e.check_name, "PASS" if e.passed else f"FAIL ({e.severity.value})")
+        (f"{e.asset_key.to_user_string()}.{e.check_name}", "PASS" if e.passed else f"FAIL ({e.severity.value})")
         for e in result.get_asset_check_evaluations()
     )
-    lines.append("  checks: " + ", ".join(f"{name} {status}" for name, status in checks))
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"{day}  raw {value('raw_rows')}  validated {value('validated_rows')}  DLQ {value('dlq_rows')}",
+            "  DLQ by code: " + (", ".join(f"{code}={count}" for code, count in by_code.items()) or "none"),
+            "  checks: " + ", ".join(f"{name} {status}" for name, status in checks),
+        ]
+    )
 
 
 if __name__ == "__main__":

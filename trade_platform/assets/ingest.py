@@ -114,5 +114,6 @@ def _split_summary(raw: pl.DataFrame, validated: pl.DataFrame, dlq: pl.DataFrame
     return {
         "raw_rows": raw.filter(on_day).height,
         "validated_rows": validated.filter(on_day).height,
+        "dlq_rows": dlq.filter(on_day).height,
         "dlq_by_code": {row["error_codes"]: row["count"] for row in codes.iter_rows(named=True)},
     }
