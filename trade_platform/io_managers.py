@@ -8,6 +8,7 @@ each partition's slice separately, and a load of several partitions is one lazy 
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import uuid
@@ -125,29 +126,58 @@ def is_local(path: UPath) -> bool:
 def write_parquet_atomically(frame: pl.DataFrame, path: UPath) -> None:
     """Replace ``path`` with ``frame`` so that readers see the old file or the new one, never part.
 
-    Leftover temporary files from an interrupted earlier write are removed afterwards.
+    Afterwards anything else in the partition's folder is removed: stale parts of an older
+    layout and temporary files of crashed writes, but not the temporary file of a write still
+    in progress (it holds a lock), so concurrent writers end as last-writer-wins.
     """
     if is_local(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        try:
-            with temporary.open("wb") as handle:
-                frame.write_parquet(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary.path, path.path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        _replace_local(frame, path)
     else:
         # One PUT (multipart above 100 MiB) of the finished bytes: an object store shows the
         # object only once it is complete, and a failure while serializing uploads nothing.
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
         path.fs.pipe_file(path.path, buffer.getvalue())
+    _remove_strays(path)
+
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def _replace_local(frame: pl.DataFrame, path: UPath) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = os.path.join(path.parent.path, f".{path.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
+    try:
+        with open(temporary, "wb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when closed: after the rename
+            frame.write_parquet(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.replace(temporary, path.path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _remove_strays(path: UPath) -> None:
     fs = path.fs
     for sibling in fs.ls(path.parent.path, detail=False, refresh=True):
-        if sibling.rstrip("/").rsplit("/", 1)[-1] != path.name:
-            fs.rm(sibling, recursive=True)
+        name = sibling.rstrip("/").rsplit("/", 1)[-1]
+        if name == path.name or (is_local(path) and name.endswith(TEMPORARY_SUFFIX) and _in_use(sibling)):
+            continue
+        fs.rm(sibling, recursive=True)
+
+
+def _in_use(local_path: str) -> bool:
+    """Whether another process is still writing this temporary file (it holds the lock)."""
+    try:
+        with open(local_path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:  # renamed into place or removed meanwhile
+        return True
+    return False
 
 
 class ParquetLakeIOManager(ConfigurableIOManagerFactory):
