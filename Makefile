@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: venv demo test ui lock clean
+.PHONY: venv demo test ui lock clean screenshot bench bench-quick
 
 venv: $(VENV)/.installed
 
@@ -20,9 +20,24 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
+# Benchmarks (benchmarks/, BENCHMARKS.md): the bench extra adds duckdb for the comparison.
+bench: venv
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --sizes 10000000 --impls platform --reps 1 --label rss10m
+	$(BIN)/python -m benchmarks.backfill
+
+bench-quick: venv
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.run --quick
+
 ui: venv
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# Screenshot of the asset-check page (installs Debian's chromium with apt-get when missing).
+screenshot: venv
+	$(BIN)/python scripts/screenshot_ui.py --output docs/screenshots/asset_checks.png
 
 lock: venv
 	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock

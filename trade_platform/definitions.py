@@ -1,14 +1,68 @@
-"""The code location: assets, checks and resources, configured from the environment."""
+"""The code location: assets, checks, sensors, schedule and resources, configured from the environment."""
 
 from __future__ import annotations
 
-from dagster import Definitions
+from datetime import time
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from trade_platform.assets.ingest import ingest_trades
 from trade_platform.assets.marts import daily_volume, ohlcv
-from trade_platform.checks import ALL_CHECKS
-from trade_platform.resources import resources_from_env
+from trade_platform.checks import ALL_CHECKS, QualityGates
+from trade_platform.config import Settings
+from trade_platform.freshness import build_freshness_checks, build_freshness_sensor, deadline_from_env
+from trade_platform.lineage import build_lineage_sensor
+from trade_platform.resources import local_resources, resources_from_env
+from trade_platform.schedules import build_daily_schedule, schedule_time_from_env
+from trade_platform.sensors import build_landing_sensor
 
 ASSETS = [ingest_trades, ohlcv, daily_volume]
 
-defs = Definitions(assets=ASSETS, asset_checks=ALL_CHECKS, resources=resources_from_env())
+trades_daily_job = define_asset_job(
+    "trades_daily_job",
+    selection=AssetSelection.assets(*ASSETS),  # with every check on them
+    description="One day (or a range of days) of every asset and check.",
+)
+
+# Re-validates a partition's landing files with the current rules and any corrections under
+# <landing>/corrections/date=D/, then rebuilds everything downstream; idempotent.
+replay_dlq_job = define_asset_job(
+    "replay_dlq",
+    selection=AssetSelection.assets(ingest_trades).downstream(),
+    description="Replay a partition's DLQ after a rule change or with a corrections file.",
+)
+
+
+def build_defs(
+    *,
+    landing_url: str,
+    lake_url: str,
+    resources: dict | None = None,
+    freshness_deadline: time | None = None,
+    schedule_time: time | None = None,
+) -> Definitions:
+    """Everything wired to one landing zone and one lake (``resources`` default to those URLs)."""
+    QualityGates.from_env()  # a bad threshold fails when the code location loads, not in a run
+    freshness_deadline = freshness_deadline or deadline_from_env()
+    freshness_checks = build_freshness_checks(freshness_deadline)
+    return Definitions(
+        assets=ASSETS,
+        asset_checks=[*ALL_CHECKS, freshness_checks],
+        jobs=[trades_daily_job, replay_dlq_job],
+        schedules=[build_daily_schedule(trades_daily_job, schedule_time or schedule_time_from_env())],
+        sensors=[
+            build_landing_sensor(landing_url, trades_daily_job),
+            build_freshness_sensor(freshness_checks, freshness_deadline),
+            build_lineage_sensor(lake_url, landing_url),
+        ],
+        resources=resources or local_resources(landing_url, lake_url),
+        # Steps run in the run's process: polars already uses every core inside a step, and a
+        # process per step would re-import the code location (seconds) for each of 14 steps.
+        executor=in_process_executor,
+    )
+
+
+_settings = Settings.from_env()
+defs = build_defs(
+    landing_url=_settings.landing_url, lake_url=_settings.lake_url, resources=resources_from_env()
+)

@@ -1,0 +1,161 @@
+"""A throw-away Dagster UI with one materialized day: the set-up of the UI tests and screenshot.
+
+``materialized_instance`` generates a day of trades into a temporary landing zone, materializes
+it with every check into a temporary lake and ``DAGSTER_HOME``; ``running_webserver`` serves that
+instance with the project's ``workspace.yaml`` on a free loopback port; ``ensure_chromium`` and
+``screenshot`` drive Debian's headless ``chromium``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DAY = date(2024, 3, 1)
+CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+
+def materialized_instance(workdir: Path, day: date = DAY, trades: int = 2_000) -> dict[str, str]:
+    """Materialize ``day`` under ``workdir``; return the environment that serves the result."""
+    from dagster import DagsterInstance
+
+    from trade_platform.definitions import build_defs
+    from trade_platform.generate import generate_day, write_day
+
+    home, landing, lake = workdir / "dagster_home", workdir / "landing", workdir / "lake"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+    write_day(generate_day(day, trades, seed=7), str(landing), corrupt_file=True)
+    with DagsterInstance.from_config(str(home)) as instance:
+        job = build_defs(landing_url=str(landing), lake_url=str(lake)).resolve_job_def("trades_daily_job")
+        result = job.execute_in_process(
+            partition_key=day.isoformat(), instance=instance, raise_on_error=False
+        )
+        if not result.success:
+            raise RuntimeError(f"materializing {day} failed (run {result.run_id})")
+    return {
+        "DAGSTER_HOME": str(home),
+        "TRADE_PLATFORM_LANDING_URL": str(landing),
+        "TRADE_PLATFORM_LAKE_URL": str(lake),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_webserver(env: dict[str, str], log: Path, timeout: float = 120.0) -> Iterator[str]:
+    """``dagster-webserver`` on 127.0.0.1 with the project's workspace; yields its base URL."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("dagster-webserver")),
+        "-w", str(REPO / "workspace.yaml"),
+        "-h", "127.0.0.1",
+        "-p", str(port),
+    ]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_loaded(url, process, timeout, log)
+            yield url
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)  # the webserver and its code server
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_until_loaded(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    from dagster_graphql import DagsterGraphQLClient
+
+    query = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+    client = DagsterGraphQLClient("127.0.0.1", port_number=int(url.rsplit(":", 1)[1]), timeout=10)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"dagster-webserver exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
+        with contextlib.suppress(Exception):
+            urllib.request.urlopen(f"{url}/server_info", timeout=2).read()
+            entries = client._execute(query)["workspaceOrError"]["locationEntries"]
+            if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"dagster-webserver not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def ensure_chromium() -> str:
+    """The path of Debian's ``chromium``, installing it with apt-get when missing (as root)."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise RuntimeError(
+            "chromium is missing; install it with: apt-get install -y chromium fonts-liberation"
+        )
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *CHROMIUM_PACKAGES],
+        check=True,
+        env=apt,
+    )
+    return shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _chromium(chromium: str, profile: Path, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        timeout=timeout,
+        check=True,
+    )
+
+
+def screenshot(url: str, output: Path, *, chromium: str, profile: Path, size: str = "1600,1000") -> str:
+    """Save a PNG of ``url`` once its scripts have run; return the rendered page's text (DOM)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    budget = "--virtual-time-budget=15000"
+    dom = _chromium(chromium, profile / "dom", budget, "--dump-dom", url).stdout.decode(errors="replace")
+    _chromium(chromium, profile / "shot", budget, f"--window-size={size}", f"--screenshot={output}", url)
+    return dom
+
+
+def check_page_url(base_url: str, asset: str, check: str) -> str:
+    return f"{base_url}/assets/{asset}?view=checks&checkDetail={check}"

@@ -1,0 +1,138 @@
+"""The landing sensor: one run per day whose file set changed, never twice for the same files."""
+
+import json
+from datetime import date, timedelta
+
+import fsspec
+import pytest
+from dagster import DagsterInstance, SensorResult, build_sensor_context
+
+from trade_platform.definitions import build_defs
+from trade_platform.generate import generate_day, write_day
+from trade_platform.sensors import FILESET_TAG, landing_filesets
+
+DAYS = ("2024-03-01", "2024-03-02")
+
+
+@pytest.fixture
+def instance(dagster_home, monkeypatch):
+    """A real instance in a temporary DAGSTER_HOME (the ``dagster_home`` fixture)."""
+    with DagsterInstance.get() as instance:
+        yield instance
+
+
+def land(landing_url: str, day: str, trades: int = 50) -> list[str]:
+    return write_day(generate_day(date.fromisoformat(day), trades, seed=11), landing_url)
+
+
+class Daemon:
+    """Ticks the sensor the way the daemon does: the cursor of one tick is the next one's input."""
+
+    def __init__(self, landing_url: str, instance: DagsterInstance, cursor: str | None = None):
+        self.defs = build_defs(landing_url=landing_url, lake_url=landing_url + "-lake")
+        self.sensor = self.defs.resolve_sensor_def("landing_sensor")
+        self.instance, self.cursor = instance, cursor
+
+    def tick(self) -> SensorResult:
+        context = build_sensor_context(
+            instance=self.instance, cursor=self.cursor, repository_def=self.defs.get_repository_def()
+        )
+        result = self.sensor.evaluate_tick(context)
+        self.cursor = result.cursor
+        return result
+
+    def requested(self) -> dict[str, str]:
+        return {request.partition_key: request.run_key for request in self.tick().run_requests}
+
+
+@pytest.fixture
+def landing(tmp_path):
+    url = str(tmp_path / "landing")
+    for day in DAYS:
+        land(url, day)
+    return url
+
+
+def test_first_tick_requests_every_landed_day_with_a_run_key_from_its_files(landing, instance):
+    daemon = Daemon(landing, instance)
+    result = daemon.tick()
+    assert daemon.sensor.job_name == "trades_daily_job"
+    assert [r.partition_key for r in result.run_requests] == list(DAYS)
+    filesets = landing_filesets(landing)
+    for request in result.run_requests:
+        assert request.run_key == f"{request.partition_key}:{filesets[request.partition_key].digest}"
+        assert request.tags[FILESET_TAG] == filesets[request.partition_key].digest
+    assert json.loads(daemon.cursor) == {day: fileset.digest for day, fileset in filesets.items()}
+
+
+def test_second_tick_on_unchanged_files_requests_nothing(landing, instance):
+    daemon = Daemon(landing, instance)
+    daemon.tick()
+    second = daemon.tick()
+    assert second.run_requests == [] and second.skip_message
+
+
+def test_a_new_file_requests_exactly_its_day_with_a_new_run_key(landing, instance):
+    daemon = Daemon(landing, instance)
+    first = daemon.requested()
+    with fsspec.open(f"{landing}/trades/date={DAYS[1]}/late-arrivals.csv", "w") as handle:
+        handle.write("trade_id,symbol,side,price,quantity,timestamp,exchange\n")
+    second = daemon.requested()
+    assert list(second) == [DAYS[1]]
+    assert second[DAYS[1]] != first[DAYS[1]]
+
+
+def test_a_rewritten_file_of_the_same_name_counts_as_a_change(landing, instance):
+    daemon = Daemon(landing, instance)
+    daemon.tick()
+    path = f"{landing}/trades/date={DAYS[0]}/trades-20240301.csv"
+    with fsspec.open(path, "a") as handle:
+        handle.write("extra,row\n")
+    assert list(daemon.requested()) == [DAYS[0]]
+
+
+def test_a_restarted_daemon_resumes_from_the_cursor_without_rerunning_old_days(landing, instance):
+    before = Daemon(landing, instance)
+    before.tick()
+    land(landing, "2024-03-03")
+    after_restart = Daemon(landing, instance, cursor=before.cursor)  # a new process, the stored cursor
+    assert list(after_restart.requested()) == ["2024-03-03"]
+
+
+def test_a_day_materialized_after_its_files_landed_is_not_requested_again(landing, instance, tmp_path):
+    daemon = Daemon(landing, instance)
+    job = daemon.defs.resolve_job_def("trades_daily_job")
+    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success  # e.g. `make demo`
+    assert list(daemon.requested()) == [DAYS[1]]
+    assert set(json.loads(daemon.cursor)) == set(DAYS)
+    land(landing, DAYS[0], trades=60)  # new files after that run do trigger it
+    assert list(daemon.requested()) == [DAYS[0]]
+
+
+def test_hidden_unsupported_and_unfinished_days_do_not_trigger(tmp_path, instance):
+    landing = str(tmp_path / "landing")
+    folder = f"{landing}/trades/date=2024-03-01"
+    for name in (".trades.csv.tmp", "_SUCCESS", "notes.txt"):
+        with fsspec.open(f"{folder}/{name}", "w", auto_mkdir=True) as handle:
+            handle.write("x")
+    today = date.today().isoformat()
+    land(landing, today)  # today is not a complete partition yet
+    land(landing, (date.today() + timedelta(days=1)).isoformat())
+    daemon = Daemon(landing, instance)
+    assert daemon.requested() == {}
+    assert today not in json.loads(daemon.cursor)  # so it is requested once the day is over
+
+
+@pytest.fixture
+def s3_landing(s3):
+    """A landing zone in a fresh bucket of the moto S3 server (the ``s3`` fixture)."""
+    return f"s3://{s3.new_bucket()}/landing"
+
+
+def test_landing_sensor_watches_s3_too(s3_landing, instance):
+    land(s3_landing, DAYS[0])
+    daemon = Daemon(s3_landing, instance)
+    assert list(daemon.requested()) == [DAYS[0]]
+    assert daemon.requested() == {}
+    land(s3_landing, DAYS[1])
+    assert list(daemon.requested()) == [DAYS[1]]
