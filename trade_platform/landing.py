@@ -69,14 +69,19 @@ class LandingRead:
     files: tuple[LandingFile, ...]
 
 
-def day_prefix(landing_url: str, day: str) -> str:
-    return f"{landing_url.rstrip('/')}/trades/date={day}/"
+TRADES = "trades"
+CORRECTIONS = "corrections"
 
 
-def list_landing_files(landing_url: str, day: str) -> list[LandingFile]:
+def day_prefix(landing_url: str, day: str, dataset: str = TRADES) -> str:
+    """``<landing>/<dataset>/date=D/``: ``trades`` as landed, ``corrections`` for DLQ replays."""
+    return f"{landing_url.rstrip('/')}/{dataset}/date={day}/"
+
+
+def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> list[LandingFile]:
     """The day's landing files in name order; hidden and unsupported files are skipped."""
     fs, root = url_to_fs(landing_url)
-    prefix = f"{root.rstrip('/')}/trades/date={day}"
+    prefix = f"{root.rstrip('/')}/{dataset}/date={day}"
     if not fs.exists(prefix):
         return []
     fs.invalidate_cache(prefix)
@@ -107,8 +112,14 @@ def read_landing_files(files: Iterable[LandingFile]) -> LandingRead:
     records = (
         pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=RAW_SCHEMA)
     )
+    # Each file's records come in row order, so files in path order need no sort.
+    skipped = {entry["_source_file"] for entry in unreadable}
+    read_paths = [f.relative_path for f in files if f.relative_path not in skipped]
+    in_order = all(a < b for a, b in zip(read_paths, read_paths[1:])) and all(
+        frame["_source_row"].is_sorted() for frame in frames
+    )
     return LandingRead(
-        records=_order_columns(records),
+        records=_order_columns(records, in_order),
         unreadable=pl.DataFrame(unreadable, schema={"_source_file": pl.String, "error": pl.String}),
         files=files,
     )
@@ -125,6 +136,8 @@ def read_landing_file(landing_file: LandingFile) -> pl.DataFrame:
         frame = _parquet_records(payload)
     elif b"\x00" in payload:
         raise UnreadableFileError("binary content (NUL bytes) in a text file")
+    elif ".csv" in name and (plain := _plain_csv_records(payload)) is not None:
+        frame = plain
     else:
         lines = _text_lines(payload)
         frame = _csv_records(lines) if ".csv" in name else _jsonl_records(lines)
@@ -185,6 +198,55 @@ def _csv_records(lines: pl.DataFrame) -> pl.DataFrame:
         _parse_error=pl.format(f"CSV row has {{}} fields, header has {expected}", "_fields"),
     )
     return pl.concat([good_records, bad_records], how="diagonal_relaxed").sort("_source_row")
+
+
+def _plain_csv_records(payload: bytes) -> pl.DataFrame | None:
+    """The records of a plain CSV file, read by polars' native reader; None if the file is not plain.
+
+    Plain means valid UTF-8 with no quote, carriage return, unit separator or blank line: then
+    every physical line is one record whose fields are separated by commas, and reading it with
+    the native reader gives exactly what ``_csv_records`` gives line by line, many times faster.
+    """
+    payload = payload.removeprefix(b"\xef\xbb\xbf")
+    if not payload or any(byte in payload for byte in (b'"', b"\r", b"\x1f")):
+        return None
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    n_lines = payload.count(b"\n") + (not payload.endswith(b"\n"))
+    options = {"has_header": False, "quote_char": None, "infer_schema": False}
+    lines = pl.read_csv(payload, separator="\x1f", new_columns=["_raw_record"], **options)
+    if lines.height != n_lines or (lines["_raw_record"].str.strip_chars().fill_null("") == "").any():
+        return None
+    header = [name.strip() for name in lines["_raw_record"][0].split(",")]
+    reserved = {"", "_source_row", "_raw_record", "_parse_error", "_fields"}
+    if len(set(header)) != len(header) or reserved & set(header):
+        return None
+    values = pl.read_csv(payload, truncate_ragged_lines=True, **options)
+    if values.height != n_lines or values.width != len(header):
+        return None
+    expected = len(header)
+    ok = pl.col("_fields") == expected
+    return (
+        pl.concat([lines, values], how="horizontal")
+        .lazy()
+        .with_row_index("_source_row", offset=1)
+        .slice(1)
+        .with_columns(_fields=pl.col("_raw_record").str.count_matches(",", literal=True) + 1)
+        .select(
+            pl.col("_source_row").cast(pl.Int64),
+            "_raw_record",
+            *[
+                pl.when(ok).then(pl.col(column).replace("", None)).alias(name)
+                for column, name in zip(values.columns, header, strict=True)
+            ],
+            _parse_error=pl.when(~ok).then(
+                pl.format(f"CSV row has {{}} fields, header has {expected}", "_fields")
+            ),
+        )
+        .collect(engine="in-memory")
+    )
 
 
 def _jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
@@ -278,14 +340,13 @@ def _as_text(name: str, dtype: pl.DataType, *, nested: bool) -> pl.Expr:
     return column.cast(pl.String).alias(name)
 
 
-def _order_columns(records: pl.DataFrame) -> pl.DataFrame:
+def _order_columns(records: pl.DataFrame, in_order: bool = False) -> pl.DataFrame:
     """Trade fields first, then unknown extra columns, then provenance; ordered by source."""
     for name, dtype in RAW_SCHEMA.items():
         if name not in records.columns:
             records = records.with_columns(pl.lit(None, dtype).alias(name))
     extras = [c for c in records.columns if c not in RAW_SCHEMA]
     ordered = list(TRADE_FIELDS) + sorted(extras) + list(PROVENANCE_COLUMNS)
-    return records.select(
-        [pl.col(c).cast(RAW_SCHEMA.get(c, pl.String())) for c in ordered]
-    ).sort("_source_file", "_source_row")
+    records = records.select([pl.col(c).cast(RAW_SCHEMA.get(c, pl.String())) for c in ordered])
+    return records if in_order else records.sort("_source_file", "_source_row")
 

@@ -7,11 +7,12 @@ fall back to the embedded defaults otherwise.
 from __future__ import annotations
 
 import polars as pl
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, Failure
 
 from trade_platform import config
 from trade_platform.io_managers import ParquetLakeIOManager
 from trade_platform.landing import (
+    CORRECTIONS,
     LandingFile,
     LandingRead,
     day_prefix,
@@ -19,6 +20,7 @@ from trade_platform.landing import (
     read_landing_files,
 )
 from trade_platform.storage_errors import storage_errors
+from trade_platform.transforms.corrections import KEYS as CORRECTION_KEYS
 
 
 def env_or_default(name: str, default: str) -> str:
@@ -34,6 +36,18 @@ class LandingZone(ConfigurableResource):
     def files_for_day(self, day: str) -> list[LandingFile]:
         with storage_errors("list", day_prefix(self.url, day)):
             return list_landing_files(self.url, day)
+
+    def read_corrections(self, day: str) -> pl.DataFrame:
+        """The day's corrections files as text records (empty when there are none)."""
+        prefix = day_prefix(self.url, day, CORRECTIONS)
+        with storage_errors("read", prefix):
+            read = read_landing_files(list_landing_files(self.url, day, CORRECTIONS))
+        problems = [f"{r['_source_file']}: {r['error']}" for r in read.unreadable.iter_rows(named=True)]
+        if read.records.height and not set(CORRECTION_KEYS) <= set(read.records.columns):
+            problems.append(f"corrections need the columns {', '.join(CORRECTION_KEYS)}")
+        if problems:
+            raise Failure(description=f"Cannot use corrections under {prefix}: {'; '.join(problems)}", allow_retries=False)
+        return read.records
 
     def read_days(self, days: list[str]) -> LandingRead:
         """Read the days' files; every frame carries the day as its ``date`` column."""

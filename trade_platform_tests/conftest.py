@@ -20,8 +20,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
-from trade_platform.definitions import ALL_CHECKS, ASSETS
-from trade_platform.resources import local_resources
+from trade_platform.definitions import build_defs
 
 DAY = "2026-11-20"
 
@@ -35,11 +34,11 @@ class Platform:
     instance: DagsterInstance
 
     def definitions(self) -> Definitions:
-        return Definitions(
-            assets=ASSETS,
-            asset_checks=ALL_CHECKS,
-            resources=local_resources(str(self.landing), str(self.lake)),
-        )
+        return build_defs(landing_url=str(self.landing), lake_url=str(self.lake))
+
+    def run_job(self, name: str, partition: str = DAY, *, raise_on_error: bool = True) -> ExecuteInProcessResult:
+        job = self.definitions().resolve_job_def(name)
+        return job.execute_in_process(partition_key=partition, instance=self.instance, raise_on_error=raise_on_error)
 
     def materialize(
         self, partition: str = DAY, *, until: str | None = None, raise_on_error: bool = True
@@ -80,9 +79,15 @@ def dagster_home(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, dagster_home: Path) -> Iterator[Platform]:
+def instance(dagster_home: Path) -> Iterator[DagsterInstance]:
+    """A real Dagster instance (SQLite storage) in the temporary DAGSTER_HOME."""
     with DagsterInstance.from_config(str(dagster_home)) as instance:
-        yield Platform(landing=tmp_path / "landing", lake=tmp_path / "lake", instance=instance)
+        yield instance
+
+
+@pytest.fixture
+def platform(tmp_path: Path, instance: DagsterInstance) -> Platform:
+    return Platform(landing=tmp_path / "landing", lake=tmp_path / "lake", instance=instance)
 
 
 S3_ENV = {

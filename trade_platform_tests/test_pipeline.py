@@ -14,7 +14,6 @@ from dagster import AssetCheckKey, AssetKey, AssetSelection, Definitions, define
 
 from trade_platform.checks import unique_trade_id
 from trade_platform.generate import generate_day, write_day
-from trade_platform.resources import local_resources
 from trade_platform_tests.conftest import DAY, Platform
 from trade_platform_tests.landing_files import trade, write_csv
 
@@ -68,11 +67,9 @@ def test_a_duplicate_trade_id_fails_the_uniqueness_check(platform: Platform):
     validated = platform.partition_file("validated_trades")
     validated.parent.mkdir(parents=True)
     pl.DataFrame({"trade_id": ["T1", "T1", "T2"]}).write_parquet(validated)
-    defs = Definitions(
-        assets=platform.definitions().assets,
-        asset_checks=[unique_trade_id],
-        jobs=[define_asset_job("only_unique", selection=AssetSelection.checks(unique_trade_id))],
-        resources=local_resources(str(platform.landing), str(platform.lake)),
+    defs = Definitions.merge(
+        platform.definitions(),
+        Definitions(jobs=[define_asset_job("only_unique", selection=AssetSelection.checks(unique_trade_id))]),
     )
     # A checks-only selection has no partitions_def of its own to validate a key against; the
     # partition tag is what a launched run carries.

@@ -16,6 +16,7 @@ from trade_platform.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALID
 from trade_platform.partitions import daily_partitions
 from trade_platform.policies import backfill_policy, retry_policy
 from trade_platform.resources import LandingZone
+from trade_platform.transforms.corrections import apply_corrections
 from trade_platform.transforms.validation import TradeSplit, split_trades
 
 RAW = AssetKey("raw_trades")
@@ -82,14 +83,15 @@ def _ingest_day(
     context: AssetExecutionContext, landing: LandingZone, day: str, now: datetime, run_id: str
 ) -> tuple[pl.DataFrame, TradeSplit]:
     read = landing.read_days([day])
-    split = split_trades(read.records, now=now, run_id=run_id, unreadable=read.unreadable)
+    records, corrected = apply_corrections(read.records, landing.read_corrections(day))
+    split = split_trades(records, now=now, run_id=run_id, unreadable=read.unreadable)
     context.log.info(
         f"{day}: {read.records.height} records from {len(read.files)} files "
-        f"({read.unreadable.height} unreadable) -> {split.validated.height} validated, {split.dlq.height} DLQ"
+        f"({read.unreadable.height} unreadable, {corrected} corrected) -> "
+        f"{split.validated.height} validated, {split.dlq.height} DLQ"
     )
-    context.add_asset_metadata(
-        _split_summary(read.records, split.validated, split.dlq, day), asset_key="trades_dlq", partition_key=day
-    )
+    summary = _split_summary(read.records, split.validated, split.dlq, day)
+    context.add_asset_metadata({**summary, "corrected_records": corrected}, asset_key="trades_dlq", partition_key=day)
     return read.records, split
 
 

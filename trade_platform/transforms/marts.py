@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+
 OHLCV_COLUMNS = (
     "symbol", "interval", "timestamp", "open", "high", "low", "close",
     "volume", "trade_count", "vwap", "date",
@@ -21,15 +22,20 @@ def ohlcv(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> p
 
     Open and close are the first and last trade by (timestamp, trade_id), so ties are stable.
     """
-    return ohlcv_plan(validated, intervals).collect()
+    return ohlcv_plan(validated, intervals).collect(engine="in-memory")
 
 
 def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> pl.LazyFrame:
-    """``ohlcv`` as a lazy plan: a filter on ``date`` reaches the scan, so days compute alone."""
+    """``ohlcv`` as a lazy plan: a filter on ``date`` reaches the scan, so days compute alone.
+
+    Rows are put in (timestamp, trade_id) order; grouping keeps that order inside each candle,
+    which is all that open and close need (a sort led by date and symbol costs more for nothing).
+    Polars' in-memory engine sorts about three times faster than the streaming one here.
+    """
     ordered = (
         validated.lazy()
         .select("date", "symbol", "timestamp", "trade_id", "price", "quantity")
-        .sort("date", "symbol", "timestamp", "trade_id")
+        .sort("timestamp", "trade_id")
         .with_columns(_notional=pl.col("price") * pl.col("quantity"))
     )
     per_interval = [
@@ -52,7 +58,7 @@ def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str])
 
 def daily_volume(validated: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per symbol and day: counts, volume, notional, VWAP, mean, low and high price."""
-    return daily_volume_plan(validated).collect()
+    return daily_volume_plan(validated).collect(engine="in-memory")
 
 
 def daily_volume_plan(validated: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

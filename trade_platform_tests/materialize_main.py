@@ -1,0 +1,21 @@
+"""``python -m trade_platform_tests.materialize_main LANDING LAKE DAY``: one partition, every
+asset and check, on the instance in DAGSTER_HOME. Tests run it as a process they can kill."""
+
+from __future__ import annotations
+
+import sys
+
+from dagster import DagsterInstance
+
+from trade_platform.definitions import build_defs
+
+
+def main(landing: str, lake: str, day: str) -> int:
+    job = build_defs(landing_url=landing, lake_url=lake).resolve_implicit_global_asset_job_def()
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

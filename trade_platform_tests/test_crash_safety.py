@@ -1,0 +1,138 @@
+"""Crash safety and concurrency: a killed or concurrent run never leaves a partial partition."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import boto3
+import polars as pl
+import pytest
+
+from trade_platform.generate import generate_day, write_day
+from trade_platform_tests.conftest import DAY, S3
+
+LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
+KILL_AFTER_SECONDS = (1.0, 2.0, 3.0, 4.0, 5.5)
+pytestmark = pytest.mark.slow
+
+
+def start(landing: str, lake: str, home: Path) -> subprocess.Popen:
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "trade_platform_tests.materialize_main", landing, lake, DAY],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def land(landing: str, seed: int) -> None:
+    write_day(generate_day(date.fromisoformat(DAY), 150_000, seed=seed, n_symbols=50), landing)
+
+
+class LocalLake:
+    def __init__(self, root: Path):
+        self.root, self.url = root, str(root)
+
+    def snapshot(self) -> dict[str, bytes | None]:
+        files = {a: self.root / a / f"date={DAY}" / "part-0.parquet" for a in LAKE_ASSETS}
+        return {a: f.read_bytes() if f.exists() else None for a, f in files.items()}
+
+    def names(self, asset: str) -> list[str]:
+        folder = self.root / asset / f"date={DAY}"
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+class S3Lake:
+    def __init__(self, bucket: str):
+        self.bucket, self.url = bucket, f"s3://{bucket}/lake"
+
+    def snapshot(self) -> dict[str, bytes | None]:
+        client = boto3.client("s3")
+        out = {}
+        for asset in LAKE_ASSETS:
+            try:
+                out[asset] = client.get_object(Bucket=self.bucket, Key=f"lake/{asset}/date={DAY}/part-0.parquet")["Body"].read()
+            except client.exceptions.NoSuchKey:
+                out[asset] = None
+        return out
+
+    def names(self, asset: str) -> list[str]:
+        prefix = f"lake/{asset}/date={DAY}/"
+        pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(i["Key"][len(prefix):] for p in pages for i in p.get("Contents", []))
+
+
+def assert_whole(snapshot: dict[str, bytes | None], allowed: dict[str, set]) -> None:
+    for asset, content in snapshot.items():
+        digest = hashlib.sha256(content).hexdigest() if content is not None else None
+        assert digest in allowed[asset], f"{asset}: a partition that is neither the old nor the new version"
+        if content is not None:
+            pl.read_parquet(content)  # a complete, readable Parquet file
+
+
+def digests(snapshot) -> dict[str, str | None]:
+    return {a: hashlib.sha256(c).hexdigest() if c is not None else None for a, c in snapshot.items()}
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_and_landing(request, tmp_path: Path):
+    if request.param == "local":
+        return LocalLake(tmp_path / "lake"), str(tmp_path / "landing")
+    s3: S3 = request.getfixturevalue("s3")
+    bucket = s3.new_bucket()
+    return S3Lake(bucket), f"s3://{bucket}/landing"
+
+
+def test_a_killed_run_leaves_each_partition_old_or_new_and_a_rerun_completes_it(
+    lake_and_landing, tmp_path: Path, dagster_home: Path
+):
+    lake, landing = lake_and_landing
+    land(landing, seed=1)
+    assert start(landing, lake.url, dagster_home).wait(timeout=300) == 0
+    old = digests(lake.snapshot())
+    land(landing, seed=2)  # same file names, new content: the next run replaces every partition
+
+    seen_new: set[str] = set()
+    new_candidates = {a: {old[a]} for a in LAKE_ASSETS}
+    for delay in KILL_AFTER_SECONDS:
+        process = start(landing, lake.url, dagster_home)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        snapshot = lake.snapshot()
+        # Each partition is the old version, or a complete new one (always the same new bytes).
+        for asset, digest in digests(snapshot).items():
+            if digest != old[asset]:
+                new_candidates[asset].add(digest)
+                seen_new.add(asset)
+        assert all(len(c) <= 2 for c in new_candidates.values()), new_candidates
+        assert_whole(snapshot, new_candidates)
+
+    assert start(landing, lake.url, dagster_home).wait(timeout=300) == 0
+    final = digests(lake.snapshot())
+    assert all(final[a] != old[a] for a in ("raw_trades", "validated_trades", "ohlcv", "daily_volume"))
+    for asset in LAKE_ASSETS:
+        assert final[asset] in new_candidates[asset] or asset not in seen_new
+        assert lake.names(asset) == ["part-0.parquet"]  # the re-run removed crashed writers' leftovers
+
+
+def test_two_runs_of_the_same_partition_at_once_end_as_last_writer_wins(tmp_path: Path, dagster_home: Path):
+    lake, landing = LocalLake(tmp_path / "lake"), str(tmp_path / "landing")
+    land(landing, seed=3)
+    assert start(landing, lake.url, dagster_home).wait(timeout=300) == 0  # also creates the instance's tables
+    alone = lake.snapshot()
+    first, second = start(landing, lake.url, dagster_home), start(landing, lake.url, dagster_home)
+    assert first.wait(timeout=300) == 0, first.stderr.read().decode()[-2000:]
+    assert second.wait(timeout=300) == 0, second.stderr.read().decode()[-2000:]
+    concurrent = lake.snapshot()
+    for asset in ("raw_trades", "validated_trades", "ohlcv", "daily_volume"):
+        assert concurrent[asset] == alone[asset], asset  # same input, same bytes, whoever won
+    for asset in LAKE_ASSETS:
+        assert lake.names(asset) == ["part-0.parquet"]
+    assert pl.read_parquet(concurrent["validated_trades"])["trade_id"].is_unique().all()

@@ -1,0 +1,97 @@
+"""DLQ replay: corrections recover rejected records; replaying twice changes nothing."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from trade_platform.transforms.corrections import apply_corrections
+from trade_platform_tests.conftest import DAY, Platform
+from trade_platform_tests.landing_files import trade, write_csv
+
+SOURCE = "trades/date=2026-11-20/t.csv"
+
+
+def land_rejects(platform: Platform) -> None:
+    write_csv(
+        platform.day_dir() / "t.csv",
+        [trade("G1"), trade("P1", price="12.5.0"), trade("TZ1", timestamp="2026-11-20T11:00:00")],
+        extra_lines=["MAL1;BTC-USD;buy;1;1"],
+    )
+
+
+def write_corrections(platform: Platform) -> None:
+    folder = platform.landing / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "fixes.csv").write_text(
+        "source_file,source_row,trade_id,symbol,side,price,quantity,timestamp,exchange\n"
+        f"{SOURCE},3,,,,12.5,,,\n"
+        f"{SOURCE},4,,,,,,2026-11-20T11:00:00Z,\n"
+        f"{SOURCE},5,MAL1,BTC-USD,buy,1,1,2026-11-20T12:00:00Z,BINANCE\n"
+    )
+
+
+def test_replaying_a_partition_with_corrections_recovers_its_dlq_records(platform: Platform):
+    land_rejects(platform)
+    platform.materialize()
+    assert sorted(platform.read("trades_dlq")["_source_row"].to_list()) == [3, 4, 5]
+    raw_before = platform.partition_file("raw_trades").read_bytes()
+
+    write_corrections(platform)
+    result = platform.run_job("replay_dlq")
+
+    assert result.success
+    validated = platform.read("validated_trades")
+    assert validated["trade_id"].to_list() == ["G1", "P1", "TZ1", "MAL1"]
+    assert validated.filter(pl.col("trade_id") == "P1")["price"].to_list() == [12.5]
+    assert platform.read("trades_dlq").height == 0
+    assert platform.partition_file("raw_trades").read_bytes() == raw_before  # raw stays as received
+    assert platform.read("daily_volume")["trade_count"].sum() == 4  # downstream re-materialized
+    [reconciliation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "reconciliation"]
+    assert reconciliation.passed
+
+
+def test_replaying_twice_changes_nothing(platform: Platform):
+    land_rejects(platform)
+    write_corrections(platform)
+    platform.run_job("replay_dlq")
+    first = {a: platform.partition_file(a).read_bytes() for a in ("validated_trades", "ohlcv", "daily_volume")}
+    platform.run_job("replay_dlq")
+    for asset, content in first.items():
+        assert platform.partition_file(asset).read_bytes() == content, asset
+
+
+def test_a_correction_that_is_still_wrong_keeps_the_record_in_the_dlq(platform: Platform):
+    land_rejects(platform)
+    folder = platform.landing / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "fixes.csv").write_text(f"source_file,source_row,price\n{SOURCE},3,-4\n")
+    platform.run_job("replay_dlq")
+    dlq = platform.read("trades_dlq").sort("_source_row")
+    assert dlq.select("_source_row", "error_codes").rows()[0] == (3, ["invalid_price"])
+    assert "'-4'" in dlq["error"][0]
+
+
+def test_corrections_without_their_key_columns_fail_clearly(platform: Platform):
+    land_rejects(platform)
+    folder = platform.landing / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "fixes.csv").write_text("trade_id,price\nP1,12.5\n")
+    result = platform.run_job("replay_dlq", raise_on_error=False)
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert "corrections need the columns source_file, source_row" in failure.step_failure_data.error.message
+
+
+def test_apply_corrections_matches_by_source_and_keeps_row_count():
+    records = pl.DataFrame(
+        {"trade_id": ["A", "B"], "price": ["x", "2"], "_source_file": ["f", "f"], "_source_row": [2, 3],
+         "_parse_error": [None, None]},
+        schema_overrides={"_parse_error": pl.String},
+    )  # fmt: skip
+    fixes = pl.DataFrame({"source_file": ["f", "f", "other"], "source_row": ["2", "2", "2"], "price": ["1", "1.5", "9"]})
+    fixed, matched = apply_corrections(records, fixes)
+    assert matched == 1 and fixed.height == 2
+    assert fixed["price"].to_list() == ["1.5", "2"]  # the last correction of a record wins
+    with pytest.raises(ValueError, match="source_row"):
+        apply_corrections(records, fixes.drop("source_row"))
