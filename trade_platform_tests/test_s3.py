@@ -119,3 +119,32 @@ def test_bad_credentials_fail_with_the_url_and_cause(s3: S3, landed: str, instan
     assert f"s3://{landed}/landing/trades/date=2026-11-20/" in message
     assert "wrong-secret" not in message
     assert restarts(result) == 0
+
+
+def test_a_transient_failure_is_retried_without_duplicating_rows(s3: S3, landed: str, instance, monkeypatch):
+    from trade_platform_tests.flaky_proxy import flaky_proxy
+
+    # Writes of validated_trades are throttled (after raw_trades was written) until s3fs's own
+    # retries give up once, so the step fails and Dagster's RetryPolicy runs it again.
+    client_attempts = s3fs.S3FileSystem.retries
+
+    def first_validated_put(method: str, path: str) -> bool:
+        return method == "PUT" and "/lake/validated_trades/" in path and len(refused) < client_attempts
+
+    with flaky_proxy(s3.endpoint, first_validated_put) as (proxy, refused):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy)
+        s3fs.S3FileSystem.clear_instance_cache()
+        result = run(f"s3://{landed}/landing", f"s3://{landed}/lake", instance)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+
+    assert result.success
+    assert len(refused) == client_attempts and restarts(result) == 1
+    storage = {"aws_endpoint_url": s3.endpoint, "aws_allow_http": "true", "aws_region": "us-east-1"}
+    raw, validated, dlq = (
+        pl.read_parquet(f"s3://{landed}/lake/{asset}/date={DAY}/part-0.parquet", storage_options=storage)
+        for asset in ("raw_trades", "validated_trades", "trades_dlq")
+    )
+    assert raw.height == 2_000  # written twice, stored once
+    assert validated["trade_id"].is_unique().all()
+    assert raw.height == validated.height + dlq.filter(~pl.col("error_codes").list.contains("unreadable_file")).height
+    assert s3.keys(landed, "lake/raw_trades/") == [f"lake/raw_trades/date={DAY}/part-0.parquet"]
