@@ -13,8 +13,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $@
 
-demo: venv
+# A persistent instance under the project (SQLite storage), so the UI shows what the demo did.
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
+
+demo: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/trade-platform demo
 
 test: venv
@@ -31,8 +35,7 @@ bench-quick: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run --quick
 
-ui: venv
-	mkdir -p $(DAGSTER_HOME)
+ui: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # Screenshot of the asset-check page (installs Debian's chromium with apt-get when missing).
