@@ -1,0 +1,180 @@
+"""``python -m benchmarks.backfill``: a year of daily partitions through Dagster, the way a user runs it.
+
+Every asset and check of the code location runs on a SQLite-backed instance. Two ways are timed:
+
+- ``ranges``: the whole range as runs over ``--batch-days`` consecutive partitions each (the run
+  tags ``dagster/asset_partition_range_start/end`` that ``dagster asset materialize
+  --partition-range`` sets), one after the other; with ``--batch-days 365`` it is one run.
+- ``per-partition``: one run per partition, timed on ``--sample`` days spread over the range and
+  extrapolated to all of them.
+
+Each way runs in its own process, so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from benchmarks.common import write_landing
+
+ROOT = Path(__file__).resolve().parent
+START = date(2024, 1, 1)
+
+
+def days(n: int) -> list[date]:
+    return [START + timedelta(days=offset) for offset in range(n)]
+
+
+def _write_day(args: tuple[str, int, str]) -> str:
+    landing, n_trades, day = args
+    marker = Path(landing) / "trades" / f"date={day}" / ".complete"
+    if not marker.exists():
+        write_landing(Path(landing), n_trades, day=date.fromisoformat(day), seed=7)
+        marker.write_text("ok")
+    return day
+
+
+def generate(landing: Path, n_days: int, n_trades: int) -> float:
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for _ in pool.map(_write_day, [(str(landing), n_trades, d.isoformat()) for d in days(n_days)]):
+            pass
+    return time.perf_counter() - started
+
+
+def child(mode: str, landing: Path, lake: Path, n_days: int, batch_days: int, sample: int) -> dict:
+    os.environ["TRADE_PLATFORM_LANDING_URL"] = str(landing)
+    os.environ["TRADE_PLATFORM_LAKE_URL"] = str(lake)
+    os.environ["TRADE_PLATFORM_START_DATE"] = START.isoformat()
+    from dagster import DagsterInstance
+
+    from trade_platform.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    home = lake.parent / f"dagster-home-{mode}"
+    home.mkdir(parents=True, exist_ok=True)
+    instance = DagsterInstance.local_temp(str(home))
+    all_days = [d.isoformat() for d in days(n_days)]
+    runs = []
+    if mode == "ranges":
+        batches = [all_days[i : i + batch_days] for i in range(0, len(all_days), batch_days)]
+    else:
+        step = max(1, len(all_days) // sample)
+        batches = [[day] for day in all_days[::step][:sample]]
+    started = time.perf_counter()
+    for batch in batches:
+        begin = time.perf_counter()
+        tags = {
+            "dagster/asset_partition_range_start": batch[0],
+            "dagster/asset_partition_range_end": batch[-1],
+        }
+        result = (
+            job.execute_in_process(partition_key=batch[0], instance=instance, raise_on_error=False)
+            if len(batch) == 1
+            else job.execute_in_process(tags=tags, instance=instance, raise_on_error=False)
+        )
+        failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+        runs.append(
+            {
+                "first": batch[0],
+                "last": batch[-1],
+                "days": len(batch),
+                "seconds": time.perf_counter() - begin,
+                "success": result.success,
+                "failed_checks": failed_checks,
+            }  # fmt: skip
+        )
+        print(
+            f"  {mode} {batch[0]}..{batch[-1]}: {runs[-1]['seconds']:.1f}s success={result.success}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return {"mode": mode, "total_seconds": time.perf_counter() - started, "runs": runs}
+
+
+def run_child(mode: str, args: argparse.Namespace) -> dict:
+    lake = args.work / f"lake-{mode}"
+    command = [
+        sys.executable, "-m", "benchmarks.backfill", "--child", mode, "--work", str(args.work),
+        "--days", str(args.days), "--trades-per-day", str(args.trades_per_day),
+        "--batch-days", str(args.batch_days), "--sample", str(args.sample),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    stdout_path, stderr_path = args.work / f"{mode}.stdout", args.work / f"{mode}.log"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, cwd=ROOT.parent)
+        _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"backfill child {mode} failed; see {stderr_path}")
+    result = json.loads(stdout_path.read_text().strip().splitlines()[-1])
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024
+    result["lake"] = str(lake)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--trades-per-day", type=int, default=200_000)
+    parser.add_argument("--batch-days", type=int, default=30, help="partitions per run in the ranges mode")
+    parser.add_argument("--sample", type=int, default=6, help="runs timed in the per-partition mode")
+    parser.add_argument("--modes", default="per-partition,ranges")
+    parser.add_argument("--work", type=Path, default=ROOT / "data" / "backfill")
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    landing = args.work / f"landing-{args.trades_per_day}"
+    if args.child:
+        import shutil
+
+        lake = args.work / f"lake-{args.child}"
+        shutil.rmtree(lake, ignore_errors=True)
+        shutil.rmtree(args.work / f"dagster-home-{args.child}", ignore_errors=True)
+        result = child(args.child, landing, lake, args.days, args.batch_days, args.sample)
+        print(json.dumps(result))
+        return 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(f"generating {args.days} days x {args.trades_per_day:,} trades ...", flush=True)
+    generation = generate(landing, args.days, args.trades_per_day)
+    print(f"  landing ready in {generation:.0f}s", flush=True)
+    report = {
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks.backfill " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "days": args.days, "trades_per_day": args.trades_per_day, "batch_days": args.batch_days,
+        "modes": {},
+    }  # fmt: skip
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        result = run_child(mode, args)
+        if mode == "per-partition":
+            per_run = statistics.median(run["seconds"] for run in result["runs"])
+            result["median_run_seconds"] = per_run
+            result["extrapolated_total_seconds"] = per_run * args.days
+            print(f"per-partition: median {per_run:.2f}s per run -> {per_run * args.days / 60:.1f} min for {args.days} days"
+                  f" (peak RSS {result['peak_rss_mib']:.0f} MiB)", flush=True)  # fmt: skip
+        else:
+            print(f"ranges of {args.batch_days} days: {result['total_seconds'] / 60:.1f} min for {args.days} days "
+                  f"(peak RSS {result['peak_rss_mib']:.0f} MiB)", flush=True)  # fmt: skip
+        # Failed checks are recorded (freshness, say, fails on old data by design); a failed run is not ok.
+        ok = all(run["success"] for run in result["runs"])
+        result["all_runs_succeeded"] = ok
+        report["modes"][mode] = result
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"{date.today().isoformat()}-backfill.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {path}")
+    return 0 if all(m["all_runs_succeeded"] for m in report["modes"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""One implementation, several repetitions, in this process: ``python -m benchmarks.worker IMPL ...``.
+
+Prints one JSON line: each repetition's wall time and stage times. The parent reads this
+process's peak RSS from ``os.wait4``, so memory is per implementation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+IMPLEMENTATIONS = {
+    "naive": "benchmarks.naive:run",
+    "pandas": "benchmarks.pandas_impl:run",
+    "duckdb": "benchmarks.duckdb_impl:run",
+    "platform": "benchmarks.platform_impl:run",
+    "dagster": "benchmarks.platform_impl:run_dagster",
+}
+
+
+def load(name: str):
+    module, function = IMPLEMENTATIONS[name].split(":")
+    return getattr(__import__(module, fromlist=[function]), function)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("impl", choices=sorted(IMPLEMENTATIONS))
+    parser.add_argument("--landing", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--day", type=date.fromisoformat, required=True)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    run = load(args.impl)
+    import_seconds = time.perf_counter() - started
+    reps = []
+    for rep in range(args.reps):
+        shutil.rmtree(args.out, ignore_errors=True)
+        args.out.mkdir(parents=True)
+        begin, cpu = time.perf_counter(), time.process_time()
+        stages = run(args.landing, args.day, args.out)
+        reps.append(
+            {
+                "seconds": time.perf_counter() - begin,
+                "cpu_seconds": time.process_time() - cpu,
+                "stages": stages,
+            }
+        )
+    print(json.dumps({"impl": args.impl, "import_seconds": import_seconds, "reps": reps}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
