@@ -23,7 +23,6 @@ EXCHANGES = ("BINANCE", "COINBASE", "KRAKEN", "BITSTAMP", "OKX")
 FORMATS = ("csv", "jsonl.gz", "parquet")
 # Faults injected into single records; unreadable_file is a whole corrupt file instead.
 RECORD_FAULTS = tuple(code for code in DlqCode if code is not DlqCode.UNREADABLE_FILE)
-TEXT_ONLY_FAULTS = (DlqCode.MALFORMED_RECORD,)  # a Parquet row cannot be malformed
 
 
 @dataclass(frozen=True)

@@ -49,24 +49,16 @@ class LandingZone(ConfigurableResource):
             raise Failure(description=f"Cannot use corrections under {prefix}: {'; '.join(problems)}", allow_retries=False)
         return read.records
 
-    def read_days(self, days: list[str]) -> LandingRead:
-        """Read the days' files; every frame carries the day as its ``date`` column."""
-        reads = []
-        for day in days:
-            files = self.files_for_day(day)
-            with storage_errors("read", day_prefix(self.url, day)):
-                reads.append((day, read_landing_files(files)))
-        dated = [
-            (
-                read.records.with_columns(date=pl.lit(day).str.to_date()),
-                read.unreadable.with_columns(date=pl.lit(day).str.to_date()),
-            )
-            for day, read in reads
-        ]
+    def read_day(self, day: str) -> LandingRead:
+        """Read the day's files; records and unreadable files carry the day as ``date``."""
+        files = self.files_for_day(day)
+        with storage_errors("read", day_prefix(self.url, day)):
+            read = read_landing_files(files)
+        on_day = pl.lit(day).str.to_date().alias("date")
         return LandingRead(
-            records=pl.concat([records for records, _ in dated], how="diagonal_relaxed"),
-            unreadable=pl.concat([unreadable for _, unreadable in dated]),
-            files=tuple(f for _, read in reads for f in read.files),
+            records=read.records.with_columns(on_day),
+            unreadable=read.unreadable.with_columns(on_day),
+            files=read.files,
         )
 
 
@@ -81,17 +73,11 @@ class MartSettings(ConfigurableResource):
 
 def resources_from_env() -> dict:
     """The code location's resources, configured from the environment (defaults: ./data/...)."""
-    return {
-        "landing": LandingZone(url=env_or_default(config.LANDING_URL_ENV, config.DEFAULT_LANDING_URL)),
-        "io_manager": ParquetLakeIOManager(
-            lake_url=env_or_default(config.LAKE_URL_ENV, config.DEFAULT_LAKE_URL)
-        ),
-        "mart_settings": MartSettings(
-            ohlcv_intervals=env_or_default(
-                config.OHLCV_INTERVALS_ENV, ",".join(config.DEFAULT_OHLCV_INTERVALS)
-            )
-        ),
-    }
+    return local_resources(
+        env_or_default(config.LANDING_URL_ENV, config.DEFAULT_LANDING_URL),
+        env_or_default(config.LAKE_URL_ENV, config.DEFAULT_LAKE_URL),
+        env_or_default(config.OHLCV_INTERVALS_ENV, ",".join(config.DEFAULT_OHLCV_INTERVALS)),
+    )
 
 
 def local_resources(landing_url: str, lake_url: str, ohlcv_intervals: str | None = None) -> dict:

@@ -82,7 +82,7 @@ def ingest_trades(context: AssetExecutionContext, landing: LandingZone):
 def _ingest_day(
     context: AssetExecutionContext, landing: LandingZone, day: str, now: datetime, run_id: str
 ) -> tuple[pl.DataFrame, TradeSplit]:
-    read = landing.read_days([day])
+    read = landing.read_day(day)
     records, corrected = apply_corrections(read.records, landing.read_corrections(day))
     split = split_trades(records, now=now, run_id=run_id, unreadable=read.unreadable)
     context.log.info(
