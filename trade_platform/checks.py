@@ -234,8 +234,13 @@ def reconciliation(
     description="trade_id is unique within the partition.",
 )
 def unique_trade_id(context: AssetCheckExecutionContext, validated_trades: pl.LazyFrame):
+    # Grouping by a 64-bit hash first keeps memory at 8 bytes per trade; only ids whose hash
+    # repeats are then grouped by their text, so a collision cannot report a false duplicate.
+    hashed = validated_trades.select("date", "trade_id", _hash=pl.col("trade_id").hash())
+    suspects = hashed.group_by("date", "_hash").agg(n=pl.len()).filter(pl.col("n") > 1).collect()
     duplicated = (
-        validated_trades.group_by("date", "trade_id")
+        hashed.join(suspects.lazy().select("date", "_hash"), on=["date", "_hash"], how="semi")
+        .group_by("date", "trade_id")
         .agg(copies=pl.len())
         .filter(pl.col("copies") > 1)
         .sort("copies", "trade_id", descending=[True, False])

@@ -2,19 +2,25 @@
 
 Each partition is one file, ``<lake>/<asset_key>/date=YYYY-MM-DD/part-0.parquet``, written whole
 or not at all: locally to a hidden temporary file renamed into place, on object stores as one
-object (a single PUT or a completed multipart upload). A run over a range of partitions writes
-each partition's slice separately, and a load of several partitions is one lazy scan.
+object (a single PUT or a completed multipart upload of a finished local file). A run over a
+range of partitions writes each partition's slice separately; a ``LazyFrame`` (an output spilled
+to scratch) is streamed in batches, so no partition has to fit in memory. A load of several
+partitions is one lazy scan.
 """
 
 from __future__ import annotations
 
 import fcntl
-import io
 import os
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from typing import BinaryIO
 
 import polars as pl
+import pyarrow.parquet as pq
 from dagster import (
     ConfigurableIOManagerFactory,
     InputContext,
@@ -38,8 +44,8 @@ class LakeParquetIOManager(UPathIOManager):
         return path / f"{PARTITION_COLUMN}={partition}" / PART_FILE
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
-        """Write each partition of the run separately; a LazyFrame is collected one partition at a
-        time (its rows are checked against the asset's pandera model then), bounding memory."""
+        """Write each partition of the run separately; a LazyFrame's rows are checked against the
+        asset's pandera model batch by batch as they stream into the file."""
         if not context.has_asset_partitions:
             raise TypeError(f"{context.asset_key.to_user_string()}: the lake stores partitioned assets only")
         paths = self._get_paths_for_partitions(context)
@@ -50,18 +56,16 @@ class LakeParquetIOManager(UPathIOManager):
         for key, path in paths.items():
             day = date.fromisoformat(key)
             if isinstance(obj, pl.DataFrame):
-                part = by_day.get((day,), empty)
+                part: pl.DataFrame | pl.LazyFrame = by_day.get((day,), empty)
+                check = None
             else:
-                # The in-memory engine sums floats in a fixed order; the streaming engine's order
-                # varies from run to run, and a re-run must write the same bytes.
-                part = obj.filter(pl.col(PARTITION_COLUMN) == day).collect(engine="in-memory")
-                validate_rows(context.dagster_type, part)
-                part = part.drop(PARTITION_COLUMN)
+                part = obj.filter(pl.col(PARTITION_COLUMN) == day)
+                check = lambda batch: validate_rows(context.dagster_type, batch)  # noqa: E731
             with storage_errors("write", str(path)):
-                self.dump_to_path(context, part, path)
-            context.log.debug(f"Wrote {part.height} rows to {path}")
+                rows = write_parquet_atomically(part, path, check=check)
+            context.log.debug(f"Wrote {rows} rows to {path}")
             context.step_context.add_asset_metadata(
-                {"dagster/row_count": part.height, "path": MetadataValue.path(str(path))},
+                {"dagster/row_count": rows, "path": MetadataValue.path(str(path))},
                 asset_key=context.asset_key,
                 partition_key=key,
             )
@@ -125,34 +129,68 @@ def is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
 
-def write_parquet_atomically(frame: pl.DataFrame, path: UPath) -> None:
-    """Replace ``path`` with ``frame`` so that readers see the old file or the new one, never part.
+STREAM_BATCH_ROWS = 200_000
 
+
+def write_parquet_atomically(
+    data: pl.DataFrame | pl.LazyFrame,
+    path: UPath,
+    check: Callable[[pl.DataFrame], None] | None = None,
+) -> int:
+    """Replace ``path`` with ``data`` (without its ``date`` column) so that readers see the old
+    file or the new one, never part; return the row count.
+
+    A LazyFrame is streamed in batches of ``STREAM_BATCH_ROWS``, each passed to ``check`` first.
     Afterwards anything else in the partition's folder is removed: stale parts of an older
     layout and temporary files of crashed writes, but not the temporary file of a write still
     in progress (it holds a lock), so concurrent writers end as last-writer-wins.
     """
-    if is_local(path):
-        _replace_local(frame, path)
-    else:
-        # One PUT (multipart above 100 MiB) of the finished bytes: an object store shows the
-        # object only once it is complete, and a failure while serializing uploads nothing.
-        buffer = io.BytesIO()
-        frame.write_parquet(buffer)
-        path.fs.pipe_file(path.path, buffer.getvalue())
+    with _staged(path) as handle:
+        if isinstance(data, pl.DataFrame):
+            rows = data.height
+            data.drop(PARTITION_COLUMN, strict=False).write_parquet(handle)
+        else:
+            rows = _stream_parquet(data, handle, check)
     _remove_strays(path)
+    return rows
+
+
+def _stream_parquet(data: pl.LazyFrame, handle: BinaryIO, check: Callable[[pl.DataFrame], None] | None) -> int:
+    empty = pl.DataFrame(schema=data.collect_schema())
+    schema = empty.drop(PARTITION_COLUMN, strict=False).to_arrow().schema
+    rows = 0
+    with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
+        for batch in data.collect_batches(chunk_size=STREAM_BATCH_ROWS):
+            if check is not None:
+                check(batch)
+            writer.write_table(batch.drop(PARTITION_COLUMN, strict=False).to_arrow())
+            rows += batch.height
+    return rows
 
 
 TEMPORARY_SUFFIX = ".tmp"
 
 
-def _replace_local(frame: pl.DataFrame, path: UPath) -> None:
+@contextmanager
+def _staged(path: UPath) -> Iterator[BinaryIO]:
+    """A file to write ``path``'s new content into; published only if the block succeeds.
+
+    Locally: a hidden, locked temporary file beside ``path``, fsynced and renamed over it. On an
+    object store: a local temporary file uploaded in one PUT (multipart when large), which the
+    store shows only once complete.
+    """
+    if not is_local(path):
+        with tempfile.NamedTemporaryFile(prefix="trade-platform-", suffix=".parquet") as local:
+            yield local
+            local.flush()
+            path.fs.put_file(local.name, path.path)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = os.path.join(path.parent.path, f".{path.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
     try:
         with open(temporary, "wb") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when closed: after the rename
-            frame.write_parquet(handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
             os.replace(temporary, path.path)

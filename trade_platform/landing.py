@@ -5,19 +5,29 @@ Files for day D live under ``<landing>/trades/date=D/``. Each record keeps its f
 (``_source_file`` relative to the landing root, ``_source_row``), and ``_parse_error`` when the
 record could not be split into fields. A file that cannot be read at all is reported separately
 so the caller can dead-letter it without failing the partition.
+
+Files are read in chunks of about ``CHUNK_BYTES`` (text cut at line ends, Parquet by rows), so a
+file of any size is read with bounded memory; a file found unreadable part-way raises
+``UnreadableFileError`` and the caller discards the chunks it already had.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import tempfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import fsspec
 import polars as pl
+import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
+
+from trade_platform.storage_errors import storage_errors
 
 TRADE_FIELDS: tuple[str, ...] = (
     "trade_id",
@@ -30,6 +40,12 @@ TRADE_FIELDS: tuple[str, ...] = (
 )
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source_file", "_source_row", "_raw_record", "_parse_error")
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet")
+CHUNK_BYTES = 32 * 1024 * 1024
+"""Text read per chunk (Parquet: ``CHUNK_BYTES // PARQUET_BYTES_PER_ROW`` rows); a chunk's
+records take a few times this in memory while they are validated."""
+PARQUET_BYTES_PER_ROW = 128
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+UTF8_BOM = b"\xef\xbb\xbf"
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
     **{name: pl.String() for name in TRADE_FIELDS},
@@ -95,60 +111,93 @@ def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> lis
     return files
 
 
-def read_landing_day(landing_url: str, day: str) -> LandingRead:
-    files = list_landing_files(landing_url, day)
-    return read_landing_files(files)
-
-
 def read_landing_files(files: Iterable[LandingFile]) -> LandingRead:
+    """Read whole files into memory (corrections files, small inputs); see ``iter_landing_file``."""
     files = tuple(files)
     frames: list[pl.DataFrame] = []
     unreadable: list[dict[str, str]] = []
     for landing_file in files:
         try:
-            frames.append(read_landing_file(landing_file))
+            frames.extend(list(iter_landing_file(landing_file)))  # all of a file or none of it
         except UnreadableFileError as exc:
             unreadable.append({"_source_file": landing_file.relative_path, "error": str(exc)})
-    records = (
-        pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=RAW_SCHEMA)
-    )
-    # Each file's records come in row order, so files in path order need no sort.
-    skipped = {entry["_source_file"] for entry in unreadable}
-    read_paths = [f.relative_path for f in files if f.relative_path not in skipped]
-    in_order = all(a < b for a, b in zip(read_paths, read_paths[1:])) and all(
-        frame["_source_row"].is_sorted() for frame in frames
-    )
+    records = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=RAW_SCHEMA)
     return LandingRead(
-        records=_order_columns(records, in_order),
+        records=order_raw_columns(records),
         unreadable=pl.DataFrame(unreadable, schema={"_source_file": pl.String, "error": pl.String}),
         files=files,
     )
 
 
-def read_landing_file(landing_file: LandingFile) -> pl.DataFrame:
-    """Read one landing file into raw records; raise ``UnreadableFileError`` if it has none to give."""
+def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pl.DataFrame]:
+    """The file's records in row order, a chunk at a time, with ``RAW_SCHEMA`` columns first.
+
+    Raises ``UnreadableFileError`` (possibly after some chunks) when the file has no records to
+    give: corrupt gzip or Parquet, NUL bytes in a text file. Storage errors name the URL.
+    """
     name = landing_file.relative_path.lower()
-    with fsspec.open(landing_file.url, "rb") as handle:
-        payload = handle.read()
-    if name.endswith(".gz"):
-        payload = _gunzip(payload)
     if name.endswith(".parquet"):
-        frame = _parquet_records(payload)
-    elif b"\x00" in payload:
-        raise UnreadableFileError("binary content (NUL bytes) in a text file")
-    elif ".csv" in name and (plain := _plain_csv_records(payload)) is not None:
-        frame = plain
+        chunks = _parquet_chunks(landing_file, max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
     else:
-        lines = _text_lines(payload)
-        frame = _csv_records(lines) if ".csv" in name else _jsonl_records(lines)
-    return frame.with_columns(_source_file=pl.lit(landing_file.relative_path, pl.String))
+        blocks = _text_blocks(landing_file, chunk_bytes)
+        chunks = _csv_chunks(blocks) if ".csv" in name else _jsonl_chunks(blocks)
+    source = pl.lit(landing_file.relative_path, pl.String).alias("_source_file")
+    for chunk in chunks:
+        yield order_raw_columns(chunk.with_columns(source))
 
 
-def _gunzip(payload: bytes) -> bytes:
-    try:
-        return gzip.decompress(payload)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise UnreadableFileError(f"corrupt gzip stream: {exc}") from exc
+def _text_blocks(landing_file: LandingFile, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(line number of its first line, block) for blocks of whole lines, decompressing gzip."""
+    with storage_errors("read", landing_file.url):
+        handle = fsspec.open(landing_file.url, "rb").open()
+    with handle:
+        stream: BinaryIO = gzip.GzipFile(fileobj=handle) if landing_file.relative_path.lower().endswith(".gz") else handle
+        line, carry = 1, b""
+        while data := _read_block(stream, chunk_bytes, landing_file.url):
+            block = carry + data
+            cut = block.rfind(b"\n") + 1
+            block, carry = block[:cut], block[cut:]
+            if block:
+                if b"\x00" in block:
+                    raise UnreadableFileError("binary content (NUL bytes) in a text file")
+                yield line, block
+                line += block.count(b"\n")
+        if carry:
+            if b"\x00" in carry:
+                raise UnreadableFileError("binary content (NUL bytes) in a text file")
+            yield line, carry
+
+
+def _read_block(stream: BinaryIO, size: int, url: str) -> bytes:
+    """Storage errors name the URL (and may be retried); a bad gzip stream is the file's fault."""
+    with storage_errors("read", url):
+        try:
+            return stream.read(size)
+        except GZIP_ERRORS as exc:
+            error = exc
+    raise UnreadableFileError(f"corrupt gzip stream: {error}") from error
+
+
+def _csv_chunks(blocks: Iterable[tuple[int, bytes]]) -> Iterator[pl.DataFrame]:
+    """Each block is parsed with the file's header line put in front of it."""
+    header = b""
+    for first_line, block in blocks:
+        if not header:
+            block = block.removeprefix(UTF8_BOM) if first_line == 1 else block
+            header = next((line + b"\n" for line in block.split(b"\n") if line.strip()), b"")
+            payload, offset = block, first_line - 1
+        else:
+            payload, offset = header + block, first_line - 2  # the header stands at line 1
+        if payload.strip():
+            frame = _plain_csv_records(payload)
+            frame = _csv_records(_text_lines(payload)) if frame is None else frame
+            yield frame.with_columns(pl.col("_source_row") + offset)
+
+
+def _jsonl_chunks(blocks: Iterable[tuple[int, bytes]]) -> Iterator[pl.DataFrame]:
+    for first_line, block in blocks:
+        frame = _jsonl_records(_text_lines(block))
+        yield frame.with_columns(pl.col("_source_row") + (first_line - 1))
 
 
 def _text_lines(payload: bytes) -> pl.DataFrame:
@@ -298,11 +347,35 @@ def _json_keys(lines: pl.DataFrame) -> list[str]:
     return list(TRADE_FIELDS) + [key for key in seen if key not in TRADE_FIELDS and key not in reserved]
 
 
-def _parquet_records(payload: bytes) -> pl.DataFrame:
-    try:
-        table = pl.read_parquet(io.BytesIO(payload))
-    except Exception as exc:  # polars raises several error types for corrupt files
-        raise UnreadableFileError(f"corrupt Parquet: {str(exc).splitlines()[0]}") from exc
+def _parquet_chunks(landing_file: LandingFile, rows: int) -> Iterator[pl.DataFrame]:
+    """Row batches of a Parquet file; any error pyarrow raises on the (local) bytes is corruption."""
+    with _local_copy(landing_file) as path:
+        try:
+            batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+            offset = 0
+            while (batch := next(batches, None)) is not None:
+                table = pl.from_arrow(batch)
+                yield _parquet_records(table, offset)
+                offset += table.height
+        except Exception as exc:  # pyarrow raises several error types for corrupt files
+            raise UnreadableFileError(f"corrupt Parquet: {str(exc).splitlines()[0]}") from exc
+
+
+@contextmanager
+def _local_copy(landing_file: LandingFile) -> Iterator[str]:
+    """A local path to the file: itself, or a temporary download of a remote object, so that
+    storage errors (raised here, naming the URL) are never mistaken for corrupt content."""
+    fs, path = url_to_fs(landing_file.url)
+    if "file" in fs.protocol:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(suffix=".parquet") as local:
+        with storage_errors("read", landing_file.url):
+            fs.get_file(path, local.name)
+        yield local.name
+
+
+def _parquet_records(table: pl.DataFrame, offset: int) -> pl.DataFrame:
     # A trade field holding a list or struct cannot be a value: that record is malformed.
     nested = [
         name for name, dtype in table.schema.items() if name in TRADE_FIELDS and dtype.is_nested()
@@ -314,7 +387,7 @@ def _parquet_records(payload: bytes) -> pl.DataFrame:
         ).list.drop_nulls().list.join(", ")
         parse_error = pl.when(names != "").then(pl.format("nested value in field(s): {}", names))
     raw_record = pl.struct(table.columns).struct.json_encode() if table.width else pl.lit("{}")
-    with_provenance = table.with_row_index("_source_row", offset=1).with_columns(
+    with_provenance = table.with_row_index("_source_row", offset=offset + 1).with_columns(
         pl.col("_source_row").cast(pl.Int64), _raw_record=raw_record, _parse_error=parse_error
     )
     return with_provenance.select(
@@ -340,13 +413,13 @@ def _as_text(name: str, dtype: pl.DataType, *, nested: bool) -> pl.Expr:
     return column.cast(pl.String).alias(name)
 
 
-def _order_columns(records: pl.DataFrame, in_order: bool = False) -> pl.DataFrame:
-    """Trade fields first, then unknown extra columns, then provenance; ordered by source."""
-    for name, dtype in RAW_SCHEMA.items():
-        if name not in records.columns:
-            records = records.with_columns(pl.lit(None, dtype).alias(name))
-    extras = [c for c in records.columns if c not in RAW_SCHEMA]
-    ordered = list(TRADE_FIELDS) + sorted(extras) + list(PROVENANCE_COLUMNS)
-    records = records.select([pl.col(c).cast(RAW_SCHEMA.get(c, pl.String())) for c in ordered])
-    return records if in_order else records.sort("_source_file", "_source_row")
-
+def order_raw_columns(records: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """Trade fields first, then unknown extra columns by name, then provenance (then ``date``);
+    missing raw columns are added as nulls. Rows keep their order."""
+    names = records.collect_schema().names()
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in RAW_SCHEMA.items() if name not in names]
+    extras = sorted(c for c in names if c not in RAW_SCHEMA and c != "date")
+    ordered = [*TRADE_FIELDS, *extras, *PROVENANCE_COLUMNS, *(["date"] if "date" in names else [])]
+    return records.with_columns(missing).select(
+        pl.col(c).cast(RAW_SCHEMA.get(c, pl.Date() if c == "date" else pl.String())) for c in ordered
+    )

@@ -14,7 +14,6 @@ from trade_platform.io_managers import ParquetLakeIOManager
 from trade_platform.landing import (
     CORRECTIONS,
     LandingFile,
-    LandingRead,
     day_prefix,
     list_landing_files,
     read_landing_files,
@@ -48,18 +47,6 @@ class LandingZone(ConfigurableResource):
         if problems:
             raise Failure(description=f"Cannot use corrections under {prefix}: {'; '.join(problems)}", allow_retries=False)
         return read.records
-
-    def read_day(self, day: str) -> LandingRead:
-        """Read the day's files; records and unreadable files carry the day as ``date``."""
-        files = self.files_for_day(day)
-        with storage_errors("read", day_prefix(self.url, day)):
-            read = read_landing_files(files)
-        on_day = pl.lit(day).str.to_date().alias("date")
-        return LandingRead(
-            records=read.records.with_columns(on_day),
-            unreadable=read.unreadable.with_columns(on_day),
-            files=read.files,
-        )
 
 
 class MartSettings(ConfigurableResource):

@@ -9,17 +9,15 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetOut, Output, multi_asset
 
 from trade_platform.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
+from trade_platform.landing import order_raw_columns
 from trade_platform.partitions import daily_partitions
 from trade_platform.policies import backfill_policy, retry_policy
 from trade_platform.resources import LandingZone
-from trade_platform.transforms.corrections import apply_corrections
-from trade_platform.transforms.validation import TradeSplit, split_trades
-
-RAW = AssetKey("raw_trades")
+from trade_platform.spill import Spill
+from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, DaySummary, ingest_day
 
 
 def column_schema(dagster_type) -> dict:
@@ -29,23 +27,23 @@ def column_schema(dagster_type) -> dict:
 
 @multi_asset(
     outs={
-        "raw_trades": AssetOut(
+        RAW: AssetOut(
             dagster_type=RAW_TRADES_TYPE,
             description="Every landed record as received, with _source_file and _source_row.",
             metadata=column_schema(RAW_TRADES_TYPE),
         ),
-        "validated_trades": AssetOut(
+        VALIDATED: AssetOut(
             dagster_type=VALIDATED_TRADES_TYPE,
             description="Typed, normalized trades; one row per trade_id per day.",
             metadata=column_schema(VALIDATED_TRADES_TYPE),
         ),
-        "trades_dlq": AssetOut(
+        DLQ: AssetOut(
             dagster_type=TRADES_DLQ_TYPE,
             description="Rejected records with their error codes, source and run.",
             metadata=column_schema(TRADES_DLQ_TYPE),
         ),
     },
-    internal_asset_deps={"raw_trades": set(), "validated_trades": {RAW}, "trades_dlq": {RAW}},
+    internal_asset_deps={RAW: set(), VALIDATED: {AssetKey(RAW)}, DLQ: {AssetKey(RAW)}},
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
     retry_policy=retry_policy,
@@ -53,69 +51,34 @@ def column_schema(dagster_type) -> dict:
     compute_kind="polars",
 )
 def ingest_trades(context: AssetExecutionContext, landing: LandingZone):
-    """Read, validate and dead-letter each day of the run; one day at a time, so a backfill
-    of any range needs the memory of one day (days past the first are spilled to scratch
-    Parquet and handed to the I/O manager as lazy scans)."""
-    days = context.partition_keys
+    """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.
+
+    Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
+    and reach the I/O manager as lazy scans, which it streams into the lake per partition.
+    """
     now, run_id = datetime.now(timezone.utc), context.run.run_id
-    if len(days) == 1:
-        raw, split = _ingest_day(context, landing, days[0], now, run_id)
-        yield Output(raw, output_name="raw_trades")
-        yield Output(split.validated, output_name="validated_trades")
-        yield Output(split.dlq, output_name="trades_dlq")
-        return
     with tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch:
-        raw_schema: dict[str, pl.DataType] = {}
-        for index, day in enumerate(days, start=1):
-            raw, split = _ingest_day(context, landing, day, now, run_id)
-            raw_schema.update(raw.schema)
-            for name, frame in (("raw_trades", raw), ("validated_trades", split.validated), ("trades_dlq", split.dlq)):
-                folder = Path(scratch, name, f"date={day}")
-                folder.mkdir(parents=True)
-                frame.drop("date").write_parquet(folder / "part-0.parquet")
-            context.log.info(f"Ingested {day} ({index}/{len(days)})")
-        yield Output(_scan_spill(scratch, "raw_trades", raw_schema), output_name="raw_trades")
-        yield Output(_scan_spill(scratch, "validated_trades"), output_name="validated_trades")
-        yield Output(_scan_spill(scratch, "trades_dlq"), output_name="trades_dlq")
+        spill = Spill(Path(scratch), SCHEMAS)
+        for index, day in enumerate(context.partition_keys, start=1):
+            summary = ingest_day(
+                landing.files_for_day(day), landing.read_corrections(day), day, now=now, run_id=run_id, spill=spill
+            )
+            context.log.info(
+                f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
+                f"{summary.files} files ({summary.unreadable_files} unreadable, {summary.corrected_records} "
+                f"corrected) -> {summary.validated_rows} validated, {summary.dlq_rows} DLQ"
+            )
+            context.add_asset_metadata(_metadata(summary), asset_key=DLQ, partition_key=day)
+        yield Output(order_raw_columns(spill.result(RAW)), output_name=RAW)
+        yield Output(spill.result(VALIDATED), output_name=VALIDATED)
+        yield Output(spill.result(DLQ), output_name=DLQ)
 
 
-def _ingest_day(
-    context: AssetExecutionContext, landing: LandingZone, day: str, now: datetime, run_id: str
-) -> tuple[pl.DataFrame, TradeSplit]:
-    read = landing.read_day(day)
-    records, corrected = apply_corrections(read.records, landing.read_corrections(day))
-    split = split_trades(records, now=now, run_id=run_id, unreadable=read.unreadable)
-    context.log.info(
-        f"{day}: {read.records.height} records from {len(read.files)} files "
-        f"({read.unreadable.height} unreadable, {corrected} corrected) -> "
-        f"{split.validated.height} validated, {split.dlq.height} DLQ"
-    )
-    summary = _split_summary(read.records, split.validated, split.dlq, day)
-    context.add_asset_metadata({**summary, "corrected_records": corrected}, asset_key="trades_dlq", partition_key=day)
-    return read.records, split
-
-
-def _scan_spill(scratch: str, name: str, schema: dict[str, pl.DataType] | None = None) -> pl.LazyFrame:
-    """The spilled days as one hive-partitioned scan; ``schema`` unifies days with extra columns."""
-    return pl.scan_parquet(
-        Path(scratch, name),
-        hive_partitioning=True,
-        hive_schema={"date": pl.Date()},
-        schema={k: v for k, v in schema.items() if k != "date"} if schema else None,
-        missing_columns="insert",
-    )
-
-
-def _split_summary(raw: pl.DataFrame, validated: pl.DataFrame, dlq: pl.DataFrame, day: str) -> dict:
-    on_day = pl.col("date") == pl.lit(day).str.to_date()
-    codes = (
-        dlq.filter(on_day)
-        .select(pl.col("error_codes").explode().value_counts(sort=True))
-        .unnest("error_codes")
-    )
+def _metadata(summary: DaySummary) -> dict:
     return {
-        "raw_rows": raw.filter(on_day).height,
-        "validated_rows": validated.filter(on_day).height,
-        "dlq_rows": dlq.filter(on_day).height,
-        "dlq_by_code": {row["error_codes"]: row["count"] for row in codes.iter_rows(named=True)},
+        "raw_rows": summary.raw_rows,
+        "validated_rows": summary.validated_rows,
+        "dlq_rows": summary.dlq_rows,
+        "dlq_by_code": dict(summary.dlq_by_code.most_common()),
+        "corrected_records": summary.corrected_records,
     }

@@ -1,14 +1,20 @@
-"""``ohlcv`` and ``daily_volume``: marts computed from validated trades."""
+"""``ohlcv`` and ``daily_volume``: marts computed from validated trades, one day at a time."""
 
+
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
 
 import polars as pl
-from dagster import AssetExecutionContext, asset
+from dagster import AssetExecutionContext, Output, asset
 
 from trade_platform.assets.ingest import column_schema
 from trade_platform.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
 from trade_platform.partitions import daily_partitions
 from trade_platform.policies import backfill_policy, retry_policy
 from trade_platform.resources import MartSettings
+from trade_platform.spill import Spill
 from trade_platform.transforms import marts
 
 
@@ -21,14 +27,11 @@ from trade_platform.transforms import marts
     compute_kind="polars",
     metadata=column_schema(OHLCV_TYPE),
 )
-def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated_trades: pl.LazyFrame) -> pl.LazyFrame:
-    """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned.
-
-    Returned as a lazy plan: the I/O manager computes and writes one partition at a time.
-    """
+def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated_trades: pl.LazyFrame):
+    """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned."""
     intervals = mart_settings.intervals()
     context.log.info(f"Building {', '.join(intervals)} candles")
-    return marts.ohlcv_plan(validated_trades, intervals)
+    yield from _per_day(context, validated_trades, lambda trades: marts.ohlcv(trades, intervals))
 
 
 @asset(
@@ -40,6 +43,22 @@ def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated
     compute_kind="polars",
     metadata=column_schema(DAILY_VOLUME_TYPE),
 )
-def daily_volume(validated_trades: pl.LazyFrame) -> pl.LazyFrame:
+def daily_volume(context: AssetExecutionContext, validated_trades: pl.LazyFrame):
     """Per symbol: trade count, volume, notional, VWAP, mean, low and high price for the day."""
-    return marts.daily_volume_plan(validated_trades)
+    yield from _per_day(context, validated_trades, marts.daily_volume)
+
+
+def _per_day(
+    context: AssetExecutionContext,
+    validated_trades: pl.LazyFrame,
+    compute: Callable[[pl.LazyFrame], pl.DataFrame],
+) -> Iterator[Output]:
+    """``compute`` over each day of the run alone (the scan reads only that day's file), so a
+    range run needs the memory of one day; the polars in-memory engine sums floats in a fixed
+    order, so a re-run writes the same bytes."""
+    name = context.assets_def.key.to_python_identifier()
+    with tempfile.TemporaryDirectory(prefix=f"trade-platform-{name}-") as scratch:
+        spill = Spill(Path(scratch))
+        for day in context.partition_keys:
+            spill.add(name, compute(validated_trades.filter(pl.col("date") == date.fromisoformat(day))))
+        yield Output(spill.result(name))

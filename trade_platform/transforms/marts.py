@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import polars as pl
@@ -17,12 +18,31 @@ DAILY_VOLUME_COLUMNS = (
 )  # fmt: skip
 
 
-def ohlcv(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> pl.DataFrame:
+ROWS_PER_PASS = 2_000_000
+
+
+def ohlcv(
+    validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str], rows_per_pass: int = ROWS_PER_PASS
+) -> pl.DataFrame:
     """Candles per symbol and UTC-aligned bucket for each interval (a polars duration string).
 
     Open and close are the first and last trade by (timestamp, trade_id), so ties are stable.
+    Past ``rows_per_pass`` trades the candles are built in passes over groups of symbols (a
+    candle never spans symbols): the sort then holds one group's trades, not the day's, and each
+    candle sees its trades in the same order, so the result is the same to the bit.
     """
-    return ohlcv_plan(validated, intervals).collect(engine="in-memory")
+    lazy = validated.lazy()
+    rows = lazy.select(pl.len()).collect().item()
+    if rows <= rows_per_pass:
+        return ohlcv_plan(lazy, intervals).collect(engine="in-memory")
+    symbols = lazy.select(pl.col("symbol").unique().sort()).collect().to_series()
+    size = math.ceil(symbols.len() / math.ceil(rows / rows_per_pass))
+    passes = [
+        ohlcv_plan(lazy.filter(pl.col("symbol").is_in(symbols.slice(start, size).implode())), intervals)
+        .collect(engine="in-memory")
+        for start in range(0, symbols.len(), size)
+    ]
+    return pl.concat(passes).sort("date", "interval", "symbol", "timestamp")
 
 
 def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> pl.LazyFrame:

@@ -3,13 +3,13 @@
 Each DLQ code is a boolean expression over the raw text; a record's ``error_codes`` are all the
 codes whose expression holds, so a record with several faults carries all of them. A record is
 validated only when it has none, and the split is exhaustive by construction: every raw row is in
-exactly one of the two outputs.
+exactly one of the two outputs. Both keep the records' source order (file, then row).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import polars as pl
 
@@ -21,10 +21,17 @@ SYMBOL_PATTERN = r"^[A-Z0-9_-]+$"
 EXCHANGE_PATTERN = r"^[A-Z0-9_-]+$"
 SIDES = ("buy", "sell")
 
-VALIDATED_COLUMNS = (
-    "trade_id", "symbol", "side", "price", "quantity", "timestamp", "exchange",
-    "_source_file", "_source_row", "date",
-)  # fmt: skip
+UTC_MICROS = pl.Datetime("us", "UTC")
+VALIDATED_SCHEMA: dict[str, pl.DataType] = {
+    **{name: pl.String() for name in ("trade_id", "symbol", "side")},
+    "price": pl.Float64(),
+    "quantity": pl.Float64(),
+    "timestamp": UTC_MICROS,
+    "exchange": pl.String(),
+    "_source_file": pl.String(),
+    "_source_row": pl.Int64(),
+    "date": pl.Date(),
+}
 DLQ_SCHEMA: dict[str, pl.DataType] = {
     "raw_record": pl.String(),
     "trade_id": pl.String(),
@@ -36,7 +43,6 @@ DLQ_SCHEMA: dict[str, pl.DataType] = {
     "rejected_at": pl.Datetime("us", "UTC"),
     "date": pl.Date(),
 }
-UTC_MICROS = pl.Datetime("us", "UTC")
 
 
 @dataclass(frozen=True)
@@ -70,12 +76,13 @@ def split_trades(
     *,
     now: datetime,
     run_id: str,
-    unreadable: pl.DataFrame | None = None,
+    accepted_ids: pl.Series | None = None,
 ) -> TradeSplit:
     """Split raw records (with a ``date`` partition column) into validated and DLQ rows.
 
-    ``now`` is the instant after which a trade is in the future; ``unreadable`` lists whole files
-    (``_source_file``, ``error``, ``date``) that become one DLQ entry each.
+    ``now`` is the instant after which a trade is in the future. ``accepted_ids`` are the
+    trade_ids already validated for the same day from earlier records (earlier chunks of a day
+    read in chunks): a record carrying one of them is a duplicate.
     """
     # Stage 1: trimmed text, normalized and parsed values, each computed once.
     parsed = _parse_fields(raw).lazy()
@@ -112,6 +119,8 @@ def split_trades(
     # with that id, clean or not, is a duplicate.
     first_clean = pl.when("_clean").then("_pos").min().over("date", "trade_id")
     duplicate = present["trade_id"] & first_clean.is_not_null() & (pl.col("_pos") > first_clean)
+    if accepted_ids is not None and accepted_ids.len():
+        duplicate = duplicate | (present["trade_id"] & pl.col("trade_id").is_in(accepted_ids.implode()))
     flagged = flagged.with_columns(
         duplicate.fill_null(False).alias(_flag(DlqCode.DUPLICATE_TRADE_ID))
     ).with_columns(_accepted=pl.col("_clean") & ~pl.col(_flag(DlqCode.DUPLICATE_TRADE_ID)))
@@ -137,8 +146,6 @@ def split_trades(
     validated_df, rejected_df = pl.collect_all(
         [validated, flagged.filter(~pl.col("_accepted"))], engine="in-memory"
     )
-    # Every validated timestamp lies on its row's date, so time order is (date, timestamp, trade_id).
-    validated_df = order_by_time(validated_df)
     messages = _messages()
     rejected_df = rejected_df.with_columns(
         _missing_names=pl.concat_list(
@@ -157,13 +164,30 @@ def split_trades(
         _source_row=pl.col("_source_row"),
         date=pl.col("date"),
     )
-    dlq = pl.concat(
-        [rejected_df, _unreadable_entries(unreadable)], how="diagonal_relaxed"
-    ).with_columns(
-        run_id=pl.lit(run_id, pl.String),
-        rejected_at=pl.lit(now).cast(UTC_MICROS),
+    return TradeSplit(validated=validated_df, dlq=_stamped(rejected_df, now, run_id))
+
+
+def dead_letter_file(source_file: str, error: str, day: date, *, now: datetime, run_id: str) -> pl.DataFrame:
+    """The DLQ entry of a whole file that could not be read (no record of it reaches raw)."""
+    entry = pl.DataFrame(
+        {
+            "raw_record": [None],
+            "trade_id": [None],
+            "error_codes": [[DlqCode.UNREADABLE_FILE.value]],
+            "error": [f"unreadable file: {error}"],
+            "_source_file": [source_file],
+            "_source_row": [None],
+            "date": [day],
+        },
+        schema={k: v for k, v in DLQ_SCHEMA.items() if k not in ("run_id", "rejected_at")},
     )
-    return TradeSplit(validated=validated_df, dlq=dlq.select(list(DLQ_SCHEMA)).cast(DLQ_SCHEMA))
+    return _stamped(entry, now, run_id)
+
+
+def _stamped(dlq: pl.DataFrame, now: datetime, run_id: str) -> pl.DataFrame:
+    """DLQ rows with the run that rejected them, in ``DLQ_SCHEMA``'s columns and types."""
+    stamped = dlq.with_columns(run_id=pl.lit(run_id, pl.String), rejected_at=pl.lit(now).cast(UTC_MICROS))
+    return stamped.select(list(DLQ_SCHEMA)).cast(DLQ_SCHEMA)
 
 
 # Most timestamps arrive as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``; those are read with polars'
@@ -225,27 +249,6 @@ def _in_source_order(frame: pl.DataFrame) -> bool:
     return frame.height < 2 or bool(frame.select(ascending.slice(1).fill_null(False).all()).item())
 
 
-def order_by_time(trades: pl.DataFrame) -> pl.DataFrame:
-    """Trades (timestamps never null) ordered as ``trades.sort("timestamp", "trade_id")`` would.
-
-    A numeric sort by timestamp is exact except among equal timestamps, which are rare and are
-    then ordered by trade_id in place: a multi-key sort with a text key costs several times more.
-    """
-    if trades.height < 2:
-        return trades
-    order = trades["timestamp"].arg_sort()
-    times = trades["timestamp"].gather(order)
-    tied = ((times == times.shift(1)) | (times == times.shift(-1))).fill_null(False)
-    slots = tied.arg_true()
-    if len(slots):
-        rows = order.gather(slots)
-        ties = pl.DataFrame(
-            {"row": rows, "timestamp": times.gather(slots), "trade_id": trades["trade_id"].gather(rows)}
-        ).sort("timestamp", "trade_id")
-        order = order.scatter(slots, ties["row"])
-    return trades[order]
-
-
 def _flag(code: DlqCode) -> str:
     return f"_is_{code.value}"
 
@@ -277,17 +280,3 @@ def _messages() -> dict[DlqCode, pl.Expr]:
         DlqCode.INVALID_EXCHANGE: quoted("exchange", f"does not match {EXCHANGE_PATTERN} after upper-casing"),
         DlqCode.DUPLICATE_TRADE_ID: quoted("trade_id", "was already accepted from an earlier record"),
     }
-
-
-def _unreadable_entries(unreadable: pl.DataFrame | None) -> pl.DataFrame:
-    if unreadable is None or unreadable.is_empty():
-        return pl.DataFrame(schema={k: v for k, v in DLQ_SCHEMA.items() if k not in ("run_id", "rejected_at")})
-    return unreadable.select(
-        raw_record=pl.lit(None, pl.String),
-        trade_id=pl.lit(None, pl.String),
-        error_codes=pl.lit([DlqCode.UNREADABLE_FILE.value], pl.List(pl.String)),
-        error=pl.format("unreadable file: {}", pl.col("error")),
-        _source_file=pl.col("_source_file"),
-        _source_row=pl.lit(None, pl.Int64),
-        date=pl.col("date"),
-    )

@@ -1,0 +1,72 @@
+"""A 1 GiB landing file goes through every asset and check with memory far below its size."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from trade_platform.generate import generate_day, render
+from trade_platform_tests.conftest import DAY
+
+GIB = 1 << 30
+PIECE_TRADES = 1_000_000
+# The whole Dagster process (code location, instance, every asset and check) for 12M trades;
+# reading the file whole took about 8 GiB for 10M trades.
+MAX_PEAK_RSS = 2 * GIB
+pytestmark = pytest.mark.slow
+
+
+def write_big_csv(path: Path) -> int:
+    """At least 1 GiB of generated trades (~1% bad of every kind) in one CSV; returns the rows.
+
+    Pieces of one generated day get distinct trade_ids per piece, so the duplicates in the
+    file are the generator's own (within a piece), and the file is written a piece at a time.
+    """
+    records = generate_day(date.fromisoformat(DAY), PIECE_TRADES, seed=11, n_symbols=50).records
+    rows, piece = 0, 0
+    with open(path, "wb") as handle:
+        while handle.tell() < GIB:
+            ids = pl.when(pl.col("trade_id").str.starts_with("T2")).then(pl.format("P{}{}", pl.lit(piece), "trade_id"))
+            payload = render(records.with_columns(trade_id=ids.otherwise("trade_id")), "csv")
+            handle.write(payload if piece == 0 else payload.split(b"\n", 1)[1])
+            rows, piece = rows + records.height, piece + 1
+    return rows
+
+
+def test_a_1_gib_file_is_streamed_with_bounded_memory(tmp_path: Path, dagster_home: Path):
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    day_dir = landing / "trades" / f"date={DAY}"
+    day_dir.mkdir(parents=True)
+    rows = write_big_csv(day_dir / "big.csv")
+    assert (day_dir / "big.csv").stat().st_size >= GIB
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trade_platform_tests.materialize_main", str(landing), str(lake), DAY],
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    stderr = process.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, stderr[-3000:]
+    peak_rss = usage.ru_maxrss * 1024
+    assert peak_rss < MAX_PEAK_RSS, f"peak RSS {peak_rss / GIB:.2f} GiB"
+
+    def scan(asset: str) -> pl.LazyFrame:
+        return pl.scan_parquet(lake / asset / f"date={DAY}" / "part-0.parquet")
+
+    counts = {a: scan(a).select(pl.len()).collect().item() for a in ("raw_trades", "validated_trades", "trades_dlq")}
+    assert counts["raw_trades"] == rows  # every line of the file, once
+    assert counts["validated_trades"] + counts["trades_dlq"] == rows  # nothing lost, nothing twice
+    assert 0.95 * rows < counts["validated_trades"] < rows
+    validated_ids = scan("validated_trades").select(pl.col("trade_id").n_unique()).collect().item()
+    assert validated_ids == counts["validated_trades"]
+    codes = scan("trades_dlq").select(pl.col("error_codes").explode().unique()).collect().to_series()
+    assert {"malformed_record", "duplicate_trade_id", "invalid_price"} <= set(codes)
+    volume = scan("daily_volume").select(pl.col("trade_count").sum()).collect().item()
+    assert volume == counts["validated_trades"]
