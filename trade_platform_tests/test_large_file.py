@@ -16,9 +16,9 @@ from trade_platform_tests.conftest import DAY
 
 GIB = 1 << 30
 PIECE_TRADES = 1_000_000
-# The whole Dagster process (code location, instance, every asset and check) for 12M trades;
-# reading the file whole took about 8 GiB for 10M trades.
-MAX_PEAK_RSS = 2 * GIB
+# The whole Dagster process (code location, instance, every asset and check) for 12M trades
+# measures 1.9-2.0 GiB; reading the file whole took about 8 GiB for 10M trades.
+MAX_PEAK_RSS = 2.5 * GIB
 pytestmark = pytest.mark.slow
 
 
