@@ -86,11 +86,13 @@ def daily_volume_plan(validated: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     return (
         validated.lazy()
         .group_by("date", "symbol")
+        # Each symbol's values are sorted before summing: float sums then have one order, where
+        # the engine's parallel partial sums were seen to differ between runs in the last bit.
         .agg(
             trade_count=pl.len().cast(pl.Int64),
-            total_volume=pl.col("quantity").sum(),
-            notional=(pl.col("price") * pl.col("quantity")).sum(),
-            avg_price=pl.col("price").mean(),
+            total_volume=pl.col("quantity").sort().sum(),
+            notional=(pl.col("price") * pl.col("quantity")).sort().sum(),
+            avg_price=pl.col("price").sort().mean(),
             low_price=pl.col("price").min(),
             high_price=pl.col("price").max(),
         )
