@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from functools import partial
 from typing import BinaryIO
 
 import polars as pl
@@ -60,7 +61,7 @@ class LakeParquetIOManager(UPathIOManager):
                 check = None
             else:
                 part = obj.filter(pl.col(PARTITION_COLUMN) == day)
-                check = lambda batch: validate_rows(context.dagster_type, batch)  # noqa: E731
+                check = partial(validate_rows, context.dagster_type)
             with storage_errors("write", str(path)):
                 rows = write_parquet_atomically(part, path, check=check)
             context.log.debug(f"Wrote {rows} rows to {path}")

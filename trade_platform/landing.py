@@ -17,10 +17,10 @@ import gzip
 import io
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import fsspec
 import polars as pl
@@ -46,6 +46,7 @@ records take a few times this in memory while they are validated."""
 PARQUET_BYTES_PER_ROW = 128
 GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 UTF8_BOM = b"\xef\xbb\xbf"
+T = TypeVar("T")
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
     **{name: pl.String() for name in TRADE_FIELDS},
@@ -152,20 +153,17 @@ def _text_blocks(landing_file: LandingFile, chunk_bytes: int) -> Iterator[tuple[
         handle = fsspec.open(landing_file.url, "rb").open()
     with handle:
         stream: BinaryIO = gzip.GzipFile(fileobj=handle) if landing_file.relative_path.lower().endswith(".gz") else handle
-        line, carry = 1, b""
-        while data := _read_block(stream, chunk_bytes, landing_file.url):
+        line, carry, data = 1, b"", b"start"
+        while data:
+            data = _read_block(stream, chunk_bytes, landing_file.url)
             block = carry + data
-            cut = block.rfind(b"\n") + 1
+            cut = block.rfind(b"\n") + 1 if data else len(block)  # at the end, the last line too
             block, carry = block[:cut], block[cut:]
             if block:
                 if b"\x00" in block:
                     raise UnreadableFileError("binary content (NUL bytes) in a text file")
                 yield line, block
                 line += block.count(b"\n")
-        if carry:
-            if b"\x00" in carry:
-                raise UnreadableFileError("binary content (NUL bytes) in a text file")
-            yield line, carry
 
 
 def _read_block(stream: BinaryIO, size: int, url: str) -> bytes:
@@ -350,15 +348,20 @@ def _json_keys(lines: pl.DataFrame) -> list[str]:
 def _parquet_chunks(landing_file: LandingFile, rows: int) -> Iterator[pl.DataFrame]:
     """Row batches of a Parquet file; any error pyarrow raises on the (local) bytes is corruption."""
     with _local_copy(landing_file) as path:
-        try:
-            batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
-            offset = 0
-            while (batch := next(batches, None)) is not None:
-                table = pl.from_arrow(batch)
-                yield _parquet_records(table, offset)
-                offset += table.height
-        except Exception as exc:  # pyarrow raises several error types for corrupt files
-            raise UnreadableFileError(f"corrupt Parquet: {str(exc).splitlines()[0]}") from exc
+        batches = _corrupt_parquet_unreadable(lambda: pq.ParquetFile(path).iter_batches(batch_size=rows))
+        offset = 0
+        while (batch := _corrupt_parquet_unreadable(lambda: next(batches, None))) is not None:
+            table = pl.from_arrow(batch)
+            yield _parquet_records(table, offset)
+            offset += table.height
+
+
+def _corrupt_parquet_unreadable(read: Callable[[], T]) -> T:
+    """Run a pyarrow read of local bytes: any error it raises is the file's (corrupt) content."""
+    try:
+        return read()
+    except Exception as exc:  # pyarrow raises several error types for corrupt files
+        raise UnreadableFileError(f"corrupt Parquet: {str(exc).splitlines()[0]}") from exc
 
 
 @contextmanager
