@@ -45,6 +45,13 @@ def ohlcv(
     return pl.concat(passes).sort("date", "interval", "symbol", "timestamp")
 
 
+def sum_in_order(values: pl.Expr) -> pl.Expr:
+    """A float sum added strictly in row order, so the same rows give the same bits in every
+    process: polars' ``sum`` splits the work in ways that changed the last bit between runs
+    (seen on daily notional), and a re-run must write identical files."""
+    return values.cum_sum().last()
+
+
 def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> pl.LazyFrame:
     """``ohlcv`` as a lazy plan: a filter on ``date`` reaches the scan, so days compute alone.
 
@@ -67,9 +74,9 @@ def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str])
             high=pl.col("price").max(),
             low=pl.col("price").min(),
             close=pl.col("price").last(),
-            volume=pl.col("quantity").sum(),
+            volume=sum_in_order(pl.col("quantity")),
             trade_count=pl.len().cast(pl.Int64),
-            vwap=pl.col("_notional").sum() / pl.col("quantity").sum(),
+            vwap=sum_in_order(pl.col("_notional")) / sum_in_order(pl.col("quantity")),
         )
         for interval in intervals
     ]
@@ -86,13 +93,11 @@ def daily_volume_plan(validated: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     return (
         validated.lazy()
         .group_by("date", "symbol")
-        # Each symbol's values are sorted before summing: float sums then have one order, where
-        # the engine's parallel partial sums were seen to differ between runs in the last bit.
         .agg(
             trade_count=pl.len().cast(pl.Int64),
-            total_volume=pl.col("quantity").sort().sum(),
-            notional=(pl.col("price") * pl.col("quantity")).sort().sum(),
-            avg_price=pl.col("price").sort().mean(),
+            total_volume=sum_in_order(pl.col("quantity")),
+            notional=sum_in_order(pl.col("price") * pl.col("quantity")),
+            avg_price=sum_in_order(pl.col("price")) / pl.len(),
             low_price=pl.col("price").min(),
             high_price=pl.col("price").max(),
         )
