@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from benchmarks.common import write_landing
+from benchmarks.common import peak_rss_mib, write_landing
 
 ROOT = Path(__file__).resolve().parent
 START = date(2024, 1, 1)
@@ -112,11 +112,10 @@ def run_child(mode: str, args: argparse.Namespace) -> dict:
     stdout_path, stderr_path = args.work / f"{mode}.stdout", args.work / f"{mode}.log"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, cwd=ROOT.parent)
-        _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+        process.wait()
+    if process.returncode != 0:
         raise RuntimeError(f"backfill child {mode} failed; see {stderr_path}")
     result = json.loads(stdout_path.read_text().strip().splitlines()[-1])
-    result["peak_rss_mib"] = usage.ru_maxrss / 1024
     result["lake"] = str(lake)
     return result
 
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(lake, ignore_errors=True)
         shutil.rmtree(args.work / f"dagster-home-{args.child}", ignore_errors=True)
         result = child(args.child, landing, lake, args.days, args.batch_days, args.sample)
-        print(json.dumps(result))
+        print(json.dumps({**result, "peak_rss_mib": peak_rss_mib()}))
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"generating {args.days} days x {args.trades_per_day:,} trades ...", flush=True)

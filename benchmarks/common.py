@@ -44,6 +44,20 @@ class LandingFile:
     relative_path: str  # as the platform's _source_file: relative to the landing root
 
 
+def peak_rss_mib() -> float:
+    """This process's own peak RSS (``VmHWM``), for a child to report to its parent.
+
+    A parent cannot take it from ``os.wait4``: Linux carries the parent's peak into the
+    ``ru_maxrss`` of a child it starts (fork or vfork, then exec), so a worker started after the
+    parent generated a 10M-trade landing day reported the parent's 5.5 GiB as its own.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
 def write_landing(landing: Path, n_trades: int, day: date = DAY, seed: int = SEED) -> list[str]:
     """One landing day of ``n_trades`` from the platform's generator, as one CSV and one Parquet file.
 

@@ -1,7 +1,7 @@
 """One implementation, several repetitions, in this process: ``python -m benchmarks.worker IMPL ...``.
 
-Prints one JSON line: each repetition's wall time and stage times. The parent reads this
-process's peak RSS from ``os.wait4``, so memory is per implementation.
+Prints one JSON line: each repetition's wall time and stage times, and this process's own peak
+RSS, so memory is per implementation.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                 "stages": stages,
             }
         )
-    print(json.dumps({"impl": args.impl, "import_seconds": import_seconds, "reps": reps}))
+    from benchmarks.common import peak_rss_mib
+
+    print(json.dumps({"impl": args.impl, "import_seconds": import_seconds, "reps": reps, "peak_rss_mib": peak_rss_mib()}))
     return 0
 
 
