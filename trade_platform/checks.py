@@ -231,7 +231,8 @@ def reconciliation(
 @asset_check(
     asset="validated_trades",
     partitions_def=daily_partitions,
-    description="trade_id is unique within the partition.",
+    blocking=True,
+    description="trade_id is unique within the partition (blocking: the marts wait for it).",
 )
 def unique_trade_id(context: AssetCheckExecutionContext, validated_trades: pl.LazyFrame):
     # Grouping by a 64-bit hash first keeps memory at 8 bytes per trade; only ids whose hash

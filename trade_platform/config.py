@@ -16,6 +16,7 @@ START_DATE_ENV = "TRADE_PLATFORM_START_DATE"
 OHLCV_INTERVALS_ENV = "TRADE_PLATFORM_OHLCV_INTERVALS"
 MAX_RETRIES_ENV = "TRADE_PLATFORM_MAX_RETRIES"
 RETRY_DELAY_ENV = "TRADE_PLATFORM_RETRY_DELAY_SECONDS"
+SPILL_BUDGET_ENV = "TRADE_PLATFORM_SPILL_BUDGET_MB"
 
 DEFAULT_LANDING_URL = "./data/landing"
 DEFAULT_LAKE_URL = "./data/lake"
@@ -23,6 +24,9 @@ DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_OHLCV_INTERVALS = ("1m", "5m", "1h")
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_DELAY_SECONDS = 2.0
+# A 1M-trade day's raw, validated and DLQ rows take about 350 MiB: such days stay in memory,
+# while a 10M-trade day still peaks under 2 GiB (BENCHMARKS.md).
+DEFAULT_SPILL_BUDGET_MB = 512
 
 
 def env_str(name: str, default: str) -> str:
@@ -47,6 +51,8 @@ class Settings:
     ohlcv_intervals: tuple[str, ...] = DEFAULT_OHLCV_INTERVALS
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS
+    spill_budget_mb: int = DEFAULT_SPILL_BUDGET_MB
+    """Step outputs held in memory before they are spilled to scratch Parquet (``spill.Spill``)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +70,7 @@ class Settings:
             ),
             max_retries=_parse_number(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, int),
             retry_delay_seconds=_parse_number(RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, float),
+            spill_budget_mb=_parse_number(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, int),
         )
 
 

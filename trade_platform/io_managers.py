@@ -11,10 +11,12 @@ partitions is one lazy scan.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from functools import partial
@@ -36,6 +38,7 @@ from trade_platform.storage_errors import storage_errors
 
 PARTITION_COLUMN = "date"
 PART_FILE = "part-0"
+WRITE_THREADS = 2
 
 
 class LakeParquetIOManager(UPathIOManager):
@@ -54,7 +57,8 @@ class LakeParquetIOManager(UPathIOManager):
             self._refuse_rows_outside(context, obj, list(paths))
             by_day = obj.partition_by(PARTITION_COLUMN, as_dict=True, include_key=False)
             empty = obj.clear().drop(PARTITION_COLUMN)
-        for key, path in paths.items():
+
+        def write(key: str, path: UPath) -> int:
             day = date.fromisoformat(key)
             if isinstance(obj, pl.DataFrame):
                 part: pl.DataFrame | pl.LazyFrame = by_day.get((day,), empty)
@@ -63,13 +67,19 @@ class LakeParquetIOManager(UPathIOManager):
                 part = obj.filter(pl.col(PARTITION_COLUMN) == day)
                 check = partial(validate_rows, context.dagster_type)
             with storage_errors("write", str(path)):
-                rows = write_parquet_atomically(part, path, check=check)
-            context.log.debug(f"Wrote {rows} rows to {path}")
-            context.step_context.add_asset_metadata(
-                {"dagster/row_count": rows, "path": MetadataValue.path(str(path))},
-                asset_key=context.asset_key,
-                partition_key=key,
-            )
+                return write_parquet_atomically(part, path, check=check)
+
+        # Partitions are written two at a time: polars and pyarrow release the GIL while they
+        # encode, so a range run's writes use both cores (and overlap uploads to S3).
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            written = pool.map(write, paths.keys(), paths.values())
+            for (key, path), rows in zip(paths.items(), written):
+                context.log.debug(f"Wrote {rows} rows to {path}")
+                context.step_context.add_asset_metadata(
+                    {"dagster/row_count": rows, "path": MetadataValue.path(str(path))},
+                    asset_key=context.asset_key,
+                    partition_key=key,
+                )
 
     @staticmethod
     def _refuse_rows_outside(context: OutputContext, frame: pl.DataFrame, keys: list[str]) -> None:
@@ -130,7 +140,8 @@ def is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
 
-STREAM_BATCH_ROWS = 200_000
+STREAM_BATCH_ROWS = 500_000
+"""Rows per batch when a spilled partition is streamed into the lake (a 1M-trade day: two)."""
 
 
 def write_parquet_atomically(
@@ -157,11 +168,19 @@ def write_parquet_atomically(
 
 
 def _stream_parquet(data: pl.LazyFrame, handle: BinaryIO, check: Callable[[pl.DataFrame], None] | None) -> int:
-    empty = pl.DataFrame(schema=data.collect_schema())
-    schema = empty.drop(PARTITION_COLUMN, strict=False).to_arrow().schema
+    batches = data.collect_batches(chunk_size=STREAM_BATCH_ROWS)
+    first = next(batches, None)
+    second = None if first is None else next(batches, None)
+    if second is None:  # one batch: polars' own writer, about 1.5x faster than pyarrow's
+        frame = pl.DataFrame(schema=data.collect_schema()) if first is None else first
+        if check is not None:
+            check(frame)
+        frame.drop(PARTITION_COLUMN, strict=False).write_parquet(handle)
+        return frame.height
+    schema = first.drop(PARTITION_COLUMN, strict=False).to_arrow().schema
     rows = 0
     with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
-        for batch in data.collect_batches(chunk_size=STREAM_BATCH_ROWS):
+        for batch in itertools.chain((first, second), batches):
             if check is not None:
                 check(batch)
             writer.write_table(batch.drop(PARTITION_COLUMN, strict=False).to_arrow())

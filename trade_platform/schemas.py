@@ -56,7 +56,8 @@ class ValidatedTrades(pa.DataFrameModel):
     class Config:
         name = "ValidatedTrades"
         strict = True
-        unique = ["date", "trade_id"]
+        # One row per (date, trade_id) is the blocking ``unique_trade_id`` asset check's job: it
+        # reads the stored partition once; here it would double pandera's cost on every write.
 
     @pa.dataframe_check(description="price and quantity are finite")
     @classmethod

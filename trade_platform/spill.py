@@ -1,10 +1,11 @@
 """Step outputs kept in memory up to a budget, then spilled to scratch Parquet.
 
 An asset that builds its output piece by piece (chunks of a landing file, days of a range run)
-adds each piece here. While the pieces fit in ``budget_bytes`` the output is one ``DataFrame``;
-past it every piece goes to ``<directory>/<output>/date=D/<n>.parquet`` and the output is a lazy
-scan of those files, which the I/O manager streams into the lake a partition at a time. Either
-way the rows come back in the order they were added.
+adds each piece here. While the pieces fit in the budget (``TRADE_PLATFORM_SPILL_BUDGET_MB``)
+the output is one ``DataFrame``; past it every piece goes to
+``<directory>/<output>/date=D/<n>.parquet`` and the output is a lazy scan of those files, which
+the I/O manager streams into the lake a partition at a time. Either way the rows come back in
+the order they were added.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-SPILL_BUDGET_BYTES = 256 * 1024 * 1024
+from trade_platform.config import Settings
+
 PARTITION_COLUMN = "date"
 
 
@@ -22,11 +24,12 @@ class Spill:
         self,
         directory: Path,
         schemas: dict[str, dict[str, pl.DataType]] | None = None,
-        budget_bytes: int = SPILL_BUDGET_BYTES,
+        budget_bytes: int | None = None,
     ) -> None:
-        """``schemas``: each output's columns, so that an output with no rows still has them."""
+        """``schemas``: each output's columns, so that an output with no rows still has them.
+        ``budget_bytes`` defaults to ``TRADE_PLATFORM_SPILL_BUDGET_MB``."""
         self._directory = directory
-        self._budget = budget_bytes
+        self._budget = Settings.from_env().spill_budget_mb * 2**20 if budget_bytes is None else budget_bytes
         self._pieces: list[tuple[str, pl.DataFrame | list[Path]]] = []
         self._schemas = {name: dict(schema) for name, schema in (schemas or {}).items()}
         self._held_bytes = 0
@@ -92,6 +95,7 @@ class Spill:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{self._files_written:09d}.parquet"
             self._files_written += 1
-            part.write_parquet(path, compression="lz4")
+            # Read back once, soon: compression and statistics would cost more than they save.
+            part.write_parquet(path, compression="uncompressed", statistics=False)
             paths.append(path)
         return paths

@@ -76,8 +76,9 @@ def test_a_duplicate_trade_id_fails_the_uniqueness_check(platform: Platform):
     # A checks-only selection has no partitions_def of its own to validate a key against; the
     # partition tag is what a launched run carries.
     result = defs.resolve_job_def("only_unique").execute_in_process(
-        tags={"dagster/partition": DAY}, instance=platform.instance
+        tags={"dagster/partition": DAY}, instance=platform.instance, raise_on_error=False
     )
+    assert not result.success  # the check is blocking: its step fails, so nothing downstream runs
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed
     assert evaluation.partition == DAY

@@ -46,10 +46,11 @@ def ohlcv(
 
 
 def sum_in_order(values: pl.Expr) -> pl.Expr:
-    """A float sum added strictly in row order, so the same rows give the same bits in every
-    process: polars' ``sum`` splits the work in ways that changed the last bit between runs
-    (seen on daily notional), and a re-run must write identical files."""
-    return values.cum_sum().last()
+    """A group's float sum computed from its values as one list, in row order, so the same rows
+    give the same bits in every process: polars' ``sum`` aggregation adds partial sums per
+    thread and data chunk, which changed the last bit between runs (seen on daily notional),
+    and a re-run must write identical files. (``cum_sum().last()`` is as stable, 3x slower.)"""
+    return values.implode().list.sum()
 
 
 def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str]) -> pl.LazyFrame:
