@@ -7,7 +7,7 @@ Every check's metadata says what failed for a person reading the UI: the counts,
 and a few of the worst offending values or trade_ids.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,6 +20,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetRecordsFilter,
+    EventLogRecord,
     MetadataValue,
     Output,
     TableColumn,
@@ -40,6 +41,7 @@ from trade_platform.partitions import daily_partitions
 from trade_platform.resources import LandingZone
 
 SAMPLE_SIZE = 5
+MATERIALIZATIONS_PAGE = 100
 PRICE_FLOOR = 0.001  # exclusive
 PRICE_CEILING = 1_000_000.0  # exclusive
 RELATIVE_TOLERANCE = 1e-9
@@ -102,6 +104,7 @@ def evaluate_per_partition(
     context: AssetCheckExecutionContext, judge: Callable[[str], Verdict]
 ) -> Iterator[AssetCheckEvaluation | Output]:
     spec = context.check_specs[0]
+    latest = latest_materializations(context, spec.asset_key, context.partition_keys)
     for key in context.partition_keys:
         verdict = judge(key)
         yield AssetCheckEvaluation(
@@ -113,19 +116,32 @@ def evaluate_per_partition(
             description=verdict.description,
             metadata=verdict.metadata,
             partition=key,
-            target_materialization_data=_target_materialization(
-                _latest_materialization(context, spec.asset_key, key)
-            ),
+            target_materialization_data=_target_materialization(latest.get(key)),
         )
     # The check's op output is still required; AssetCheckResult would have produced it.
     yield Output(None, output_name=context.job_def.asset_layer.get_op_output_name(spec.key))
 
 
-def _latest_materialization(context: AssetCheckExecutionContext, asset_key: AssetKey, key: str):
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[key]), limit=1
-    ).records
-    return records[0] if records else None
+def latest_materializations(
+    context: AssetCheckExecutionContext, asset_key: AssetKey, keys: Sequence[str]
+) -> dict[str, EventLogRecord]:
+    """The latest materialization of each partition in ``keys``, read newest first in pages
+    (one query per page, not one per partition: a year's range run has 365 partitions)."""
+    wanted, latest, cursor = set(keys), {}, None
+    while wanted:
+        page = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, asset_partitions=sorted(wanted)),
+            limit=max(len(wanted), MATERIALIZATIONS_PAGE),
+            cursor=cursor,
+        )
+        for record in page.records:
+            if record.partition_key in wanted:
+                latest[record.partition_key] = record
+                wanted.discard(record.partition_key)
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return latest
 
 
 def _target_materialization(record):
@@ -373,8 +389,10 @@ def _column_schema(asset: str) -> Callable[..., Iterator]:
             "dagster/column_schema"
         ]
 
+        latest = latest_materializations(context, key, context.partition_keys)
+
         def judge(partition: str) -> Verdict:
-            record = _latest_materialization(context, key, partition)
+            record = latest.get(partition)
             path = record and record.asset_materialization.metadata.get("path")
             if path is None:
                 return Verdict(False, f"partition {partition} has no stored file to compare")

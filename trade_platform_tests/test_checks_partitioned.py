@@ -84,12 +84,16 @@ def test_range_run_records_one_evaluation_per_partition_of_every_check(lake, ins
     for key, evals in partitioned.items():
         assert sorted(e.partition for e in evals) == [DAY, NEXT_DAY], key
         assert all(e.passed for e in evals), [(key, e.description) for e in evals if not e.passed]
-        assert all(e.target_materialization_data is not None for e in evals), key
+        assert all(e.target_materialization_data.run_id == result.run_id for e in evals), key
     # Dagster's own view of the check, per partition, as the UI shows it.
     history = instance.event_log_storage.get_asset_check_execution_history(
         AssetCheckKey(AssetKey("validated_trades"), "reconciliation"), limit=10
     )
     assert sorted(h.partition for h in history) == [DAY, NEXT_DAY]
+    # A re-run's evaluations point at the re-run's materializations, not the first run's.
+    rerun = run(lake, instance, start=DAY, end=NEXT_DAY)
+    targets = {(e.partition, e.target_materialization_data.run_id) for e in rerun.get_asset_check_evaluations() if e.partition}
+    assert targets == {(DAY, rerun.run_id), (NEXT_DAY, rerun.run_id)}
 
 
 def test_empty_day_fails_record_count_unless_it_is_a_holiday(lake, instance, monkeypatch):
