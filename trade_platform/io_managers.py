@@ -142,8 +142,9 @@ def is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
 
-STREAM_BATCH_ROWS = 500_000
-"""Rows per batch when a spilled partition is streamed into the lake (a 1M-trade day: two)."""
+STREAM_BATCH_ROWS = 250_000
+"""Rows per batch when a spilled partition is streamed into the lake: a day of up to this many
+trades is one batch (written by polars), and a 10M-trade day's write peaks under 2 GiB."""
 
 
 def write_parquet_atomically(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -18,6 +18,8 @@ DAILY_VOLUME_COLUMNS = (
 )  # fmt: skip
 
 
+OHLCV_ORDER = ("date", "interval", "symbol", "timestamp")
+DAILY_VOLUME_ORDER = ("date", "symbol")
 ROWS_PER_PASS = 2_000_000
 
 
@@ -27,22 +29,36 @@ def ohlcv(
     """Candles per symbol and UTC-aligned bucket for each interval (a polars duration string).
 
     Open and close are the first and last trade by (timestamp, trade_id), so ties are stable.
-    Past ``rows_per_pass`` trades the candles are built in passes over groups of symbols (a
-    candle never spans symbols): the sort then holds one group's trades, not the day's, and each
-    candle sees its trades in the same order, so the result is the same to the bit.
     """
+    return _in_symbol_passes(validated, lambda trades: ohlcv_plan(trades, intervals), OHLCV_ORDER, rows_per_pass)
+
+
+def daily_volume(validated: pl.DataFrame | pl.LazyFrame, rows_per_pass: int = ROWS_PER_PASS) -> pl.DataFrame:
+    """Per symbol and day: counts, volume, notional, VWAP, mean, low and high price."""
+    return _in_symbol_passes(validated, daily_volume_plan, DAILY_VOLUME_ORDER, rows_per_pass)
+
+
+def _in_symbol_passes(
+    validated: pl.DataFrame | pl.LazyFrame,
+    plan: Callable[[pl.LazyFrame], pl.LazyFrame],
+    order: Sequence[str],
+    rows_per_pass: int,
+) -> pl.DataFrame:
+    """``plan`` collected at once, or past ``rows_per_pass`` trades in passes over groups of
+    symbols (no mart row spans symbols): a pass then holds one group's trades, not the day's,
+    and each row sees its trades in the same order, so the result is the same to the bit. The
+    joined passes are put in the plan's ``order``."""
     lazy = validated.lazy()
     rows = lazy.select(pl.len()).collect().item()
     if rows <= rows_per_pass:
-        return ohlcv_plan(lazy, intervals).collect(engine="in-memory")
+        return plan(lazy).collect(engine="in-memory")
     symbols = lazy.select(pl.col("symbol").unique().sort()).collect().to_series()
     size = math.ceil(symbols.len() / math.ceil(rows / rows_per_pass))
     passes = [
-        ohlcv_plan(lazy.filter(pl.col("symbol").is_in(symbols.slice(start, size).implode())), intervals)
-        .collect(engine="in-memory")
+        plan(lazy.filter(pl.col("symbol").is_in(symbols.slice(start, size).implode()))).collect(engine="in-memory")
         for start in range(0, symbols.len(), size)
     ]
-    return pl.concat(passes).sort("date", "interval", "symbol", "timestamp")
+    return pl.concat(passes).sort(order)
 
 
 def sum_in_order(values: pl.Expr) -> pl.Expr:
@@ -81,12 +97,7 @@ def ohlcv_plan(validated: pl.DataFrame | pl.LazyFrame, intervals: Sequence[str])
         )
         for interval in intervals
     ]
-    return pl.concat(per_interval).select(OHLCV_COLUMNS).sort("date", "interval", "symbol", "timestamp")
-
-
-def daily_volume(validated: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Per symbol and day: counts, volume, notional, VWAP, mean, low and high price."""
-    return daily_volume_plan(validated).collect(engine="in-memory")
+    return pl.concat(per_interval).select(OHLCV_COLUMNS).sort(OHLCV_ORDER)
 
 
 def daily_volume_plan(validated: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -104,5 +115,5 @@ def daily_volume_plan(validated: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(vwap=pl.col("notional") / pl.col("total_volume"))
         .select(DAILY_VOLUME_COLUMNS)
-        .sort("date", "symbol")
+        .sort(DAILY_VOLUME_ORDER)
     )

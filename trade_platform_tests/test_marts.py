@@ -1,0 +1,48 @@
+"""Marts of a big day are computed in passes over groups of symbols (bounded memory): the
+result must be the one-pass result to the bit, in the same row order."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from trade_platform.generate import generate_day
+from trade_platform.landing import TRADE_FIELDS
+from trade_platform.transforms import marts
+from trade_platform.transforms.validation import split_trades
+
+INTERVALS = ("1m", "5m", "1h")
+
+
+@pytest.fixture(scope="module")
+def validated() -> pl.DataFrame:
+    day = date(2026, 11, 20)
+    records = generate_day(day, 20_000, seed=11, n_symbols=9).records
+    raw = records.select(pl.col(name).cast(pl.String) for name in TRADE_FIELDS).with_columns(
+        _source_file=pl.lit("generated.csv"),
+        _source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+        _raw_record=pl.lit(None, pl.String),
+        _parse_error=pl.lit(None, pl.String),
+        date=pl.lit(day),
+    )
+    split = split_trades(raw, now=datetime.now(timezone.utc), run_id="test")
+    assert split.validated.height > 19_000 and split.validated["symbol"].n_unique() == 9
+    return split.validated
+
+
+@pytest.mark.parametrize("rows_per_pass", [2_500, 7_000])
+def test_marts_in_symbol_passes_equal_one_pass(validated: pl.DataFrame, rows_per_pass: int):
+    assert_frame_equal(
+        marts.ohlcv(validated, INTERVALS, rows_per_pass=rows_per_pass),
+        marts.ohlcv(validated, INTERVALS),
+        check_exact=True,
+    )
+    assert_frame_equal(
+        marts.daily_volume(validated, rows_per_pass=rows_per_pass),
+        marts.daily_volume(validated),
+        check_exact=True,
+    )
+    assert marts.daily_volume(validated)["trade_count"].sum() == validated.height
