@@ -101,10 +101,15 @@ class Verdict:
 
 
 def evaluate_per_partition(
-    context: AssetCheckExecutionContext, judge: Callable[[str], Verdict]
+    context: AssetCheckExecutionContext,
+    judge: Callable[[str], Verdict],
+    latest: dict[str, EventLogRecord] | None = None,
 ) -> Iterator[AssetCheckEvaluation | Output]:
+    """One evaluation per partition of the run, each naming the materialization it judged
+    (``latest``: the asset's latest materialization per partition, when the caller has it)."""
     spec = context.check_specs[0]
-    latest = latest_materializations(context, spec.asset_key, context.partition_keys)
+    if latest is None:
+        latest = latest_materializations(context, spec.asset_key, context.partition_keys)
     for key in context.partition_keys:
         verdict = judge(key)
         yield AssetCheckEvaluation(
@@ -416,7 +421,7 @@ def _column_schema(asset: str) -> Callable[..., Iterator]:
                 metadata={**changes, "path": MetadataValue.path(str(path.value))},
             )
 
-        yield from evaluate_per_partition(context, judge)
+        yield from evaluate_per_partition(context, judge, latest)
 
     column_schema.__name__ = f"{asset}_column_schema"
     return column_schema

@@ -52,7 +52,7 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS
     spill_budget_mb: int = DEFAULT_SPILL_BUDGET_MB
-    """Step outputs held in memory before they are spilled to scratch Parquet (``spill.Spill``)."""
+    """MiB of step outputs held in memory before they spill to scratch Parquet (``spill.Spill``)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -70,8 +70,13 @@ class Settings:
             ),
             max_retries=_parse_number(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, int),
             retry_delay_seconds=_parse_number(RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, float),
-            spill_budget_mb=_parse_number(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, int),
+            spill_budget_mb=spill_budget_mb(),
         )
+
+
+def spill_budget_mb() -> int:
+    """``TRADE_PLATFORM_SPILL_BUDGET_MB`` (MiB) alone, for code that needs no other setting."""
+    return _parse_number(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, int)
 
 
 def _parse_number(name: str, default, kind: type):

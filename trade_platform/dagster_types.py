@@ -12,7 +12,7 @@ import warnings
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
-from dagster import BetaWarning, DagsterType, TypeCheck
+from dagster import BetaWarning, DagsterType, Failure, TypeCheck
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from trade_platform.schemas import DailyVolume, Ohlcv, RawTrades, TradesDlq, ValidatedTrades
@@ -44,10 +44,16 @@ def frame_type(model: type[pa.DataFrameModel]) -> DagsterType:
 
 
 def validate_rows(dagster_type: DagsterType, frame: pl.DataFrame) -> None:
-    """Check a collected partition against the model behind ``dagster_type`` (if it has one)."""
+    """Check a batch of a streamed partition against the model behind ``dagster_type`` (if it
+    has one). Rows that break it are the data's fault: a ``Failure`` that is not retried (the
+    storage error handling around the write would otherwise take it for a transient fault)."""
     model = MODELS.get(dagster_type.unique_name)
-    if model is not None:
+    if model is None:
+        return
+    try:
         model.validate(frame, lazy=True)
+    except (pandera.errors.SchemaErrors, pandera.errors.SchemaError) as exc:
+        raise Failure(description=f"{model.__name__}: {exc}", allow_retries=False) from exc
 
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {}

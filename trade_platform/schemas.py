@@ -56,8 +56,10 @@ class ValidatedTrades(pa.DataFrameModel):
     class Config:
         name = "ValidatedTrades"
         strict = True
-        # One row per (date, trade_id) is the blocking ``unique_trade_id`` asset check's job: it
-        # reads the stored partition once; here it would double pandera's cost on every write.
+        # One row per (date, trade_id) holds by construction (``split_trades``) and is verified
+        # by the blocking ``unique_trade_id`` check over the stored partition. Not repeated here:
+        # a streamed partition is checked a batch at a time, so a model-level ``unique`` could not
+        # see a repeat across batches anyway, and on an in-memory day it was half pandera's cost.
 
     @pa.dataframe_check(description="price and quantity are finite")
     @classmethod

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from trade_platform.config import Settings
+from trade_platform.config import spill_budget_mb
 
 PARTITION_COLUMN = "date"
 
@@ -29,7 +29,7 @@ class Spill:
         """``schemas``: each output's columns, so that an output with no rows still has them.
         ``budget_bytes`` defaults to ``TRADE_PLATFORM_SPILL_BUDGET_MB``."""
         self._directory = directory
-        self._budget = Settings.from_env().spill_budget_mb * 2**20 if budget_bytes is None else budget_bytes
+        self._budget = spill_budget_mb() * 2**20 if budget_bytes is None else budget_bytes
         self._pieces: list[tuple[str, pl.DataFrame | list[Path]]] = []
         self._schemas = {name: dict(schema) for name, schema in (schemas or {}).items()}
         self._held_bytes = 0

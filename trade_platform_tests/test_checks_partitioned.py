@@ -250,3 +250,23 @@ def test_mart_checks_catch_totals_that_disagree_with_validated_trades(lake, inst
     assert "SYM001" in totals.metadata["examples"].value[0]
     candles = evaluations(result, "ohlcv_invariants")[DAY]
     assert not candles.passed and candles.metadata["bad_candles"].value >= 1
+
+
+def test_rows_that_break_the_model_in_a_streamed_write_fail_without_retries(lake, instance, monkeypatch):
+    monkeypatch.setenv("TRADE_PLATFORM_SPILL_BUDGET_MB", "0")  # every output spills and streams
+    split = ingest_module.split_trades
+
+    def negative_price_split(*args, **kwargs):  # a bug that lets a bad price through
+        result = split(*args, **kwargs)
+        first_row = pl.int_range(pl.len()) == 0
+        validated = result.validated.with_columns(price=pl.when(first_row).then(-1.0).otherwise("price"))
+        return type(result)(validated=validated, dlq=result.dlq)
+
+    monkeypatch.setattr(ingest_module, "split_trades", negative_price_split)
+    result = run(lake, instance, partition=DAY)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "ingest_trades"
+    assert "ValidatedTrades" in failure.step_failure_data.user_failure_data.description
+    assert not [e for e in result.all_events if e.event_type_value in ("STEP_UP_FOR_RETRY", "STEP_RESTARTED")]
+    assert not instance.get_latest_materialization_event(AssetKey("validated_trades"))

@@ -46,3 +46,12 @@ def test_marts_in_symbol_passes_equal_one_pass(validated: pl.DataFrame, rows_per
         check_exact=True,
     )
     assert marts.daily_volume(validated)["trade_count"].sum() == validated.height
+
+
+def test_sums_are_added_in_row_order():
+    # 1e16 + 1.0 == 1e16 in float64: adding in row order loses every 1.0, while any pairwise or
+    # per-thread order would keep some of them. Byte-identical re-runs rest on this order.
+    frame = pl.DataFrame({"g": [0] * 100_001, "x": [1e16] + [1.0] * 100_000})
+    ordered = frame.group_by("g").agg(s=marts.sum_in_order(pl.col("x")))["s"].item()
+    assert ordered == frame["x"].cum_sum().item(-1) == 1e16
+    assert frame["x"].sum() != ordered  # the plain sum does differ: the test can fail

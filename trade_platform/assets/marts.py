@@ -54,8 +54,8 @@ def _per_day(
     compute: Callable[[pl.LazyFrame], pl.DataFrame],
 ) -> Iterator[Output]:
     """``compute`` over each day of the run alone (the scan reads only that day's file), so a
-    range run needs the memory of one day; the polars in-memory engine sums floats in a fixed
-    order, so a re-run writes the same bytes."""
+    range run needs the memory of one day; ``marts.sum_in_order`` adds floats in row order, so a
+    re-run writes the same bytes."""
     name = context.assets_def.key.to_python_identifier()
     with tempfile.TemporaryDirectory(prefix=f"trade-platform-{name}-") as scratch:
         spill = Spill(Path(scratch))

@@ -62,10 +62,12 @@ def _in_symbol_passes(
 
 
 def sum_in_order(values: pl.Expr) -> pl.Expr:
-    """A group's float sum computed from its values as one list, in row order, so the same rows
-    give the same bits in every process: polars' ``sum`` aggregation adds partial sums per
-    thread and data chunk, which changed the last bit between runs (seen on daily notional),
-    and a re-run must write identical files. (``cum_sum().last()`` is as stable, 3x slower.)"""
+    """A group's float sum computed from its values as one list, so the same rows give the same
+    bits in every process: polars' ``sum`` aggregation adds partial sums per thread and data
+    chunk, which changed the last bit between runs (seen on daily notional), and a re-run must
+    write identical files. ``list.sum`` adding strictly in row order is observed polars 2.1
+    behaviour, not documented; ``test_marts`` pins it. (``cum_sum().last()`` is as stable and
+    3x slower.)"""
     return values.implode().list.sum()
 
 
