@@ -162,8 +162,7 @@ def write_parquet_atomically(
     """
     with _staged(path) as handle:
         if isinstance(data, pl.DataFrame):
-            rows = data.height
-            data.drop(PARTITION_COLUMN, strict=False).write_parquet(handle)
+            rows = _write_frame(data, handle)
         else:
             rows = _stream_parquet(data, handle, check)
     _remove_strays(path)
@@ -174,12 +173,11 @@ def _stream_parquet(data: pl.LazyFrame, handle: BinaryIO, check: Callable[[pl.Da
     batches = data.collect_batches(chunk_size=STREAM_BATCH_ROWS)
     first = next(batches, None)
     second = None if first is None else next(batches, None)
-    if second is None:  # one batch: polars' own writer, about 1.5x faster than pyarrow's
+    if second is None:  # one batch: polars' own writer, about 1.4x faster than pyarrow's
         frame = pl.DataFrame(schema=data.collect_schema()) if first is None else first
         if check is not None:
             check(frame)
-        frame.drop(PARTITION_COLUMN, strict=False).write_parquet(handle)
-        return frame.height
+        return _write_frame(frame, handle)
     schema = first.drop(PARTITION_COLUMN, strict=False).to_arrow().schema
     rows = 0
     with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
@@ -189,6 +187,11 @@ def _stream_parquet(data: pl.LazyFrame, handle: BinaryIO, check: Callable[[pl.Da
             writer.write_table(batch.drop(PARTITION_COLUMN, strict=False).to_arrow())
             rows += batch.height
     return rows
+
+
+def _write_frame(frame: pl.DataFrame, handle: BinaryIO) -> int:
+    frame.drop(PARTITION_COLUMN, strict=False).write_parquet(handle)
+    return frame.height
 
 
 TEMPORARY_SUFFIX = ".tmp"

@@ -92,7 +92,8 @@ def test_range_run_records_one_evaluation_per_partition_of_every_check(lake, ins
     assert sorted(h.partition for h in history) == [DAY, NEXT_DAY]
     # A re-run's evaluations point at the re-run's materializations, not the first run's.
     rerun = run(lake, instance, start=DAY, end=NEXT_DAY)
-    targets = {(e.partition, e.target_materialization_data.run_id) for e in rerun.get_asset_check_evaluations() if e.partition}
+    evaluations_of_rerun = [e for e in rerun.get_asset_check_evaluations() if e.partition]
+    targets = {(e.partition, e.target_materialization_data.run_id) for e in evaluations_of_rerun}
     assert targets == {(DAY, rerun.run_id), (NEXT_DAY, rerun.run_id)}
 
 

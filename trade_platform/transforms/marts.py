@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import polars as pl
 
@@ -30,7 +31,7 @@ def ohlcv(
 
     Open and close are the first and last trade by (timestamp, trade_id), so ties are stable.
     """
-    return _in_symbol_passes(validated, lambda trades: ohlcv_plan(trades, intervals), OHLCV_ORDER, rows_per_pass)
+    return _in_symbol_passes(validated, partial(ohlcv_plan, intervals=intervals), OHLCV_ORDER, rows_per_pass)
 
 
 def daily_volume(validated: pl.DataFrame | pl.LazyFrame, rows_per_pass: int = ROWS_PER_PASS) -> pl.DataFrame:
@@ -54,9 +55,10 @@ def _in_symbol_passes(
         return plan(lazy).collect(engine="in-memory")
     symbols = lazy.select(pl.col("symbol").unique().sort()).collect().to_series()
     size = math.ceil(symbols.len() / math.ceil(rows / rows_per_pass))
+    groups = [symbols.slice(start, size) for start in range(0, symbols.len(), size)]
     passes = [
-        plan(lazy.filter(pl.col("symbol").is_in(symbols.slice(start, size).implode()))).collect(engine="in-memory")
-        for start in range(0, symbols.len(), size)
+        plan(lazy.filter(pl.col("symbol").is_in(group.implode()))).collect(engine="in-memory")
+        for group in groups
     ]
     return pl.concat(passes).sort(order)
 
