@@ -2,8 +2,9 @@
 
 ``materialized_instance`` generates a day of trades into a temporary landing zone, materializes
 it with every check into a temporary lake and ``DAGSTER_HOME``; ``running_webserver`` serves that
-instance with the project's ``workspace.yaml`` on a free loopback port; ``ensure_chromium`` and
-``screenshot`` drive Debian's headless ``chromium``.
+instance with the project's ``workspace.yaml`` on a free loopback port, and ``running_daemon``
+runs its sensors, schedule and run queue; ``ensure_chromium`` and ``screenshot`` drive Debian's
+headless ``chromium``.
 """
 
 from __future__ import annotations
@@ -72,27 +73,38 @@ def free_port() -> int:
 def running_webserver(env: dict[str, str], log: Path, timeout: float = 120.0) -> Iterator[str]:
     """``dagster-webserver`` on 127.0.0.1 with the project's workspace; yields its base URL."""
     port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("dagster-webserver")),
-        "-w", str(REPO / "workspace.yaml"),
-        "-h", "127.0.0.1",
-        "-p", str(port),
-    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    command = ["dagster-webserver", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    with _running(command, env, log) as process:
+        _wait_until_loaded(url, process, timeout, log)
+        yield url
+
+
+@contextlib.contextmanager
+def running_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``dagster-daemon run`` (sensors, schedules, the run queue) over the project's workspace."""
+    with _running(["dagster-daemon", "run", "-w", str(REPO / "workspace.yaml")], env, log) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def _running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A Dagster service of this virtualenv in its own process group, logging to ``log``; the
+    group (the service and the code server it started) is stopped on exit, and nothing else."""
+    executable = str(Path(sys.executable).with_name(command[0]))
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command,
+            [executable, *command[1:]],
             cwd=REPO,
             env={**os.environ, **env},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_loaded(url, process, timeout, log)
-            yield url
+            yield process
         finally:
-            os.killpg(process.pid, signal.SIGTERM)  # the webserver and its code server
+            os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -38,7 +38,7 @@ from trade_platform.assets.marts import daily_volume, ohlcv
 from trade_platform.config import env_str
 from trade_platform.dlq_codes import DlqCode
 from trade_platform.partitions import daily_partitions
-from trade_platform.resources import LandingZone
+from trade_platform.resources import LandingZone, MartSettings
 
 SAMPLE_SIZE = 5
 MATERIALIZATIONS_PAGE = 100
@@ -447,11 +447,15 @@ validated_trades_column_schema = _column_schema("validated_trades")
     asset=ohlcv,
     additional_ins={"validated_trades": AssetIn("validated_trades")},
     partitions_def=daily_partitions,
-    description="low <= open, close <= high; volume > 0; trade counts and volume per interval sum "
-    "to the validated totals.",
+    description="Every configured interval is present; one candle per symbol, interval and bucket; "
+    "low <= open, close <= high; volume > 0; trade counts and volume per interval sum to the "
+    "validated totals.",
 )
 def ohlcv_invariants(
-    context: AssetCheckExecutionContext, ohlcv: pl.LazyFrame, validated_trades: pl.LazyFrame
+    context: AssetCheckExecutionContext,
+    mart_settings: MartSettings,
+    ohlcv: pl.LazyFrame,
+    validated_trades: pl.LazyFrame,
 ):
     bad_candle = (
         (pl.col("low") > pl.min_horizontal("open", "close"))
@@ -463,32 +467,46 @@ def ohlcv_invariants(
         bad_candles=bad_candle.sum(),
         examples=pl.struct("symbol", "interval", "timestamp").filter(bad_candle).head(SAMPLE_SIZE),
     )
+    repeated = _by_day(
+        ohlcv.group_by("date", "interval", "symbol", "timestamp").agg(n=pl.len()).filter(pl.col("n") > 1),
+        duplicated_candles=pl.len(),
+    )
     totals = (
         ohlcv.group_by("date", "interval")
         .agg(trades=pl.col("trade_count").sum(), volume=pl.col("volume").sum())
         .collect()
     )
     validated = _by_day(validated_trades, n=pl.len(), volume=pl.col("quantity").sum())
+    configured = mart_settings.intervals()
 
     def judge(key: str) -> Verdict:
         expected = validated.get(key, {}).get("n", 0)
         expected_volume = validated.get(key, {}).get("volume") or 0.0
         per_interval = {row["interval"]: row for row in totals.filter(_on_day(key)).iter_rows(named=True)}
+        # A configured interval with no candles holds 0 trades: wrong unless the day has none.
         wrong = {
-            interval: f"{row['trades']} trades, volume {row['volume']}"
-            for interval, row in per_interval.items()
-            if row["trades"] != expected or not _close(row["volume"], expected_volume)
+            interval: "not a configured interval"
+            for interval in per_interval
+            if interval not in configured
         }
+        for interval in configured:
+            row = per_interval.get(interval, {"trades": 0, "volume": 0.0})
+            if row["trades"] != expected or not _close(row["volume"], expected_volume):
+                wrong[interval] = f"{row['trades']} trades, volume {row['volume']}"
         bad = candles.get(key, {}).get("bad_candles", 0)
+        duplicated = repeated.get(key, {}).get("duplicated_candles", 0)
         return Verdict(
-            passed=bad == 0 and not wrong,
+            passed=bad == 0 and duplicated == 0 and not wrong,
             description=f"{bad} candles break low <= open, close <= high or volume > 0; "
+            f"{duplicated} candles appear more than once; "
             f"{len(wrong)} intervals disagree with {expected} validated trades",
             metadata={
                 "bad_candles": bad,
                 "bad_candle_examples": [str(e) for e in candles.get(key, {}).get("examples", [])],
+                "duplicated_candles": duplicated,
                 "validated_trades": expected,
                 "validated_volume": expected_volume,
+                "configured_intervals": list(configured),
                 "trade_count_by_interval": {i: row["trades"] for i, row in per_interval.items()},
                 "disagreeing_intervals": wrong,
             },
@@ -501,8 +519,8 @@ def ohlcv_invariants(
     asset=daily_volume,
     additional_ins={"validated_trades": AssetIn("validated_trades")},
     partitions_def=daily_partitions,
-    description="Per symbol, trade_count, total_volume, notional, low and high agree with "
-    "validated_trades, and low_price <= vwap, avg_price <= high_price.",
+    description="One row per symbol; per symbol, trade_count, total_volume, notional, low and high "
+    "agree with validated_trades, and low_price <= vwap, avg_price <= high_price.",
 )
 def daily_volume_totals(
     context: AssetCheckExecutionContext, daily_volume: pl.LazyFrame, validated_trades: pl.LazyFrame
@@ -537,17 +555,25 @@ def daily_volume_totals(
         .sort("date", "symbol")
         .collect()
     )
-    totals = _by_day(daily_volume, symbols=pl.len(), trades=pl.col("trade_count").sum())
+    totals = _by_day(
+        daily_volume,
+        symbols=pl.len(),
+        repeated_symbols=pl.col("symbol").is_duplicated().sum(),
+        trades=pl.col("trade_count").sum(),
+    )
     validated = _by_day(validated_trades, n=pl.len())
 
     def judge(key: str) -> Verdict:
         on_day = bad.filter(_on_day(key))
         day = totals.get(key, {})
+        repeated = day.get("repeated_symbols", 0)
         return Verdict(
-            passed=on_day.is_empty(),
-            description=f"{on_day.height} of {day.get('symbols', 0)} symbols disagree with validated_trades",
+            passed=on_day.is_empty() and repeated == 0,
+            description=f"{on_day.height} of {day.get('symbols', 0)} symbols disagree with validated_trades"
+            + (f"; {repeated} rows repeat a symbol" if repeated else ""),
             metadata={
                 "symbols": day.get("symbols", 0),
+                "rows_repeating_a_symbol": repeated,
                 "trade_count_total": day.get("trades", 0),
                 "validated_trades": validated.get(key, {}).get("n", 0),
                 "disagreeing_symbols": on_day.height,

@@ -53,7 +53,7 @@ def build_defs(
         sensors=[
             build_landing_sensor(landing_url, trades_daily_job),
             build_freshness_sensor(freshness_checks, freshness_deadline),
-            build_lineage_sensor(lake_url, landing_url),
+            build_lineage_sensor(lake_url),
         ],
         resources=resources or local_resources(landing_url, lake_url),
         # Steps run in the run's process: polars already uses every core inside a step, and a

@@ -26,6 +26,9 @@ import polars as pl
 import pyarrow.parquet as pq
 from dagster import (
     ConfigurableIOManagerFactory,
+    DagsterExecutionInterruptedError,
+    DagsterInstance,
+    DagsterRunStatus,
     InputContext,
     MetadataValue,
     OutputContext,
@@ -34,6 +37,7 @@ from dagster import (
 from upath import UPath
 
 from trade_platform.dagster_types import validate_rows
+from trade_platform.policies import retry_storage_faults
 from trade_platform.storage_errors import storage_errors
 
 PARTITION_COLUMN = "date"
@@ -58,6 +62,9 @@ class LakeParquetIOManager(UPathIOManager):
             by_day = obj.partition_by(PARTITION_COLUMN, as_dict=True, include_key=False)
             empty = obj.clear().drop(PARTITION_COLUMN)
 
+        step = context.step_context
+        not_canceled = partial(refuse_if_canceled, step.instance, step.run_id)
+
         def write(key: str, path: UPath) -> int:
             day = date.fromisoformat(key)
             if isinstance(obj, pl.DataFrame):
@@ -67,11 +74,14 @@ class LakeParquetIOManager(UPathIOManager):
                 part = obj.filter(pl.col(PARTITION_COLUMN) == day)
                 check = partial(validate_rows, context.dagster_type)
             with storage_errors("write", str(path)):
-                return write_parquet_atomically(part, path, check=check)
+                return write_parquet_atomically(part, path, check=check, before_publish=not_canceled)
 
         # Partitions are written two at a time: polars and pyarrow release the GIL while they
         # encode, so a range run's writes use both cores (and overlap uploads to S3).
-        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        with (
+            retry_storage_faults(step.previous_attempt_count),
+            ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool,
+        ):
             written = pool.map(write, paths.keys(), paths.values())
             for (key, path), rows in zip(paths.items(), written):
                 # The row count and path go to the partition's materialization only: a log line
@@ -102,8 +112,9 @@ class LakeParquetIOManager(UPathIOManager):
         """All requested partitions as one lazy scan with the ``date`` column from the path."""
         paths = self._get_paths_for_partitions(context)
         allow_missing = (context.definition_metadata or {}).get("allow_missing_partitions", False)
-        with storage_errors("read", str(self._base_path)):
-            missing = [key for key, path in paths.items() if not path.exists()]
+        with retry_storage_faults(context.step_context.previous_attempt_count):
+            with storage_errors("read", str(self._base_path)):
+                missing = [key for key, path in paths.items() if not path.exists()]
         if missing and not allow_missing:
             raise FileNotFoundError(
                 f"{context.asset_key.to_user_string()}: partition(s) {', '.join(missing[:5])}"
@@ -151,11 +162,13 @@ def write_parquet_atomically(
     data: pl.DataFrame | pl.LazyFrame,
     path: UPath,
     check: Callable[[pl.DataFrame], None] | None = None,
+    before_publish: Callable[[], None] | None = None,
 ) -> int:
     """Replace ``path`` with ``data`` (without its ``date`` column) so that readers see the old
     file or the new one, never part; return the row count.
 
     A LazyFrame is streamed in batches of ``STREAM_BATCH_ROWS``, each passed to ``check`` first.
+    ``before_publish`` runs once the new content is complete and may raise to discard it.
     Afterwards anything else in the partition's folder is removed: stale parts of an older
     layout and temporary files of crashed writes, but not the temporary file of a write still
     in progress (it holds a lock), so concurrent writers end as last-writer-wins.
@@ -165,6 +178,8 @@ def write_parquet_atomically(
             rows = _write_frame(data, handle)
         else:
             rows = _stream_parquet(data, handle, check)
+        if before_publish is not None:
+            before_publish()
     _remove_strays(path)
     return rows
 
@@ -244,6 +259,14 @@ def _in_use(local_path: str) -> bool:
     except FileNotFoundError:  # renamed into place or removed meanwhile
         return True
     return False
+
+
+def refuse_if_canceled(instance: DagsterInstance, run_id: str) -> None:
+    """Interrupt a run that was terminated: a force-termination only marks the run CANCELED and
+    leaves its process running, so every partition checks this before it is published."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED):
+        raise DagsterExecutionInterruptedError(f"run {run_id} was terminated; nothing more is written")
 
 
 class ParquetLakeIOManager(ConfigurableIOManagerFactory):

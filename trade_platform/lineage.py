@@ -1,4 +1,4 @@
-"""Lineage: every run's START, COMPLETE and FAIL as an OpenLineage run event, from a sensor.
+"""Lineage: every run's START, COMPLETE, FAIL and ABORT as an OpenLineage run event, from a sensor.
 
 The sensor reads run status changes from the event log after its cursor (the last event-log id it
 has emitted), so every status change is emitted once, in order, also across daemon restarts;
@@ -19,11 +19,16 @@ from dagster import (
 )
 
 BATCH = 100
-RUN_STATUS_EVENTS = (DagsterEventType.RUN_START, DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE)
+RUN_STATUS_EVENTS = (
+    DagsterEventType.RUN_START,
+    DagsterEventType.RUN_SUCCESS,
+    DagsterEventType.RUN_FAILURE,
+    DagsterEventType.RUN_CANCELED,
+)
 
 
 def run_status_records(instance: DagsterInstance, after: int) -> list[EventLogRecord]:
-    """Run start/success/failure records after storage id ``after``, oldest first, gap-free."""
+    """Run start/success/failure/cancel records after storage id ``after``, oldest first, gap-free."""
     batches = [
         instance.fetch_run_status_changes(
             RunStatusChangeRecordsFilter(event_type=event_type, after_storage_id=after),
@@ -38,12 +43,12 @@ def run_status_records(instance: DagsterInstance, after: int) -> list[EventLogRe
     return [r for r in records if limit is None or r.storage_id <= limit]
 
 
-def build_lineage_sensor(lake_url: str, landing_url: str) -> SensorDefinition:
+def build_lineage_sensor(lake_url: str) -> SensorDefinition:
     @sensor(
         name="openlineage_sensor",
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Emits OpenLineage START/COMPLETE/FAIL events of every run to {lake_url}/lineage/ "
+        description=f"Emits OpenLineage START/COMPLETE/FAIL/ABORT events of every run to {lake_url}/lineage/ "
         "(and to OPENLINEAGE_URL when set).",
     )
     def openlineage_sensor(context: SensorEvaluationContext) -> SensorResult:
@@ -61,9 +66,7 @@ def build_lineage_sensor(lake_url: str, landing_url: str) -> SensorDefinition:
             run = context.instance.get_run_by_id(record.run_id)
             try:
                 if run is not None:
-                    emitter.emit(
-                        build_run_event(record, run, context.instance, asset_graph, lake_url, landing_url)
-                    )
+                    emitter.emit(build_run_event(record, run, context.instance, asset_graph))
                     emitted += 1
             except Exception as exc:  # emit nothing twice: keep the cursor at the last event sent
                 context.log.error(f"OpenLineage emission stopped at run {record.run_id}: {exc}")

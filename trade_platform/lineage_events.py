@@ -1,7 +1,10 @@
 """OpenLineage run events built from a Dagster run's event log, and where they are sent.
 
-Each event names the run's input and output datasets by lake path (one dataset per asset, the
-folder ``<lake>/<asset>``), with the partitions touched, their files and row counts. Events are
+A run's START, COMPLETE, FAIL and ABORT (a cancelled run) are events of a job named after what
+ran. COMPLETE, FAIL and ABORT name the run's datasets as the run recorded them: the table folders
+``<lake>/<asset>`` it wrote (from the paths of its materializations) and read (the upstream
+partitions it loaded), and the landing and corrections files ingest read, each with the
+partitions touched, their files and row counts in the ``tradePlatform_partitions`` facet. Events are
 appended as JSON lines to ``<lake>/lineage/events-YYYY-MM-DD.jsonl`` (by event time, UTC) and,
 when ``OPENLINEAGE_URL`` is set, also sent through the OpenLineage client's HTTP transport (which
 reads the usual ``OPENLINEAGE_*`` variables). ``lineage.py`` imports this module only when a tick
@@ -23,6 +26,7 @@ from dagster import (
     DagsterRun,
     EventLogRecord,
 )
+from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
@@ -37,28 +41,38 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.transport.file import FileConfig, FileTransport
 from upath import UPath
 
-from trade_platform.landing import list_landing_files
+from trade_platform.assets.ingest import CORRECTIONS_FILES, LANDING_FILES
+from trade_platform.io_managers import PARTITION_COLUMN
+from trade_platform.landing import CORRECTIONS, TRADES, day_prefix
 from trade_platform.partitions import daily_partitions
 
 NAMESPACE = "trade_platform"
-PRODUCER = "https://github.com/trade-platform/trade_platform/blob/main/trade_platform/lineage.py"
+PRODUCER = "https://github.com/trade-platform/trade_platform"
 LINEAGE_FOLDER = "lineage"  # <lake>/lineage/
 STATES = {
     DagsterEventType.RUN_START: RunState.START,
     DagsterEventType.RUN_SUCCESS: RunState.COMPLETE,
     DagsterEventType.RUN_FAILURE: RunState.FAIL,
+    DagsterEventType.RUN_CANCELED: RunState.ABORT,
 }
+PARTITIONS_FACET = "tradePlatform_partitions"
+"""A custom facet's name carries a prefix of its producer, as the OpenLineage spec asks."""
+PARTITIONS_FACET_SCHEMA = (
+    "https://raw.githubusercontent.com/trade-platform/trade_platform/main/"
+    "docs/openlineage/PartitionsDatasetFacet.json#/$defs/PartitionsDatasetFacet"
+)
+"""Resolves to ``docs/openlineage/PartitionsDatasetFacet.json`` of this repository."""
 
 
 @attr.define
 class PartitionsDatasetFacet(DatasetFacet):
-    """The partitions of the dataset this run read or wrote: ``[{date, path, rowCount}]``."""
+    """The partitions of the dataset this run read or wrote: ``[{date, path, rowCount, files}]``."""
 
     partitions: list[dict[str, Any]] = attr.field(factory=list)
 
     @staticmethod
     def _get_schema() -> str:
-        return PRODUCER + "#PartitionsDatasetFacet"
+        return PARTITIONS_FACET_SCHEMA
 
 
 @attr.define(frozen=True)
@@ -67,6 +81,8 @@ class PartitionFile:
     date: str
     path: str | None
     rows: int | None
+    metadata: dict[str, Any] = attr.field(factory=dict)
+    """What ingest recorded as read (``landing_files``, ``corrections_files``)."""
 
 
 class LineageEmitter:
@@ -88,30 +104,13 @@ class LineageEmitter:
 
 
 def build_run_event(
-    record: EventLogRecord,
-    run: DagsterRun,
-    instance: DagsterInstance,
-    asset_graph,
-    lake_url: str,
-    landing_url: str,
+    record: EventLogRecord, run: DagsterRun, instance: DagsterInstance, asset_graph
 ) -> RunEvent:
+    """The run's event for a status change. Datasets come from the run's own record: what it
+    materialized (paths from the I/O manager), the upstream partitions it loaded and the landing
+    files it read. START names none: where a run writes is known once it has written."""
     state = STATES[record.event_log_entry.dagster_event_type]
-    planned = _planned_assets(instance, run.run_id)
     days = _run_days(run)
-    produced = [] if state is RunState.START else _materialized(instance, run.run_id)
-    # START names the planned outputs; COMPLETE and FAIL what was actually written.
-    outputs = (
-        [PartitionFile(a, d, None, None) for a in planned for d in days]
-        if state is RunState.START
-        else produced
-    )
-    upstream = sorted(
-        {parent for key in planned if asset_graph.has(key) for parent in asset_graph.get(key).parent_keys}
-        - planned,
-        key=lambda k: k.to_user_string(),
-    )
-    roots = [key for key in planned if asset_graph.has(key) and not asset_graph.get(key).parent_keys]
-    inputs = [_latest_partition(instance, key, day) for key in upstream for day in days]
     run_facets: dict[str, Any] = {
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
             version=dagster.__version__, name="dagster", openlineageAdapterVersion=_client_version()
@@ -129,14 +128,19 @@ def build_run_event(
         run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
             message=_failure_message(instance, run.run_id, record), programmingLanguage="python"
         )
-    lake_inputs = _datasets([i for i in inputs if i.path], lake_url, output=False)
+    inputs: list[InputDataset] = []
+    outputs: list[OutputDataset] = []
+    if state is not RunState.START:
+        produced = _materialized(instance, run.run_id)
+        outputs = _datasets(produced, output=True)
+        inputs = _read_files(produced) + _datasets(_loaded(instance, run, asset_graph, days), output=False)
     return RunEvent(
         eventType=state,
         eventTime=_iso(datetime.fromtimestamp(record.timestamp, UTC)),
         run=Run(runId=run.run_id, facets=run_facets),
         job=Job(
             namespace=NAMESPACE,
-            name=run.job_name,
+            name=job_name(run),
             facets={
                 "jobType": job_type_job.JobTypeJobFacet(
                     processingType="BATCH", integration="DAGSTER", jobType="JOB"
@@ -144,16 +148,42 @@ def build_run_event(
             },
         ),
         producer=PRODUCER,
-        inputs=([_landing_input(landing_url, days, produced)] if roots and days else []) + lake_inputs,
-        outputs=_datasets(outputs, lake_url, output=True),
+        inputs=inputs,
+        outputs=outputs,
     )
 
 
-def _planned_assets(instance: DagsterInstance, run_id: str) -> set[AssetKey]:
-    planned = instance.get_records_for_run(
-        run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED
-    ).records
-    return {r.event_log_entry.dagster_event.asset_key for r in planned if r.event_log_entry.dagster_event}
+def job_name(run: DagsterRun) -> str:
+    """The run's job, or for Dagster's hidden asset job what it ran (``assets:a+b``,
+    ``checks:a:c``), so that consumers do not merge unrelated runs into one job."""
+    if not is_reserved_asset_job_name(run.job_name):
+        return run.job_name
+    assets = sorted(key.to_user_string() for key in run.asset_selection or ())
+    if assets:
+        return "assets:" + "+".join(assets)
+    checks = sorted(key.to_user_string() for key in run.asset_check_selection or ())
+    return "checks:" + "+".join(checks) if checks else run.job_name
+
+
+def _loaded(
+    instance: DagsterInstance, run: DagsterRun, asset_graph, days: Sequence[str]
+) -> list[PartitionFile]:
+    """The upstream partitions the run read: of each parent asset outside the run, the latest
+    materialization from before the run started."""
+    planned = _planned_assets(instance, run.run_id)
+    parents = {
+        parent for key in planned if asset_graph.has(key) for parent in asset_graph.get(key).parent_keys
+    } - planned
+    started = (instance.get_run_record_by_id(run.run_id) or run).start_time
+    loaded = []
+    for key in sorted(parents, key=lambda k: k.to_user_string()):
+        for day in days:
+            records = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=key, asset_partitions=[day], before_timestamp=started), limit=1
+            ).records
+            if records:
+                loaded.append(_partition_file(records[0].asset_materialization))
+    return loaded
 
 
 def _run_days(run: DagsterRun) -> list[str]:
@@ -169,6 +199,13 @@ def _run_days(run: DagsterRun) -> list[str]:
     return []
 
 
+def _planned_assets(instance: DagsterInstance, run_id: str) -> set[AssetKey]:
+    planned = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+    return {r.event_log_entry.dagster_event.asset_key for r in planned if r.event_log_entry.dagster_event}
+
+
 def _materialized(instance: DagsterInstance, run_id: str) -> list[PartitionFile]:
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
     return [
@@ -176,15 +213,6 @@ def _materialized(instance: DagsterInstance, run_id: str) -> list[PartitionFile]
         for r in records
         if r.event_log_entry.asset_materialization
     ]
-
-
-def _latest_partition(instance: DagsterInstance, key: AssetKey, day: str) -> PartitionFile:
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
-    ).records
-    if not records:
-        return PartitionFile(key, day, None, None)
-    return _partition_file(records[0].asset_materialization)
 
 
 def _partition_file(materialization) -> PartitionFile:
@@ -195,18 +223,21 @@ def _partition_file(materialization) -> PartitionFile:
         materialization.partition,
         path and str(path.value),
         rows and int(rows.value),
+        {key: metadata[key].value for key in (LANDING_FILES, CORRECTIONS_FILES) if key in metadata},
     )
 
 
-def _datasets(files: Iterable[PartitionFile], lake_url: str, *, output: bool) -> list:
-    by_asset: dict[AssetKey, list[PartitionFile]] = {}
+def _datasets(files: Iterable[PartitionFile], *, output: bool) -> list:
+    """One dataset per table folder, ``<lake>/<asset>``, taken from the partition files' paths."""
+    by_folder: dict[str, list[PartitionFile]] = {}
     for f in files:
-        by_asset.setdefault(f.asset, []).append(f)
+        if f.path is not None:
+            by_folder.setdefault(f.path.rsplit(f"/{PARTITION_COLUMN}=", 1)[0], []).append(f)
     datasets = []
-    for key, parts in sorted(by_asset.items(), key=lambda item: item[0].to_user_string()):
-        namespace, name = dataset_name(UPath(lake_url).joinpath(*key.path))
+    for folder, parts in sorted(by_folder.items()):
+        namespace, name = dataset_name(UPath(folder))
         rows = sum(p.rows for p in parts) if all(p.rows is not None for p in parts) else None
-        facets = {"partitions": PartitionsDatasetFacet(partitions=[_partition_entry(p) for p in parts])}
+        facets = {PARTITIONS_FACET: PartitionsDatasetFacet(partitions=[_partition_entry(p) for p in parts])}
         if output:
             statistics = {
                 "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
@@ -238,34 +269,43 @@ def _partition_entry(part: PartitionFile) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def _landing_input(landing_url: str, days: Sequence[str], produced: Sequence[PartitionFile]) -> InputDataset:
-    """The landing zone as read by ingest: files per day, rows as counted in ``raw_trades``."""
-    raw_rows = {p.date: p.rows for p in produced if p.asset == AssetKey("raw_trades")}
-    partitions, files, size = [], 0, 0
-    for day in days:
-        landed = list_landing_files(landing_url, day)
-        files += len(landed)
-        size += sum(f.size for f in landed)
-        entry = {
-            "date": day,
-            "path": f"{landing_url.rstrip('/')}/trades/date={day}/",
-            "fileCount": len(landed),
-        }
-        if raw_rows.get(day) is not None:
-            entry["rowCount"] = raw_rows[day]
-        partitions.append(entry)
-    namespace, name = dataset_name(UPath(landing_url) / "trades")
-    rows = sum(raw_rows.values()) if raw_rows and len(raw_rows) == len(days) else None
-    return InputDataset(
-        namespace=namespace,
-        name=name,
-        facets={"partitions": PartitionsDatasetFacet(partitions=partitions)},
-        inputFacets={
-            "inputStatistics": input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
-                rowCount=rows, size=size, fileCount=files
+def _read_files(produced: Sequence[PartitionFile]) -> list[InputDataset]:
+    """The landing and corrections files ingest recorded as read, one dataset each."""
+    datasets = []
+    for key, dataset in ((LANDING_FILES, TRADES), (CORRECTIONS_FILES, CORRECTIONS)):
+        partitions, root = [], None
+        for part in produced:
+            read = part.metadata.get(key)
+            if read is None or not read["files"]:
+                continue
+            root = read["root"]
+            partitions.append(
+                {
+                    "date": part.date,
+                    "path": day_prefix(root, part.date, dataset),
+                    "fileCount": len(read["files"]),
+                    "files": read["files"],
+                    **({"rowCount": part.rows} if dataset == TRADES and part.rows is not None else {}),
+                }
             )
-        },
-    )
+        if not partitions:
+            continue
+        namespace, name = dataset_name(UPath(root) / dataset)
+        rows = [p.get("rowCount") for p in partitions]
+        statistics = input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
+            rowCount=sum(rows) if None not in rows and dataset == TRADES else None,
+            size=sum(f["size"] for p in partitions for f in p["files"]),
+            fileCount=sum(p["fileCount"] for p in partitions),
+        )
+        datasets.append(
+            InputDataset(
+                namespace=namespace,
+                name=name,
+                facets={PARTITIONS_FACET: PartitionsDatasetFacet(partitions=partitions)},
+                inputFacets={"inputStatistics": statistics},
+            )
+        )
+    return datasets
 
 
 def dataset_name(path: UPath) -> tuple[str, str]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import polars as pl
 from dagster import ConfigurableResource, EnvVar, Failure
+from upath import UPath
 
 from trade_platform import config
-from trade_platform.io_managers import ParquetLakeIOManager
+from trade_platform.io_managers import PART_FILE, PARTITION_COLUMN, ParquetLakeIOManager, polars_storage_options
 from trade_platform.landing import (
     CORRECTIONS,
     LandingFile,
@@ -36,17 +37,36 @@ class LandingZone(ConfigurableResource):
         with storage_errors("list", day_prefix(self.url, day)):
             return list_landing_files(self.url, day)
 
-    def read_corrections(self, day: str) -> pl.DataFrame:
-        """The day's corrections files as text records (empty when there are none)."""
-        prefix = day_prefix(self.url, day, CORRECTIONS)
-        with storage_errors("read", prefix):
-            read = read_landing_files(list_landing_files(self.url, day, CORRECTIONS))
+    def corrections_for_day(self, day: str) -> list[LandingFile]:
+        with storage_errors("list", day_prefix(self.url, day, CORRECTIONS)):
+            return list_landing_files(self.url, day, CORRECTIONS)
+
+    def read_corrections(self, files: list[LandingFile]) -> pl.DataFrame:
+        """Corrections files (``corrections_for_day``) as text records; a file that cannot be
+        used fails the step rather than replaying without its corrections."""
+        read = read_landing_files(files)
         problems = [f"{r['_source_file']}: {r['error']}" for r in read.unreadable.iter_rows(named=True)]
         if read.records.height and not set(CORRECTION_KEYS) <= set(read.records.columns):
             problems.append(f"corrections need the columns {', '.join(CORRECTION_KEYS)}")
         if problems:
-            raise Failure(description=f"Cannot use corrections under {prefix}: {'; '.join(problems)}", allow_retries=False)
+            where = ", ".join(f.relative_path for f in files)
+            raise Failure(description=f"Cannot use corrections {where}: {'; '.join(problems)}", allow_retries=False)
         return read.records
+
+
+class Lake(ConfigurableResource):
+    """The lake, for reading a stored partition outside the I/O manager (ingest replays the
+    files gone from the landing zone from the stored ``raw_trades``)."""
+
+    url: str
+
+    def stored_partition(self, asset: str, day: str) -> pl.LazyFrame | None:
+        """A lazy scan of the asset's stored partition (without ``date``), or None."""
+        path = UPath(self.url) / asset / f"{PARTITION_COLUMN}={day}" / f"{PART_FILE}.parquet"
+        with storage_errors("read", str(path)):
+            if not path.exists():
+                return None
+        return pl.scan_parquet(str(path), storage_options=polars_storage_options(path))
 
 
 class MartSettings(ConfigurableResource):
@@ -71,6 +91,7 @@ def local_resources(landing_url: str, lake_url: str, ohlcv_intervals: str | None
     """The same resources with explicit URLs (tests, benchmarks, one-off runs)."""
     return {
         "landing": LandingZone(url=landing_url),
+        "lake": Lake(url=lake_url),
         "io_manager": ParquetLakeIOManager(lake_url=lake_url),
         "mart_settings": MartSettings(
             ohlcv_intervals=ohlcv_intervals or ",".join(config.DEFAULT_OHLCV_INTERVALS)

@@ -116,7 +116,10 @@ class Ohlcv(pa.DataFrameModel):
     class Config:
         name = "Ohlcv"
         strict = True
-        unique = ["date", "interval", "symbol", "timestamp"]
+        # One candle per (date, interval, symbol, timestamp) holds by construction and is
+        # verified over the stored partition by the ``ohlcv_invariants`` check, as uniqueness is
+        # for every asset: a big day streams in symbol passes, checked a batch at a time.
+
 
 
 class DailyVolume(pa.DataFrameModel):
@@ -135,4 +138,4 @@ class DailyVolume(pa.DataFrameModel):
     class Config:
         name = "DailyVolume"
         strict = True
-        unique = ["date", "symbol"]
+        # One row per (date, symbol): verified by the ``daily_volume_totals`` check (see Ohlcv).

@@ -1,6 +1,7 @@
 """Partitioned quality gates, run by Dagster against a real instance in a temporary DAGSTER_HOME."""
 
 import warnings
+from collections.abc import Callable
 from datetime import date
 
 import polars as pl
@@ -200,10 +201,12 @@ def test_blocking_reconciliation_failure_stops_downstream_assets(lake, instance,
     assert not instance.get_latest_materialization_event(AssetKey("daily_volume"))
 
 
-def _tamper(instance, asset: str, change: pl.Expr) -> None:
+def _tamper(instance, asset: str, change: pl.Expr | Callable[[pl.DataFrame], pl.DataFrame]) -> None:
+    """Rewrite the asset's latest stored partition: ``change`` is a column or a whole-frame edit."""
     record = instance.get_latest_materialization_event(AssetKey(asset))
     path = record.asset_materialization.metadata["path"].value
-    pl.read_parquet(path).with_columns(change).write_parquet(path)
+    frame = pl.read_parquet(path)
+    (frame.with_columns(change) if isinstance(change, pl.Expr) else change(frame)).write_parquet(path)
 
 
 def _checks_only(lake, instance, checks: AssetSelection):
@@ -251,6 +254,46 @@ def test_mart_checks_catch_totals_that_disagree_with_validated_trades(lake, inst
     assert "SYM001" in totals.metadata["examples"].value[0]
     candles = evaluations(result, "ohlcv_invariants")[DAY]
     assert not candles.passed and candles.metadata["bad_candles"].value >= 1
+
+
+OHLCV_INVARIANTS = AssetCheckKey(AssetKey("ohlcv"), "ohlcv_invariants")
+DAMAGED_CANDLES = {
+    "a_missing_interval": lambda frame: frame.filter(pl.col("interval") != "5m"),
+    "an_empty_partition": lambda frame: frame.clear(),
+    "a_repeated_candle": lambda frame: pl.concat([frame, frame.head(1)]),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_CANDLES))
+def test_ohlcv_invariants_fails_on(damage, lake, instance):
+    assert run(lake, instance, partition=DAY).success
+    _tamper(instance, "ohlcv", DAMAGED_CANDLES[damage])
+    result = _checks_only(lake, instance, AssetSelection.checks(OHLCV_INVARIANTS))
+    check = evaluations(result, "ohlcv_invariants")[DAY]
+    assert not check.passed, check.description
+    assert check.metadata["configured_intervals"].value == ["1m", "5m", "1h"]
+    if damage == "a_repeated_candle":
+        assert check.metadata["duplicated_candles"].value == 1
+    else:
+        wrong = check.metadata["disagreeing_intervals"].value
+        assert set(wrong) == ({"5m"} if damage == "a_missing_interval" else {"1m", "5m", "1h"})
+        assert all(text.startswith("0 trades") for text in wrong.values())
+
+
+def test_an_empty_day_passes_ohlcv_invariants_without_candles(lake, instance):
+    result = run(lake, instance, partition=EMPTY_DAY)
+    check = evaluations(result, "ohlcv_invariants")[EMPTY_DAY]
+    assert check.passed and check.metadata["validated_trades"].value == 0
+
+
+def test_a_repeated_symbol_fails_daily_volume_totals(lake, instance):
+    assert run(lake, instance, partition=DAY).success
+    _tamper(instance, "daily_volume", lambda frame: pl.concat([frame, frame.head(1)]))
+    result = _checks_only(
+        lake, instance, AssetSelection.checks(AssetCheckKey(AssetKey("daily_volume"), "daily_volume_totals"))
+    )
+    check = evaluations(result, "daily_volume_totals")[DAY]
+    assert not check.passed and check.metadata["rows_repeating_a_symbol"].value == 2
 
 
 def test_rows_that_break_the_model_in_a_streamed_write_fail_without_retries(lake, instance, monkeypatch):

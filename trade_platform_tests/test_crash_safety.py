@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 import polars as pl
 import pytest
+from dagster import DagsterRunStatus
 
 from trade_platform.generate import generate_day, write_day
 from trade_platform_tests.conftest import DAY, S3
@@ -145,3 +146,25 @@ def test_two_runs_of_the_same_partition_at_once_end_as_last_writer_wins(tmp_path
     for asset in LAKE_ASSETS:
         assert lake.names(asset) == ["part-0.parquet"]
     assert pl.read_parquet(concurrent["validated_trades"])["trade_id"].is_unique().all()
+
+
+def test_a_run_marked_canceled_while_it_computes_writes_nothing(platform, monkeypatch):
+    """Force-termination marks a run CANCELED without reaching its process (a worker that is
+    gone or unreachable): the process must not publish a partition after that."""
+    import trade_platform.assets.ingest as ingest_asset
+
+    write_day(generate_day(date.fromisoformat(DAY), 2_000, seed=4), str(platform.landing))
+    ingest_day = ingest_asset.ingest_day
+
+    def ingest_then_force_terminated(*args, **kwargs):
+        summary = ingest_day(*args, **kwargs)
+        [run] = platform.instance.get_runs(limit=1)
+        platform.instance.report_run_canceled(run, message="Terminate pressed (force)")
+        return summary
+
+    monkeypatch.setattr(ingest_asset, "ingest_day", ingest_then_force_terminated)
+    result = platform.materialize(raise_on_error=False)
+    assert not result.success
+    assert platform.instance.get_run_by_id(result.run_id).status == DagsterRunStatus.CANCELED
+    assert not result.get_asset_materialization_events()
+    assert not list(platform.lake.rglob("*.parquet"))

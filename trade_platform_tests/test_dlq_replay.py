@@ -83,6 +83,38 @@ def test_corrections_without_their_key_columns_fail_clearly(platform: Platform):
     assert "corrections need the columns source_file, source_row" in failure.step_failure_data.error.message
 
 
+def test_replay_works_from_raw_trades_when_landing_files_are_gone(platform: Platform, tmp_path):
+    """Landing retention deletes files; a replay then reads their records from raw_trades and
+    keeps an unreadable file's DLQ entry, with the same result as with the files still there."""
+    kept = Platform(landing=tmp_path / "kept" / "landing", lake=tmp_path / "kept" / "lake", instance=platform.instance)
+    for each in (platform, kept):
+        land_rejects(each)
+        write_csv(each.day_dir() / "u.csv", [trade("U1"), trade("G1")])  # G1 repeats t.csv's G1
+        (each.day_dir() / "v.csv.gz").write_bytes(b"\x1f\x8bnot really gzip")
+        each.materialize()
+        write_corrections(each)
+    for name in ("t.csv", "v.csv.gz"):
+        (platform.day_dir() / name).unlink()
+
+    result = platform.run_job("replay_dlq")
+    assert result.success
+    kept.run_job("replay_dlq")
+
+    stamps = ["run_id", "rejected_at"]
+    for asset in ("raw_trades", "validated_trades", "ohlcv", "daily_volume"):
+        assert platform.read(asset).equals(kept.read(asset)), asset
+    assert platform.read("trades_dlq").drop(stamps).equals(kept.read("trades_dlq").drop(stamps))
+    assert platform.read("validated_trades")["trade_id"].to_list() == ["G1", "P1", "TZ1", "MAL1", "U1"]
+    assert platform.read("trades_dlq").select("_source_file", "error_codes").rows() == [
+        ("trades/date=2026-11-20/u.csv", ["duplicate_trade_id"]),
+        ("trades/date=2026-11-20/v.csv.gz", ["unreadable_file"]),
+    ]
+    [materialization] = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "trades_dlq"
+    ]
+    assert materialization.materialization.metadata["replayed_from_raw_trades"].value == 2
+
+
 def test_apply_corrections_matches_by_source_and_keeps_row_count():
     records = pl.DataFrame(
         {"trade_id": ["A", "B"], "price": ["x", "2"], "_source_file": ["f", "f"], "_source_row": [2, 3],

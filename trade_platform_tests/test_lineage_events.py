@@ -8,12 +8,33 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance, build_sensor_context
+from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 import trade_platform.transforms.ingest as ingest_module
 from trade_platform.definitions import build_defs
 from trade_platform.generate import generate_day, write_day
 
 DAY = "2024-03-01"
+PARTITIONS = "tradePlatform_partitions"
+REPO = Path(__file__).resolve().parents[1]
+REPOSITORY_FILES = "https://raw.githubusercontent.com/trade-platform/trade_platform/main/"
+OPENLINEAGE_SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+# The part of OpenLineage's spec that a dataset facet extends (the spec is not fetched: no network).
+OPENLINEAGE_DATASET_FACET = {
+    "$defs": {
+        "DatasetFacet": {
+            "type": "object",
+            "properties": {
+                "_producer": {"type": "string", "format": "uri"},
+                "_schemaURL": {"type": "string", "format": "uri"},
+                "_deleted": {"type": "boolean"},
+            },
+            "required": ["_producer", "_schemaURL"],
+        }
+    }
+}
 
 
 @pytest.fixture
@@ -66,7 +87,7 @@ def test_successful_run_emits_start_and_complete_naming_lake_paths_rows_and_part
     assert validated["namespace"] == "file" and validated["name"] == str(
         (tmp_path / "lake" / "validated_trades").resolve()
     )
-    [partition] = validated["facets"]["partitions"]["partitions"]
+    [partition] = validated["facets"][PARTITIONS]["partitions"]
     rows = (
         instance.get_latest_materialization_event(AssetKey("validated_trades"))
         .asset_materialization.metadata["dagster/row_count"]
@@ -86,7 +107,85 @@ def test_successful_run_emits_start_and_complete_naming_lake_paths_rows_and_part
         landing["inputFacets"]["inputStatistics"]["rowCount"]
         == outputs["raw_trades"]["outputFacets"]["outputStatistics"]["rowCount"]
     )
-    assert set(by_name(start["outputs"])) == set(outputs)  # START names the planned outputs
+    # START names no dataset: where a run writes is known from what it wrote.
+    assert start["inputs"] == [] and start["outputs"] == []
+
+
+def test_lineage_lists_the_files_the_run_read_not_the_files_landed_since(defs, instance, tmp_path):
+    result = defs.resolve_job_def("trades_daily_job").execute_in_process(partition_key=DAY, instance=instance)
+    read = sorted(p.name for p in (tmp_path / "landing" / "trades" / f"date={DAY}").iterdir())
+    (tmp_path / "landing" / "trades" / f"date={DAY}" / "late.csv").write_text("trade_id\nLATE\n")
+    (tmp_path / "landing" / "trades" / f"date={DAY}" / read[0]).unlink()
+    tick(defs, instance)
+
+    [complete] = [e for e in events(tmp_path / "lake") if e["eventType"] == "COMPLETE"]
+    assert complete["run"]["runId"] == result.run_id
+    [landing] = complete["inputs"]
+    [partition] = landing["facets"][PARTITIONS]["partitions"]
+    assert [Path(f["path"]).name for f in partition["files"]] == read
+    assert partition["fileCount"] == len(read) == landing["inputFacets"]["inputStatistics"]["fileCount"]
+    assert all(f["size"] > 0 for f in partition["files"])
+
+
+def test_datasets_come_from_the_lake_the_run_wrote_not_the_sensors(defs, instance, tmp_path):
+    defs.resolve_job_def("trades_daily_job").execute_in_process(partition_key=DAY, instance=instance)
+    elsewhere = build_defs(landing_url=str(tmp_path / "other-landing"), lake_url=str(tmp_path / "other-lake"))
+    tick(elsewhere, instance)
+
+    [complete] = [e for e in events(tmp_path / "other-lake") if e["eventType"] == "COMPLETE"]
+    assert {d["name"] for d in complete["outputs"]} == {
+        str((tmp_path / "lake" / asset).resolve())
+        for asset in ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
+    }
+    assert [d["name"] for d in complete["inputs"]] == [str((tmp_path / "landing" / "trades").resolve())]
+
+
+def test_a_run_of_dagsters_hidden_asset_job_is_named_after_what_it_ran(defs, instance, tmp_path):
+    job = defs.resolve_implicit_global_asset_job_def()
+    ingest = [AssetKey("raw_trades"), AssetKey("validated_trades"), AssetKey("trades_dlq")]
+    result = job.execute_in_process(partition_key=DAY, instance=instance, asset_selection=ingest)
+    tick(defs, instance)
+    names = {e["job"]["name"] for e in events(tmp_path / "lake") if e["run"]["runId"] == result.run_id}
+    assert names == {"assets:raw_trades+trades_dlq+validated_trades"}
+
+
+def test_a_replay_lists_its_corrections_as_an_input(defs, instance, tmp_path):
+    folder = tmp_path / "landing" / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "fixes.csv").write_text("source_file,source_row,price\ntrades/date=2024-03-01/x.csv,2,1\n")
+    result = defs.resolve_job_def("replay_dlq").execute_in_process(partition_key=DAY, instance=instance)
+    tick(defs, instance)
+
+    [complete] = [
+        e for e in events(tmp_path / "lake") if e["run"]["runId"] == result.run_id and e["eventType"] == "COMPLETE"
+    ]
+    assert complete["job"]["name"] == "replay_dlq"
+    inputs = by_name(complete["inputs"])
+    assert set(inputs) == {"trades", "corrections"}
+    [partition] = inputs["corrections"]["facets"][PARTITIONS]["partitions"]
+    assert partition["files"] == [{"path": f"corrections/date={DAY}/fixes.csv", "size": (folder / "fixes.csv").stat().st_size}]
+
+
+def test_the_partitions_facet_validates_against_the_schema_its_url_names(defs, instance, tmp_path):
+    defs.resolve_job_def("trades_daily_job").execute_in_process(partition_key=DAY, instance=instance)
+    tick(defs, instance)
+    [complete] = [e for e in events(tmp_path / "lake") if e["eventType"] == "COMPLETE"]
+    facets = [d["facets"][PARTITIONS] for d in complete["inputs"] + complete["outputs"]]
+    url = facets[0]["_schemaURL"]
+    document, _, pointer = url.partition("#")
+    assert document.startswith(REPOSITORY_FILES) and pointer == "/$defs/PartitionsDatasetFacet"
+    schema = json.loads((REPO / document.removeprefix(REPOSITORY_FILES)).read_text())
+    base = Resource.from_contents(OPENLINEAGE_DATASET_FACET, default_specification=DRAFT202012)
+    validator = Draft202012Validator(
+        {"$ref": f"{schema['$id']}#{pointer}"},
+        registry=Registry().with_resources([(schema["$id"], DRAFT202012.create_resource(schema)), (OPENLINEAGE_SPEC, base)]),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+    for facet in facets:
+        assert facet["_schemaURL"] == url
+        validator.validate(facet)
+    with pytest.raises(ValidationError):
+        validator.validate({**facets[0], "partitions": [{"date": DAY, "rows": 1}]})
 
 
 def test_failed_run_emits_fail_with_the_error_and_what_it_wrote(defs, instance, tmp_path, monkeypatch):
@@ -114,7 +213,7 @@ def test_failed_run_emits_fail_with_the_error_and_what_it_wrote(defs, instance, 
     assert "reconciliation" in fail["run"]["facets"]["errorMessage"]["message"]
     outputs = by_name(fail["outputs"])
     assert set(outputs) == {"raw_trades", "validated_trades", "trades_dlq"}  # the marts were not built
-    assert all(o["facets"]["partitions"]["partitions"][0]["date"] == DAY for o in outputs.values())
+    assert all(o["facets"][PARTITIONS]["partitions"][0]["date"] == DAY for o in outputs.values())
     assert fail["run"]["facets"]["nominalTime"]["nominalStartTime"].startswith(DAY)
 
 

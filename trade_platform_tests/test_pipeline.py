@@ -55,14 +55,20 @@ def test_validated_rows_are_typed_normalized_and_in_source_order(platform: Platf
 
 def test_rerunning_a_partition_overwrites_it_with_identical_files(platform: Platform):
     land_generated(platform)
-    platform.materialize()
+    first_run = platform.materialize()
     first = {asset: platform.partition_file(asset).read_bytes() for asset in LAKE_ASSETS}
-    platform.materialize()
+    first_dlq = platform.read("trades_dlq")
+    second_run = platform.materialize()
     for asset in ("raw_trades", "validated_trades", "ohlcv", "daily_volume"):
         assert platform.partition_file(asset).read_bytes() == first[asset], asset
     for asset in LAKE_ASSETS:  # one file per partition, no temporary leftovers
         assert [p.name for p in platform.partition_file(asset).parent.iterdir()] == ["part-0.parquet"]
-    assert pl.read_parquet(first_dlq := platform.partition_file("trades_dlq")).height == pl.read_parquet(first_dlq).height
+    # The DLQ differs only in who rejected the rows and when.
+    second_dlq = platform.read("trades_dlq")
+    assert first_dlq["run_id"].unique().to_list() == [first_run.run_id]
+    assert second_dlq["run_id"].unique().to_list() == [second_run.run_id]
+    stamps = ["run_id", "rejected_at"]
+    assert first_dlq.height > 1 and second_dlq.drop(stamps).equals(first_dlq.drop(stamps))
 
 
 def test_a_duplicate_trade_id_fails_the_uniqueness_check(platform: Platform):
@@ -139,3 +145,26 @@ def test_a_bad_start_date_is_a_clear_error(bad: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("TRADE_PLATFORM_START_DATE", bad)
     with pytest.raises(ValueError, match="TRADE_PLATFORM_START_DATE must be a date"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize(("module", "function"), [("io_managers", "_write_frame"), ("landing", "_plain_csv_records")])
+def test_a_bug_inside_a_lake_write_or_landing_read_fails_at_once_with_its_own_message(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, module: str, function: str
+):
+    land_generated(platform, n=200)
+
+    def bug(*args, **kwargs):
+        raise pl.exceptions.ComputeError("a bug in our own code")
+
+    monkeypatch.setattr(f"trade_platform.{module}.{function}", bug)
+    result = platform.materialize(raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type_value in ("STEP_UP_FOR_RETRY", "STEP_RESTARTED")]
+    [failure] = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    messages = [error.message]
+    while error.cause is not None:
+        error = error.cause
+        messages.append(error.message)
+    assert any("ComputeError: a bug in our own code" in m for m in messages), messages
+    assert not any("Cannot " in m for m in messages), messages  # not reported as a storage fault

@@ -9,15 +9,23 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetOut, Output, multi_asset
+from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
 
 from trade_platform.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
-from trade_platform.landing import order_raw_columns
+from trade_platform.landing import LandingFile, order_raw_columns
 from trade_platform.partitions import daily_partitions
-from trade_platform.policies import backfill_policy, retry_policy
-from trade_platform.resources import LandingZone
+from trade_platform.policies import backfill_policy, retry_storage_faults
+from trade_platform.resources import Lake, LandingZone
 from trade_platform.spill import Spill
-from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, DaySummary, ingest_day
+from trade_platform.transforms.ingest import (
+    DLQ,
+    RAW,
+    SCHEMAS,
+    VALIDATED,
+    DaySummary,
+    gone_sources,
+    ingest_day,
+)
 
 
 def column_schema(dagster_type) -> dict:
@@ -46,22 +54,32 @@ def column_schema(dagster_type) -> dict:
     internal_asset_deps={RAW: set(), VALIDATED: {AssetKey(RAW)}, DLQ: {AssetKey(RAW)}},
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
-    retry_policy=retry_policy,
     group_name="trades",
     compute_kind="polars",
 )
-def ingest_trades(context: AssetExecutionContext, landing: LandingZone):
+def ingest_trades(context: AssetExecutionContext, landing: LandingZone, lake: Lake):
     """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.
 
     Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
     and reach the I/O manager as lazy scans, which it streams into the lake per partition.
     """
     now, run_id = datetime.now(timezone.utc), context.run.run_id
-    with tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch:
+    with (
+        retry_storage_faults(context.retry_number),
+        tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch,
+    ):
         spill = Spill(Path(scratch), SCHEMAS)
         for index, day in enumerate(context.partition_keys, start=1):
+            files, corrections = landing.files_for_day(day), landing.corrections_for_day(day)
+            gone = gone_sources(files, lake.stored_partition(RAW, day), lake.stored_partition(DLQ, day))
+            if gone:
+                context.log.warning(
+                    f"{day}: {len(gone)} files are gone from the landing zone; replayed from the stored "
+                    f"raw_trades and DLQ: {', '.join(g.relative_path for g in gone[:5])}"
+                    + (" ..." if len(gone) > 5 else "")
+                )
             summary = ingest_day(
-                landing.files_for_day(day), landing.read_corrections(day), day, now=now, run_id=run_id, spill=spill
+                [*files, *gone], landing.read_corrections(corrections), day, now=now, run_id=run_id, spill=spill
             )
             context.log.info(
                 f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
@@ -69,9 +87,26 @@ def ingest_trades(context: AssetExecutionContext, landing: LandingZone):
                 f"corrected) -> {summary.validated_rows} validated, {summary.dlq_rows} DLQ"
             )
             context.add_asset_metadata(_metadata(summary), asset_key=DLQ, partition_key=day)
+            # What this run read, for lineage: the landing zone may change after the run.
+            context.add_asset_metadata(
+                {LANDING_FILES: _file_list(landing.url, files), CORRECTIONS_FILES: _file_list(landing.url, corrections)},
+                asset_key=RAW,
+                partition_key=day,
+            )
         yield Output(order_raw_columns(spill.result(RAW)), output_name=RAW)
         yield Output(spill.result(VALIDATED), output_name=VALIDATED)
         yield Output(spill.result(DLQ), output_name=DLQ)
+
+
+LANDING_FILES = "landing_files"
+CORRECTIONS_FILES = "corrections_files"
+
+
+def _file_list(landing_url: str, files: list[LandingFile]) -> MetadataValue:
+    """The landing root and each file read (path relative to it, size in bytes)."""
+    return MetadataValue.json(
+        {"root": landing_url, "files": [{"path": f.relative_path, "size": f.size} for f in files]}
+    )
 
 
 def _metadata(summary: DaySummary) -> dict:
@@ -81,4 +116,5 @@ def _metadata(summary: DaySummary) -> dict:
         "dlq_rows": summary.dlq_rows,
         "dlq_by_code": dict(summary.dlq_by_code.most_common()),
         "corrected_records": summary.corrected_records,
+        "replayed_from_raw_trades": summary.replayed_files,
     }

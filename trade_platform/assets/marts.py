@@ -12,9 +12,10 @@ from dagster import AssetExecutionContext, Output, asset
 from trade_platform.assets.ingest import column_schema
 from trade_platform.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
 from trade_platform.partitions import daily_partitions
-from trade_platform.policies import backfill_policy, retry_policy
+from trade_platform.policies import backfill_policy, retry_storage_faults
 from trade_platform.resources import MartSettings
 from trade_platform.spill import Spill
+from trade_platform.storage_errors import storage_errors
 from trade_platform.transforms import marts
 
 
@@ -22,7 +23,6 @@ from trade_platform.transforms import marts
     dagster_type=OHLCV_TYPE,
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
-    retry_policy=retry_policy,
     group_name="trades",
     compute_kind="polars",
     metadata=column_schema(OHLCV_TYPE),
@@ -38,7 +38,6 @@ def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated
     dagster_type=DAILY_VOLUME_TYPE,
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
-    retry_policy=retry_policy,
     group_name="trades",
     compute_kind="polars",
     metadata=column_schema(DAILY_VOLUME_TYPE),
@@ -57,8 +56,12 @@ def _per_day(
     range run needs the memory of one day; ``marts.sum_in_order`` adds floats in row order, so a
     re-run writes the same bytes."""
     name = context.assets_def.key.to_python_identifier()
-    with tempfile.TemporaryDirectory(prefix=f"trade-platform-{name}-") as scratch:
+    with (
+        retry_storage_faults(context.retry_number),
+        tempfile.TemporaryDirectory(prefix=f"trade-platform-{name}-") as scratch,
+    ):
         spill = Spill(Path(scratch))
         for day in context.partition_keys:
-            spill.add(name, compute(validated_trades.filter(pl.col("date") == date.fromisoformat(day))))
+            with storage_errors("read", f"validated_trades of {day}"):
+                spill.add(name, compute(validated_trades.filter(pl.col("date") == date.fromisoformat(day))))
         yield Output(spill.result(name))

@@ -167,6 +167,9 @@ def split_trades(
     return TradeSplit(validated=validated_df, dlq=_stamped(rejected_df, now, run_id))
 
 
+UNREADABLE_PREFIX = "unreadable file: "
+
+
 def dead_letter_file(source_file: str, error: str, day: date, *, now: datetime, run_id: str) -> pl.DataFrame:
     """The DLQ entry of a whole file that could not be read (no record of it reaches raw)."""
     entry = pl.DataFrame(
@@ -174,7 +177,7 @@ def dead_letter_file(source_file: str, error: str, day: date, *, now: datetime, 
             "raw_record": [None],
             "trade_id": [None],
             "error_codes": [[DlqCode.UNREADABLE_FILE.value]],
-            "error": [f"unreadable file: {error}"],
+            "error": [UNREADABLE_PREFIX + error],
             "_source_file": [source_file],
             "_source_row": [None],
             "date": [day],
