@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: venv demo test ui lock clean screenshot bench bench-quick
+.PHONY: venv demo test lint ui lock clean screenshot bench bench-quick
 
 venv: $(VENV)/.installed
 
@@ -21,8 +21,13 @@ $(DAGSTER_HOME)/dagster.yaml:
 demo: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/trade-platform demo
 
-test: venv
+test: venv lint
 	$(BIN)/python -m pytest
+
+# ruff (pinned in the dev extra): lint rules and formatting, as pyproject.toml sets them.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Benchmarks (benchmarks/, BENCHMARKS.md): the bench extra adds duckdb for the comparison.
 bench: venv

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.common import peak_rss_mib, write_landing
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     generation = generate(landing, args.days, args.trades_per_day)
     print(f"  landing ready in {generation:.0f}s", flush=True)
     report = {
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m benchmarks.backfill " + " ".join(argv if argv is not None else sys.argv[1:]),
         "days": args.days, "trades_per_day": args.trades_per_day, "batch_days": args.batch_days,
         "modes": {},

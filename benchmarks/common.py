@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -18,7 +18,7 @@ import polars as pl
 from trade_platform.generate import generate_day, render
 
 DAY = date(2024, 3, 1)
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)  # one fixed "now" for every implementation
+NOW = datetime(2026, 1, 1, tzinfo=UTC)  # one fixed "now" for every implementation
 RUN_ID = "benchmark"
 INTERVALS = ("1m", "5m", "1h")
 INTERVAL_SECONDS = {"1m": 60, "5m": 300, "1h": 3600}

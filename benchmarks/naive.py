@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ ISO_AWARE = re.compile(
 ISO_ZONELESS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?", re.ASCII)
 EPOCH_SECONDS = re.compile(r"\d{10}(\.\d+)?", re.ASCII)
 EPOCH_MILLIS = re.compile(r"\d{13}", re.ASCII)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def fail(code: str, message: str) -> PydanticCustomError:
@@ -57,7 +57,7 @@ def parse_instant(text: str) -> datetime | None:
     if match:
         year, month, day, hour, minute, second, fraction, zone = match.groups()
         try:
-            value = datetime(int(year), int(month), int(day), int(hour), int(minute), tzinfo=timezone.utc)
+            value = datetime(int(year), int(month), int(day), int(hour), int(minute), tzinfo=UTC)
         except ValueError:
             return None
         if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
@@ -176,12 +176,15 @@ def read_records(landing: str, day: date):
                     error = f"CSV row has {len(fields)} fields, header has {len(header)}"
                     yield landing_file.relative_path, reader.line_num, None, line, error
                 else:
-                    row = {name: (value if value != "" else None) for name, value in zip(header, fields)}
+                    row = {
+                        name: (value if value != "" else None)
+                        for name, value in zip(header, fields, strict=True)
+                    }
                     yield landing_file.relative_path, reader.line_num, row, line, None
 
 
 def validate(landing: str, day: date) -> tuple[list[dict], list[dict]]:
-    day_start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     context = {"now": NOW, "day_start": day_start}
     accepted_ids: set[str] = set()
     validated, rejected = [], []

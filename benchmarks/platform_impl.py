@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from functools import partial
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -31,7 +31,13 @@ LAKE_NAMES = {
 def run(landing: str, day: date, out: Path) -> dict[str, float]:
     watch = Stopwatch()
     iso = day.isoformat()
-    models = {"raw": RawTrades, "validated": ValidatedTrades, "dlq": TradesDlq, "ohlcv": Ohlcv, "daily_volume": DailyVolume}
+    models = {
+        "raw": RawTrades,
+        "validated": ValidatedTrades,
+        "dlq": TradesDlq,
+        "ohlcv": Ohlcv,
+        "daily_volume": DailyVolume,
+    }
 
     def check(model, frame: pl.DataFrame) -> None:
         with watch("pandera"):
@@ -40,8 +46,14 @@ def run(landing: str, day: date, out: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="scratch-", dir=out) as scratch:
         with watch("ingest"):  # read + validate, a chunk at a time, spilled past the budget
             spill = Spill(Path(scratch), SCHEMAS)
-            ingest_day(list_landing_files(landing, iso), pl.DataFrame(), iso, now=NOW, run_id=RUN_ID, spill=spill)
-            outputs = {"raw": order_raw_columns(spill.result(RAW)), "validated": spill.result(VALIDATED), "dlq": spill.result(DLQ)}
+            ingest_day(
+                list_landing_files(landing, iso), pl.DataFrame(), iso, now=NOW, run_id=RUN_ID, spill=spill
+            )
+            outputs = {
+                "raw": order_raw_columns(spill.result(RAW)),
+                "validated": spill.result(VALIDATED),
+                "dlq": spill.result(DLQ),
+            }
         with watch("marts"):
             outputs["ohlcv"] = marts.ohlcv(outputs["validated"], INTERVALS)
             outputs["daily_volume"] = marts.daily_volume(outputs["validated"])

@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from benchmarks.common import DAY, write_landing
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     impls.insert(0, "platform")
     sizes = [int(size) for size in args.sizes.split(",")]
     report = {
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(),
         "load_average_at_start": os.getloadavg(),

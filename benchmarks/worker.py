@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     run = load(args.impl)
     import_seconds = time.perf_counter() - started
     reps = []
-    for rep in range(args.reps):
+    for _ in range(args.reps):
         shutil.rmtree(args.out, ignore_errors=True)
         args.out.mkdir(parents=True)
         begin, cpu = time.perf_counter(), time.process_time()
@@ -53,7 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     from benchmarks.common import peak_rss_mib
 
-    print(json.dumps({"impl": args.impl, "import_seconds": import_seconds, "reps": reps, "peak_rss_mib": peak_rss_mib()}))
+    print(
+        json.dumps(
+            {
+                "impl": args.impl,
+                "import_seconds": import_seconds,
+                "reps": reps,
+                "peak_rss_mib": peak_rss_mib(),
+            }
+        )
+    )
     return 0
 
 

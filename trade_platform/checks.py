@@ -485,9 +485,7 @@ def ohlcv_invariants(
         per_interval = {row["interval"]: row for row in totals.filter(_on_day(key)).iter_rows(named=True)}
         # A configured interval with no candles holds 0 trades: wrong unless the day has none.
         wrong = {
-            interval: "not a configured interval"
-            for interval in per_interval
-            if interval not in configured
+            interval: "not a configured interval" for interval in per_interval if interval not in configured
         }
         for interval in configured:
             row = per_interval.get(interval, {"trades": 0, "volume": 0.0})

@@ -22,13 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     generate = commands.add_parser("generate", help="write synthetic trades into the landing zone")
     demo = commands.add_parser("demo", help="generate days of trades and materialize them through Dagster")
     for command in (generate, demo):
-        command.add_argument("--end", type=date.fromisoformat, default=yesterday, help="last day (UTC), default yesterday")
+        command.add_argument(
+            "--end", type=date.fromisoformat, default=yesterday, help="last day (UTC), default yesterday"
+        )
         command.add_argument("--days", type=int, default=7, help="number of days ending at --end (default 7)")
         command.add_argument("--trades-per-day", type=int, default=20_000)
         command.add_argument("--symbols", type=int, default=8)
         command.add_argument("--bad-fraction", type=float, default=0.01)
         command.add_argument("--seed", type=int, default=42)
-        command.add_argument("--landing", default=settings.landing_url, help=f"landing URL (env {config.LANDING_URL_ENV})")
+        command.add_argument(
+            "--landing", default=settings.landing_url, help=f"landing URL (env {config.LANDING_URL_ENV})"
+        )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
@@ -50,7 +54,10 @@ def generate_days(days: list[date], args: argparse.Namespace) -> None:
         )
         # Every third day also receives a corrupt file, so unreadable_file shows up too.
         files = write_day(generated, args.landing, corrupt_file=index % 3 == 0)
-        print(f"generate [{index}/{len(days)}] {day}: {generated.records.height} records in {len(files)} files", flush=True)
+        print(
+            f"generate [{index}/{len(days)}] {day}: {generated.records.height} records in {len(files)} files",
+            flush=True,
+        )
 
 
 def run_demo(days: list[date]) -> int:
@@ -71,7 +78,10 @@ def run_demo(days: list[date]) -> int:
         seconds = time.monotonic() - started
         status = "ok" if result.success else "FAILED"
         failures += not result.success
-        print(f"materialize [{index}/{len(days)}] {day}: {status} in {seconds:.1f}s (run {result.run_id[:8]})", flush=True)
+        print(
+            f"materialize [{index}/{len(days)}] {day}: {status} in {seconds:.1f}s (run {result.run_id[:8]})",
+            flush=True,
+        )
         summaries.append((day, result))
     print()
     for day, result in summaries:
@@ -102,7 +112,10 @@ def format_summary(day: date, result) -> str:
     by_code = value("dlq_by_code") if "dlq_by_code" in split else {}
     # Freshness judges yesterday's partition whatever day ran; it is printed once, at the end.
     checks = sorted(
-        (f"{e.asset_key.to_user_string()}.{e.check_name}", "PASS" if e.passed else f"FAIL ({e.severity.value})")
+        (
+            f"{e.asset_key.to_user_string()}.{e.check_name}",
+            "PASS" if e.passed else f"FAIL ({e.severity.value})",
+        )
         for e in result.get_asset_check_evaluations()
         if e.check_name != "freshness"
     )

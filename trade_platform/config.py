@@ -65,9 +65,7 @@ class Settings:
             landing_url=env_str(LANDING_URL_ENV, DEFAULT_LANDING_URL),
             lake_url=env_str(LAKE_URL_ENV, DEFAULT_LAKE_URL),
             start_date=start_date,
-            ohlcv_intervals=parse_intervals(
-                env_str(OHLCV_INTERVALS_ENV, ",".join(DEFAULT_OHLCV_INTERVALS))
-            ),
+            ohlcv_intervals=parse_intervals(env_str(OHLCV_INTERVALS_ENV, ",".join(DEFAULT_OHLCV_INTERVALS))),
             max_retries=_parse_number(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, int),
             retry_delay_seconds=_parse_number(RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, float),
             spill_budget_mb=spill_budget_mb(),

@@ -30,7 +30,9 @@ def frame_type(model: type[pa.DataFrameModel]) -> DagsterType:
             model.validate(value, lazy=True)
         except (pandera.errors.SchemaErrors, pandera.errors.SchemaError) as exc:
             return TypeCheck(False, f"{model.__name__}: {exc}")
-        scope = "rows" if isinstance(value, pl.DataFrame) else "columns (rows are checked per partition on write)"
+        scope = (
+            "rows" if isinstance(value, pl.DataFrame) else "columns (rows are checked per partition on write)"
+        )
         return TypeCheck(True, f"{model.__name__}: {scope} valid")
 
     dagster_type = DagsterType(

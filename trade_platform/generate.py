@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import fsspec
 import numpy as np
@@ -47,7 +47,7 @@ def generate_day(
     # log-returns walks each symbol's price through the day.
     steps = pl.DataFrame({"s": symbol_idx, "r": rng.normal(0.0, 0.0005, n_trades)})
     walk = steps.select(pl.col("r").cum_sum().over("s")).to_series().to_numpy()
-    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
     frame = pl.DataFrame(
         {
             "_i": np.arange(n_trades),
@@ -65,15 +65,18 @@ def generate_day(
         side="side",
         price=pl.col("price").cast(pl.String),
         quantity=pl.col("quantity").cast(pl.String),
-        timestamp=(pl.lit(midnight) + pl.duration(microseconds=pl.col("_micros")))
-        .dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ"),
+        timestamp=(pl.lit(midnight) + pl.duration(microseconds=pl.col("_micros"))).dt.to_string(
+            "%Y-%m-%dT%H:%M:%S%.6fZ"
+        ),
         exchange="exchange",
         format="format",
     )
     return GeneratedDay(day=day, records=_inject_faults(frame, rng, day, bad_fraction))
 
 
-def _inject_faults(frame: pl.DataFrame, rng: np.random.Generator, day: date, bad_fraction: float) -> pl.DataFrame:
+def _inject_faults(
+    frame: pl.DataFrame, rng: np.random.Generator, day: date, bad_fraction: float
+) -> pl.DataFrame:
     """Give about ``bad_fraction`` of the records one fault each, spread over every kind."""
     n = frame.height
     pick = rng.random(n) < bad_fraction
@@ -132,9 +135,7 @@ def render(records: pl.DataFrame, file_format: str) -> bytes:
         fields.write_parquet(buffer)
         return buffer.getvalue()
     if file_format.startswith("csv"):
-        lines = fields.select(
-            pl.concat_str(pl.all().fill_null(""), separator=",")
-        ).to_series()
+        lines = fields.select(pl.concat_str(pl.all().fill_null(""), separator=",")).to_series()
         lines = pl.select(pl.when(malformed).then(lines + ",UNEXPECTED").otherwise(lines)).to_series()
         text = ",".join(TRADE_FIELDS) + "\n" + "\n".join(lines.to_list()) + "\n"
     else:

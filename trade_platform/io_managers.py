@@ -48,7 +48,9 @@ WRITE_THREADS = 2
 class LakeParquetIOManager(UPathIOManager):
     extension = ".parquet"
 
-    def get_path_for_partition(self, context: InputContext | OutputContext, path: UPath, partition: str) -> UPath:
+    def get_path_for_partition(
+        self, context: InputContext | OutputContext, path: UPath, partition: str
+    ) -> UPath:
         return path / f"{PARTITION_COLUMN}={partition}" / PART_FILE
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
@@ -83,7 +85,7 @@ class LakeParquetIOManager(UPathIOManager):
             ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool,
         ):
             written = pool.map(write, paths.keys(), paths.values())
-            for (key, path), rows in zip(paths.items(), written):
+            for (key, path), rows in zip(paths.items(), written, strict=True):
                 # The row count and path go to the partition's materialization only: a log line
                 # per partition would be one more event store write each (a quarter of a long
                 # backfill's bookkeeping).
@@ -184,7 +186,9 @@ def write_parquet_atomically(
     return rows
 
 
-def _stream_parquet(data: pl.LazyFrame, handle: BinaryIO, check: Callable[[pl.DataFrame], None] | None) -> int:
+def _stream_parquet(
+    data: pl.LazyFrame, handle: BinaryIO, check: Callable[[pl.DataFrame], None] | None
+) -> int:
     batches = data.collect_batches(chunk_size=STREAM_BATCH_ROWS)
     first = next(batches, None)
     second = None if first is None else next(batches, None)

@@ -108,7 +108,11 @@ def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> lis
         if name.startswith((".", "_")) or not name.lower().endswith(SUPPORTED_SUFFIXES):
             continue
         relative = path[len(root.rstrip("/")) + 1 :]
-        files.append(LandingFile(url=fs.unstrip_protocol(path), relative_path=relative, size=int(info.get("size") or 0)))
+        files.append(
+            LandingFile(
+                url=fs.unstrip_protocol(path), relative_path=relative, size=int(info.get("size") or 0)
+            )
+        )
     return files
 
 
@@ -152,7 +156,9 @@ def _text_blocks(landing_file: LandingFile, chunk_bytes: int) -> Iterator[tuple[
     with storage_errors("read", landing_file.url):
         handle = fsspec.open(landing_file.url, "rb").open()
     with handle:
-        stream: BinaryIO = gzip.GzipFile(fileobj=handle) if landing_file.relative_path.lower().endswith(".gz") else handle
+        stream: BinaryIO = (
+            gzip.GzipFile(fileobj=handle) if landing_file.relative_path.lower().endswith(".gz") else handle
+        )
         line, carry, data = 1, b"", b"start"
         while data:
             data = _read_block(stream, chunk_bytes, landing_file.url)
@@ -214,9 +220,10 @@ def _csv_records(lines: pl.DataFrame) -> pl.DataFrame:
     if lines.is_empty():
         return pl.DataFrame(schema=RAW_SCHEMA)
     header_line = lines["_raw_record"][0]
-    header = [name.strip().strip('"').strip() for name in pl.read_csv(
-        io.StringIO(header_line), has_header=False, infer_schema=False
-    ).row(0)]
+    header = [
+        name.strip().strip('"').strip()
+        for name in pl.read_csv(io.StringIO(header_line), has_header=False, infer_schema=False).row(0)
+    ]
     body = lines.slice(1).with_columns(
         _fields=pl.col("_raw_record").str.replace_all(_CSV_QUOTED, "").str.count_matches(",") + 1
     )
@@ -313,9 +320,9 @@ def _decode_json_lines(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
     keys = _json_keys(lines)
     dtype = pl.Struct({key: pl.String for key in keys})
     try:
-        decoded = lines.with_columns(
-            pl.col("_raw_record").str.json_decode(dtype).alias("_record")
-        ).unnest("_record")
+        decoded = lines.with_columns(pl.col("_raw_record").str.json_decode(dtype).alias("_record")).unnest(
+            "_record"
+        )
     except pl.exceptions.ComputeError as exc:
         if lines.height == 1:
             bad = lines.with_columns(_parse_error=pl.lit(f"invalid JSON: {str(exc).splitlines()[0]}"))
@@ -380,14 +387,14 @@ def _local_copy(landing_file: LandingFile) -> Iterator[str]:
 
 def _parquet_records(table: pl.DataFrame, offset: int) -> pl.DataFrame:
     # A trade field holding a list or struct cannot be a value: that record is malformed.
-    nested = [
-        name for name, dtype in table.schema.items() if name in TRADE_FIELDS and dtype.is_nested()
-    ]
+    nested = [name for name, dtype in table.schema.items() if name in TRADE_FIELDS and dtype.is_nested()]
     parse_error = pl.lit(None, pl.String)
     if nested:
-        names = pl.concat_list(
-            [pl.when(pl.col(name).is_not_null()).then(pl.lit(name)) for name in nested]
-        ).list.drop_nulls().list.join(", ")
+        names = (
+            pl.concat_list([pl.when(pl.col(name).is_not_null()).then(pl.lit(name)) for name in nested])
+            .list.drop_nulls()
+            .list.join(", ")
+        )
         parse_error = pl.when(names != "").then(pl.format("nested value in field(s): {}", names))
     raw_record = pl.struct(table.columns).struct.json_encode() if table.width else pl.lit("{}")
     with_provenance = table.with_row_index("_source_row", offset=offset + 1).with_columns(

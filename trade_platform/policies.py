@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster import Backoff, BackfillPolicy, Failure, Jitter, RetryPolicy, RetryRequested
+from dagster import BackfillPolicy, Backoff, Failure, Jitter, RetryPolicy, RetryRequested
 
 from trade_platform.config import Settings
 from trade_platform.storage_errors import PermanentStorageError, TransientStorageError

@@ -11,7 +11,12 @@ from dagster import ConfigurableResource, EnvVar, Failure
 from upath import UPath
 
 from trade_platform import config
-from trade_platform.io_managers import PART_FILE, PARTITION_COLUMN, ParquetLakeIOManager, polars_storage_options
+from trade_platform.io_managers import (
+    PART_FILE,
+    PARTITION_COLUMN,
+    ParquetLakeIOManager,
+    polars_storage_options,
+)
 from trade_platform.landing import (
     CORRECTIONS,
     LandingFile,
@@ -50,7 +55,9 @@ class LandingZone(ConfigurableResource):
             problems.append(f"corrections need the columns {', '.join(CORRECTION_KEYS)}")
         if problems:
             where = ", ".join(f.relative_path for f in files)
-            raise Failure(description=f"Cannot use corrections {where}: {'; '.join(problems)}", allow_retries=False)
+            raise Failure(
+                description=f"Cannot use corrections {where}: {'; '.join(problems)}", allow_retries=False
+            )
         return read.records
 
 

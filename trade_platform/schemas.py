@@ -29,7 +29,9 @@ class RawTrades(pa.DataFrameModel):
     timestamp: str = pa.Field(nullable=True, description="as received: ISO-8601 text or epoch")
     exchange: str = pa.Field(nullable=True)
     source_file: str = pa.Field(alias="_source_file", description="path relative to the landing root")
-    source_row: pl.Int64 = pa.Field(alias="_source_row", ge=1, description="line (CSV/JSONL) or row (Parquet)")
+    source_row: pl.Int64 = pa.Field(
+        alias="_source_row", ge=1, description="line (CSV/JSONL) or row (Parquet)"
+    )
     raw_record: str = pa.Field(alias="_raw_record", nullable=True, description="the record as received")
     parse_error: str = pa.Field(alias="_parse_error", nullable=True, description="why it could not be split")
     date: pl.Date = pa.Field(description="partition day (UTC)")
@@ -75,7 +77,9 @@ class ValidatedTrades(pa.DataFrameModel):
 class TradesDlq(pa.DataFrameModel):
     """Rejected records with every reason, where they came from and which run rejected them."""
 
-    raw_record: str = pa.Field(nullable=True, description="the record as received (null for unreadable files)")
+    raw_record: str = pa.Field(
+        nullable=True, description="the record as received (null for unreadable files)"
+    )
     trade_id: str = pa.Field(nullable=True)
     error_codes: pl.List(pl.String) = pa.Field(description=f"subset of {', '.join(ALL_CODES)}")
     error: str
@@ -119,7 +123,6 @@ class Ohlcv(pa.DataFrameModel):
         # One candle per (date, interval, symbol, timestamp) holds by construction and is
         # verified over the stored partition by the ``ohlcv_invariants`` check, as uniqueness is
         # for every asset: a big day streams in symbol passes, checked a batch at a time.
-
 
 
 class DailyVolume(pa.DataFrameModel):

@@ -36,9 +36,13 @@ class Platform:
     def definitions(self) -> Definitions:
         return build_defs(landing_url=str(self.landing), lake_url=str(self.lake))
 
-    def run_job(self, name: str, partition: str = DAY, *, raise_on_error: bool = True) -> ExecuteInProcessResult:
+    def run_job(
+        self, name: str, partition: str = DAY, *, raise_on_error: bool = True
+    ) -> ExecuteInProcessResult:
         job = self.definitions().resolve_job_def(name)
-        return job.execute_in_process(partition_key=partition, instance=self.instance, raise_on_error=raise_on_error)
+        return job.execute_in_process(
+            partition_key=partition, instance=self.instance, raise_on_error=raise_on_error
+        )
 
     def materialize(
         self, partition: str = DAY, *, until: str | None = None, raise_on_error: bool = True

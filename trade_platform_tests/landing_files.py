@@ -26,7 +26,9 @@ def trade(trade_id: str, **overrides: str | None) -> dict[str, str | None]:
     return row
 
 
-def write_csv(path: Path, rows: list[dict], *, extra_lines: list[str] = (), header: list[str] | None = None) -> Path:
+def write_csv(
+    path: Path, rows: list[dict], *, extra_lines: list[str] = (), header: list[str] | None = None
+) -> Path:
     header = header or list(TRADE_FIELDS)
     lines = [",".join(header)]
     lines += [",".join("" if row.get(name) is None else str(row[name]) for name in header) for row in rows]

@@ -25,7 +25,11 @@ def test_a_30_day_range_materializes_in_one_run_with_a_materialization_and_check
     platform: Platform,
 ):
     for index, day in enumerate(DAYS):
-        write_day(generate_day(date.fromisoformat(day), 40 + index, seed=1), str(platform.landing), corrupt_file=index % 7 == 0)
+        write_day(
+            generate_day(date.fromisoformat(day), 40 + index, seed=1),
+            str(platform.landing),
+            corrupt_file=index % 7 == 0,
+        )
 
     result = platform.materialize(DAYS[0], until=DAYS[-1])
 
@@ -50,14 +54,22 @@ def test_a_30_day_range_materializes_in_one_run_with_a_materialization_and_check
 
 
 def test_days_with_different_extra_columns_keep_them_in_raw(platform: Platform):
-    write_csv(platform.day_dir("2026-11-18") / "a.csv", [{**trade("A", timestamp="2026-11-18T01:00:00Z"), "venue_seq": "7"}],
-              header=["trade_id", "symbol", "side", "price", "quantity", "timestamp", "exchange", "venue_seq"])
-    write_jsonl(platform.day_dir("2026-11-19") / "b.jsonl", [{**trade("B", timestamp="2026-11-19T01:00:00Z"), "fee": 0.1}])
+    write_csv(
+        platform.day_dir("2026-11-18") / "a.csv",
+        [{**trade("A", timestamp="2026-11-18T01:00:00Z"), "venue_seq": "7"}],
+        header=["trade_id", "symbol", "side", "price", "quantity", "timestamp", "exchange", "venue_seq"],
+    )
+    write_jsonl(
+        platform.day_dir("2026-11-19") / "b.jsonl",
+        [{**trade("B", timestamp="2026-11-19T01:00:00Z"), "fee": 0.1}],
+    )
     assert platform.materialize("2026-11-18", until="2026-11-19").success
     first, second = platform.read("raw_trades", "2026-11-18"), platform.read("raw_trades", "2026-11-19")
     assert first["venue_seq"].to_list() == ["7"]
     assert second["fee"].to_list() == ["0.1"]
-    assert pl.concat([platform.read("validated_trades", d) for d in ("2026-11-18", "2026-11-19")])["trade_id"].to_list() == ["A", "B"]
+    assert pl.concat([platform.read("validated_trades", d) for d in ("2026-11-18", "2026-11-19")])[
+        "trade_id"
+    ].to_list() == ["A", "B"]
 
 
 def test_cli_materializes_a_partition_range_in_one_run(tmp_path: Path, dagster_home: Path):
@@ -65,8 +77,12 @@ def test_cli_materializes_a_partition_range_in_one_run(tmp_path: Path, dagster_h
     days = ["2026-01-01", "2026-01-02", "2026-01-03"]
     for day in days:
         write_day(generate_day(date.fromisoformat(day), 30, seed=2), str(landing))
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home),
-           "TRADE_PLATFORM_LANDING_URL": str(landing), "TRADE_PLATFORM_LAKE_URL": str(lake)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "TRADE_PLATFORM_LANDING_URL": str(landing),
+        "TRADE_PLATFORM_LAKE_URL": str(lake),
+    }
     command = [
         str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "trade_platform.definitions",
         "--select", "*", "--partition-range", f"{days[0]}...{days[-1]}",
@@ -74,7 +90,9 @@ def test_cli_materializes_a_partition_range_in_one_run(tmp_path: Path, dagster_h
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     for asset in LAKE_ASSETS:
-        assert sorted(p.parent.name for p in (lake / asset).glob("*/part-0.parquet")) == [f"date={d}" for d in days]
+        assert sorted(p.parent.name for p in (lake / asset).glob("*/part-0.parquet")) == [
+            f"date={d}" for d in days
+        ]
     from dagster import DagsterInstance
 
     with DagsterInstance.from_config(str(dagster_home)) as instance:

@@ -67,7 +67,7 @@ def test_every_bad_input_gets_its_outcome_and_the_partition_still_materializes(p
         for key, codes in outcomes.items():
             column = "_source_row" if isinstance(key, int) or key is None else "trade_id"
 
-            def at(frame: pl.DataFrame) -> pl.DataFrame:
+            def at(frame: pl.DataFrame, source=source, key=key, column=column) -> pl.DataFrame:
                 mine = frame.filter(pl.col("_source_file") == source)
                 return mine if key is None else mine.filter(pl.col(column) == key)
 

@@ -16,7 +16,6 @@ from trade_platform.generate import generate_day, write_day
 DEADLINE = time(2, 0)
 
 
-
 @pytest.fixture
 def defs(tmp_path):
     return build_defs(

@@ -24,7 +24,6 @@ DAY, NEXT_DAY, EMPTY_DAY = "2024-03-01", "2024-03-02", "2024-03-05"
 ODD_FILE = "trades-odd.csv"
 
 
-
 @pytest.fixture
 def lake(tmp_path):
     landing = tmp_path / "landing"

@@ -58,15 +58,19 @@ class S3Lake:
         out = {}
         for asset in LAKE_ASSETS:
             try:
-                out[asset] = client.get_object(Bucket=self.bucket, Key=f"lake/{asset}/date={DAY}/part-0.parquet")["Body"].read()
+                out[asset] = client.get_object(
+                    Bucket=self.bucket, Key=f"lake/{asset}/date={DAY}/part-0.parquet"
+                )["Body"].read()
             except client.exceptions.NoSuchKey:
                 out[asset] = None
         return out
 
     def names(self, asset: str) -> list[str]:
         prefix = f"lake/{asset}/date={DAY}/"
-        pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return sorted(i["Key"][len(prefix):] for p in pages for i in p.get("Contents", []))
+        pages = (
+            boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        )
+        return sorted(i["Key"][len(prefix) :] for p in pages for i in p.get("Contents", []))
 
 
 # Which run rejected a record and when differ from run to run; the rows must not.

@@ -43,7 +43,9 @@ def wait_for(what: str, condition: Callable[[], object], timeout: float = 180.0,
         if result := condition():
             return result
         time.sleep(0.25)
-    raise TimeoutError(f"{what} not seen within {timeout}s" + (f":\n{log.read_text()[-3000:]}" if log else ""))
+    raise TimeoutError(
+        f"{what} not seen within {timeout}s" + (f":\n{log.read_text()[-3000:]}" if log else "")
+    )
 
 
 class Stack:
@@ -152,7 +154,9 @@ def test_every_sensor_ticks_on_the_daemon_without_error(stack: Stack):
     [run_id] = freshness_tick.run_ids
     assert stack.finished(run_id) == DagsterRunStatus.SUCCESS
     evaluated = stack.events(run_id, DagsterEventType.ASSET_CHECK_EVALUATION)
-    assert {r.event_log_entry.dagster_event.event_specific_data.check_name for r in evaluated} == {"freshness"}
+    assert {r.event_log_entry.dagster_event.event_specific_data.check_name for r in evaluated} == {
+        "freshness"
+    }
     assert len(evaluated) == 3
 
 

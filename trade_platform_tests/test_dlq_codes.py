@@ -31,7 +31,9 @@ def land_every_code(platform: Platform, file_format: str) -> None:
     day = platform.day_dir()
     rows = GOOD_ROWS + list(FAULTY_ROWS.values())
     if file_format == "csv":
-        write_csv(day / "trades.csv", rows, extra_lines=["MAL1,BTC,buy,1,1,2026-11-20T10:00:00Z,X,unexpected"])
+        write_csv(
+            day / "trades.csv", rows, extra_lines=["MAL1,BTC,buy,1,1,2026-11-20T10:00:00Z,X,unexpected"]
+        )
         (day / "unreadable.csv").write_bytes(b"trade_id,symbol\x00\x00\x00binary")
     elif file_format == "jsonl":
         write_jsonl(day / "trades.jsonl.gz", rows, extra_lines=['{"trade_id": "MAL1", "price": '])
@@ -86,7 +88,9 @@ def test_a_record_with_several_faults_carries_all_its_codes(platform: Platform):
 
 
 def test_a_future_timestamp_is_rejected_to_the_dlq(platform: Platform):
-    write_jsonl(platform.day_dir() / "t.jsonl", [trade("F1", timestamp="2999-12-31T00:00:00+01:00"), trade("OK")])
+    write_jsonl(
+        platform.day_dir() / "t.jsonl", [trade("F1", timestamp="2999-12-31T00:00:00+01:00"), trade("OK")]
+    )
     result = platform.materialize()
     dlq = platform.read("trades_dlq")
     assert dlq["trade_id"].to_list() == ["F1"]

@@ -55,7 +55,9 @@ def test_replaying_twice_changes_nothing(platform: Platform):
     land_rejects(platform)
     write_corrections(platform)
     platform.run_job("replay_dlq")
-    first = {a: platform.partition_file(a).read_bytes() for a in ("validated_trades", "ohlcv", "daily_volume")}
+    first = {
+        a: platform.partition_file(a).read_bytes() for a in ("validated_trades", "ohlcv", "daily_volume")
+    }
     platform.run_job("replay_dlq")
     for asset, content in first.items():
         assert platform.partition_file(asset).read_bytes() == content, asset
@@ -86,7 +88,9 @@ def test_corrections_without_their_key_columns_fail_clearly(platform: Platform):
 def test_replay_works_from_raw_trades_when_landing_files_are_gone(platform: Platform, tmp_path):
     """Landing retention deletes files; a replay then reads their records from raw_trades and
     keeps an unreadable file's DLQ entry, with the same result as with the files still there."""
-    kept = Platform(landing=tmp_path / "kept" / "landing", lake=tmp_path / "kept" / "lake", instance=platform.instance)
+    kept = Platform(
+        landing=tmp_path / "kept" / "landing", lake=tmp_path / "kept" / "lake", instance=platform.instance
+    )
     for each in (platform, kept):
         land_rejects(each)
         write_csv(each.day_dir() / "u.csv", [trade("U1"), trade("G1")])  # G1 repeats t.csv's G1
@@ -121,7 +125,9 @@ def test_apply_corrections_matches_by_source_and_keeps_row_count():
          "_parse_error": [None, None]},
         schema_overrides={"_parse_error": pl.String},
     )  # fmt: skip
-    fixes = pl.DataFrame({"source_file": ["f", "f", "other"], "source_row": ["2", "2", "2"], "price": ["1", "1.5", "9"]})
+    fixes = pl.DataFrame(
+        {"source_file": ["f", "f", "other"], "source_row": ["2", "2", "2"], "price": ["1", "1.5", "9"]}
+    )
     fixed, matched = apply_corrections(records, fixes)
     assert matched == 1 and fixed.height == 2
     assert fixed["price"].to_list() == ["1.5", "2"]  # the last correction of a record wins

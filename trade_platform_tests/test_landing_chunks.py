@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -14,31 +14,52 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from trade_platform.generate import generate_day, write_day
-from trade_platform.landing import UnreadableFileError, iter_landing_file, list_landing_files, order_raw_columns
+from trade_platform.landing import (
+    UnreadableFileError,
+    iter_landing_file,
+    list_landing_files,
+    order_raw_columns,
+)
 from trade_platform.spill import Spill
 from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, DaySummary, ingest_day
 from trade_platform_tests.conftest import DAY
 from trade_platform_tests.landing_files import trade, write_csv
 
 FIXTURES = Path(__file__).parent / "bad_inputs"
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
-def ingest(landing: Path, scratch: Path, *, chunk_bytes: int, budget_bytes: int) -> tuple[dict, DaySummary, bool]:
+def ingest(
+    landing: Path, scratch: Path, *, chunk_bytes: int, budget_bytes: int
+) -> tuple[dict, DaySummary, bool]:
     spill = Spill(scratch, SCHEMAS, budget_bytes=budget_bytes)
     files = list_landing_files(str(landing), DAY)
-    summary = ingest_day(files, pl.DataFrame(), DAY, now=NOW, run_id="r", spill=spill, chunk_bytes=chunk_bytes)
-    frames = {RAW: order_raw_columns(spill.result(RAW)), VALIDATED: spill.result(VALIDATED), DLQ: spill.result(DLQ)}
-    return {k: f.collect() if isinstance(f, pl.LazyFrame) else f for k, f in frames.items()}, summary, spill.spilled
+    summary = ingest_day(
+        files, pl.DataFrame(), DAY, now=NOW, run_id="r", spill=spill, chunk_bytes=chunk_bytes
+    )
+    frames = {
+        RAW: order_raw_columns(spill.result(RAW)),
+        VALIDATED: spill.result(VALIDATED),
+        DLQ: spill.result(DLQ),
+    }
+    return (
+        {k: f.collect() if isinstance(f, pl.LazyFrame) else f for k, f in frames.items()},
+        summary,
+        spill.spilled,
+    )
 
 
 def test_tiny_chunks_and_spilling_change_nothing(tmp_path: Path):
     landing = tmp_path / "landing"
-    write_day(generate_day(date.fromisoformat(DAY), 3_000, seed=3, n_symbols=5), str(landing), corrupt_file=True)
+    write_day(
+        generate_day(date.fromisoformat(DAY), 3_000, seed=3, n_symbols=5), str(landing), corrupt_file=True
+    )
     for fixture in FIXTURES.iterdir():  # every bad input: BOM, CRLF, ragged rows, corrupt files ...
         shutil.copy(fixture, landing / "trades" / f"date={DAY}" / fixture.name)
 
-    whole, whole_summary, whole_spilled = ingest(landing, tmp_path / "a", chunk_bytes=1 << 30, budget_bytes=1 << 40)
+    whole, whole_summary, whole_spilled = ingest(
+        landing, tmp_path / "a", chunk_bytes=1 << 30, budget_bytes=1 << 40
+    )
     tiny, tiny_summary, tiny_spilled = ingest(landing, tmp_path / "b", chunk_bytes=2_000, budget_bytes=0)
 
     assert not whole_spilled and tiny_spilled
@@ -46,7 +67,10 @@ def test_tiny_chunks_and_spilling_change_nothing(tmp_path: Path):
     for name in (RAW, VALIDATED, DLQ):
         assert_frame_equal(tiny[name], whole[name])
     assert tiny_summary == whole_summary
-    assert whole_summary.raw_rows == whole_summary.validated_rows + whole_summary.dlq_rows - whole_summary.unreadable_files
+    assert (
+        whole_summary.raw_rows
+        == whole_summary.validated_rows + whole_summary.dlq_rows - whole_summary.unreadable_files
+    )
 
 
 def test_a_file_found_corrupt_part_way_leaves_no_rows_and_no_accepted_ids(tmp_path: Path):
@@ -65,5 +89,12 @@ def test_a_file_found_corrupt_part_way_leaves_no_rows_and_no_accepted_ids(tmp_pa
 
     assert out[RAW]["_source_file"].unique().to_list() == [f"trades/date={DAY}/b.csv"]
     assert out[VALIDATED]["trade_id"].to_list() == ["T1", "T500"]  # T1 was never accepted from a.csv.gz
-    assert out[DLQ].select("_source_file", "error_codes").rows() == [(f"trades/date={DAY}/a.csv.gz", ["unreadable_file"])]
-    assert (summary.raw_rows, summary.validated_rows, summary.dlq_rows, summary.unreadable_files) == (2, 2, 1, 1)
+    assert out[DLQ].select("_source_file", "error_codes").rows() == [
+        (f"trades/date={DAY}/a.csv.gz", ["unreadable_file"])
+    ]
+    assert (summary.raw_rows, summary.validated_rows, summary.dlq_rows, summary.unreadable_files) == (
+        2,
+        2,
+        1,
+        1,
+    )

@@ -32,7 +32,9 @@ def write_big_csv(path: Path) -> int:
     rows, piece = 0, 0
     with open(path, "wb") as handle:
         while handle.tell() < GIB:
-            ids = pl.when(pl.col("trade_id").str.starts_with("T2")).then(pl.format("P{}{}", pl.lit(piece), "trade_id"))
+            ids = pl.when(pl.col("trade_id").str.starts_with("T2")).then(
+                pl.format("P{}{}", pl.lit(piece), "trade_id")
+            )
             payload = render(records.with_columns(trade_id=ids.otherwise("trade_id")), "csv")
             handle.write(payload if piece == 0 else payload.split(b"\n", 1)[1])
             rows, piece = rows + records.height, piece + 1
@@ -60,7 +62,9 @@ def test_a_1_gib_file_is_streamed_with_bounded_memory(tmp_path: Path, dagster_ho
     def scan(asset: str) -> pl.LazyFrame:
         return pl.scan_parquet(lake / asset / f"date={DAY}" / "part-0.parquet")
 
-    counts = {a: scan(a).select(pl.len()).collect().item() for a in ("raw_trades", "validated_trades", "trades_dlq")}
+    counts = {
+        a: scan(a).select(pl.len()).collect().item() for a in ("raw_trades", "validated_trades", "trades_dlq")
+    }
     assert counts["raw_trades"] == rows  # every line of the file, once
     assert counts["validated_trades"] + counts["trades_dlq"] == rows  # nothing lost, nothing twice
     assert 0.95 * rows < counts["validated_trades"] < rows

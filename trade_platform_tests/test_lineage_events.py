@@ -157,13 +157,17 @@ def test_a_replay_lists_its_corrections_as_an_input(defs, instance, tmp_path):
     tick(defs, instance)
 
     [complete] = [
-        e for e in events(tmp_path / "lake") if e["run"]["runId"] == result.run_id and e["eventType"] == "COMPLETE"
+        e
+        for e in events(tmp_path / "lake")
+        if e["run"]["runId"] == result.run_id and e["eventType"] == "COMPLETE"
     ]
     assert complete["job"]["name"] == "replay_dlq"
     inputs = by_name(complete["inputs"])
     assert set(inputs) == {"trades", "corrections"}
     [partition] = inputs["corrections"]["facets"][PARTITIONS]["partitions"]
-    assert partition["files"] == [{"path": f"corrections/date={DAY}/fixes.csv", "size": (folder / "fixes.csv").stat().st_size}]
+    assert partition["files"] == [
+        {"path": f"corrections/date={DAY}/fixes.csv", "size": (folder / "fixes.csv").stat().st_size}
+    ]
 
 
 def test_the_partitions_facet_validates_against_the_schema_its_url_names(defs, instance, tmp_path):
@@ -178,7 +182,9 @@ def test_the_partitions_facet_validates_against_the_schema_its_url_names(defs, i
     base = Resource.from_contents(OPENLINEAGE_DATASET_FACET, default_specification=DRAFT202012)
     validator = Draft202012Validator(
         {"$ref": f"{schema['$id']}#{pointer}"},
-        registry=Registry().with_resources([(schema["$id"], DRAFT202012.create_resource(schema)), (OPENLINEAGE_SPEC, base)]),
+        registry=Registry().with_resources(
+            [(schema["$id"], DRAFT202012.create_resource(schema)), (OPENLINEAGE_SPEC, base)]
+        ),
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
     for facet in facets:

@@ -3,7 +3,7 @@ result must be the one-pass result to the bit, in the same row order."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
@@ -28,7 +28,7 @@ def validated() -> pl.DataFrame:
         _parse_error=pl.lit(None, pl.String),
         date=pl.lit(day),
     )
-    split = split_trades(raw, now=datetime.now(timezone.utc), run_id="test")
+    split = split_trades(raw, now=datetime.now(UTC), run_id="test")
     assert split.validated.height > 19_000 and split.validated["symbol"].n_unique() == 9
     return split.validated
 

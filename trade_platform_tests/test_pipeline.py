@@ -21,7 +21,11 @@ LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_v
 
 
 def land_generated(platform: Platform, day: str = DAY, n: int = 3_000) -> None:
-    write_day(generate_day(date.fromisoformat(day), n, seed=11, bad_fraction=0.05), str(platform.landing), corrupt_file=True)
+    write_day(
+        generate_day(date.fromisoformat(day), n, seed=11, bad_fraction=0.05),
+        str(platform.landing),
+        corrupt_file=True,
+    )
 
 
 def check_results(result, check_name: str) -> list:
@@ -45,10 +49,15 @@ def test_every_raw_row_lands_in_exactly_one_of_validated_or_dlq(platform: Platfo
 
 def test_validated_rows_are_typed_normalized_and_in_source_order(platform: Platform):
     write_csv(platform.day_dir() / "b.csv", [trade("C")])
-    write_csv(platform.day_dir() / "a.csv", [trade("A"), trade("B", timestamp="2026-11-20T10:00:00+02:00", symbol=" eth ")])
+    write_csv(
+        platform.day_dir() / "a.csv",
+        [trade("A"), trade("B", timestamp="2026-11-20T10:00:00+02:00", symbol=" eth ")],
+    )
     platform.materialize()
     validated = platform.read("validated_trades")
-    assert validated.schema["price"] == pl.Float64 and validated.schema["timestamp"] == pl.Datetime("us", "UTC")
+    assert validated.schema["price"] == pl.Float64 and validated.schema["timestamp"] == pl.Datetime(
+        "us", "UTC"
+    )
     # By file, then row (B's 08:00Z comes before A's 10:00Z in time, not in the table).
     assert validated.select("trade_id", "symbol").rows() == [("A", "BTC-USD"), ("B", "ETH"), ("C", "BTC-USD")]
 
@@ -103,7 +112,9 @@ def test_checks_are_evaluated_per_partition_in_a_range_run(platform: Platform):
     partitions = sorted(e.partition for e in check_results(result, "ohlcv_invariants"))
     assert partitions == ["2026-11-18", "2026-11-19", "2026-11-20"]
     materialized = [
-        e.partition for e in result.get_asset_materialization_events() if e.asset_key == AssetKey("daily_volume")
+        e.partition
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == AssetKey("daily_volume")
     ]
     assert sorted(materialized) == partitions
     for day in partitions:
@@ -147,7 +158,9 @@ def test_a_bad_start_date_is_a_clear_error(bad: str, monkeypatch: pytest.MonkeyP
         Settings.from_env()
 
 
-@pytest.mark.parametrize(("module", "function"), [("io_managers", "_write_frame"), ("landing", "_plain_csv_records")])
+@pytest.mark.parametrize(
+    ("module", "function"), [("io_managers", "_write_frame"), ("landing", "_plain_csv_records")]
+)
 def test_a_bug_inside_a_lake_write_or_landing_read_fails_at_once_with_its_own_message(
     platform: Platform, monkeypatch: pytest.MonkeyPatch, module: str, function: str
 ):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from datetime import date
@@ -37,22 +36,30 @@ def restarts(result) -> int:
     return sum(1 for e in result.all_events if e.event_type == DagsterEventType.STEP_RESTARTED)
 
 
-
 @pytest.fixture
 def landed(s3: S3) -> str:
     bucket = s3.new_bucket()
-    write_day(generate_day(date.fromisoformat(DAY), 2_000, seed=5), f"s3://{bucket}/landing", corrupt_file=True)
+    write_day(
+        generate_day(date.fromisoformat(DAY), 2_000, seed=5), f"s3://{bucket}/landing", corrupt_file=True
+    )
     return bucket
 
 
 def test_a_partition_materializes_end_to_end_with_landing_and_lake_on_s3(s3: S3, landed: str, instance):
     result = run(f"s3://{landed}/landing", f"s3://{landed}/lake", instance)
     assert result.success
-    assert s3.keys(landed, "lake/") == [f"lake/{asset}/date={DAY}/part-0.parquet" for asset in sorted(LAKE_ASSETS)]
+    assert s3.keys(landed, "lake/") == [
+        f"lake/{asset}/date={DAY}/part-0.parquet" for asset in sorted(LAKE_ASSETS)
+    ]
     raw, validated, dlq = (
-        pl.read_parquet(f"s3://{landed}/lake/{asset}/date={DAY}/part-0.parquet", storage_options={
-            "aws_endpoint_url": s3.endpoint, "aws_allow_http": "true", "aws_region": "us-east-1",
-        })
+        pl.read_parquet(
+            f"s3://{landed}/lake/{asset}/date={DAY}/part-0.parquet",
+            storage_options={
+                "aws_endpoint_url": s3.endpoint,
+                "aws_allow_http": "true",
+                "aws_region": "us-east-1",
+            },
+        )
         for asset in ("raw_trades", "validated_trades", "trades_dlq")
     )
     records = dlq.filter(~pl.col("error_codes").list.contains("unreadable_file"))
@@ -85,7 +92,9 @@ def test_a_missing_bucket_fails_with_the_url_and_cause_without_retrying(s3: S3, 
     assert restarts(result) == 0
 
 
-def test_an_unreachable_endpoint_is_retried_then_fails_with_the_url(s3: S3, landed: str, instance, monkeypatch):
+def test_an_unreachable_endpoint_is_retried_then_fails_with_the_url(
+    s3: S3, landed: str, instance, monkeypatch
+):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens on port 1
     s3fs.S3FileSystem.clear_instance_cache()
     result = run(f"s3://{landed}/landing", f"s3://{landed}/lake", instance, raise_on_error=False)
@@ -109,7 +118,9 @@ def enforced_auth(s3: S3):
     requests.post(f"{s3.endpoint}/moto-api/reset-auth", data=b"inf", timeout=10)
 
 
-def test_bad_credentials_fail_with_the_url_and_cause(s3: S3, landed: str, instance, enforced_auth, monkeypatch):
+def test_bad_credentials_fail_with_the_url_and_cause(
+    s3: S3, landed: str, instance, enforced_auth, monkeypatch
+):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
     s3fs.S3FileSystem.clear_instance_cache()
@@ -146,5 +157,8 @@ def test_a_transient_failure_is_retried_without_duplicating_rows(s3: S3, landed:
     )
     assert raw.height == 2_000  # written twice, stored once
     assert validated["trade_id"].is_unique().all()
-    assert raw.height == validated.height + dlq.filter(~pl.col("error_codes").list.contains("unreadable_file")).height
+    assert (
+        raw.height
+        == validated.height + dlq.filter(~pl.col("error_codes").list.contains("unreadable_file")).height
+    )
     assert s3.keys(landed, "lake/raw_trades/") == [f"lake/raw_trades/date={DAY}/part-0.parquet"]

@@ -4,9 +4,8 @@ The three are one step so that the landing zone is read once and a whole unreada
 straight to the DLQ; the lineage raw -> validated/DLQ is still declared between them.
 """
 
-
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
@@ -63,7 +62,7 @@ def ingest_trades(context: AssetExecutionContext, landing: LandingZone, lake: La
     Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
     and reach the I/O manager as lazy scans, which it streams into the lake per partition.
     """
-    now, run_id = datetime.now(timezone.utc), context.run.run_id
+    now, run_id = datetime.now(UTC), context.run.run_id
     with (
         retry_storage_faults(context.retry_number),
         tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch,
@@ -79,7 +78,12 @@ def ingest_trades(context: AssetExecutionContext, landing: LandingZone, lake: La
                     + (" ..." if len(gone) > 5 else "")
                 )
             summary = ingest_day(
-                [*files, *gone], landing.read_corrections(corrections), day, now=now, run_id=run_id, spill=spill
+                [*files, *gone],
+                landing.read_corrections(corrections),
+                day,
+                now=now,
+                run_id=run_id,
+                spill=spill,
             )
             context.log.info(
                 f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
@@ -89,7 +93,10 @@ def ingest_trades(context: AssetExecutionContext, landing: LandingZone, lake: La
             context.add_asset_metadata(_metadata(summary), asset_key=DLQ, partition_key=day)
             # What this run read, for lineage: the landing zone may change after the run.
             context.add_asset_metadata(
-                {LANDING_FILES: _file_list(landing.url, files), CORRECTIONS_FILES: _file_list(landing.url, corrections)},
+                {
+                    LANDING_FILES: _file_list(landing.url, files),
+                    CORRECTIONS_FILES: _file_list(landing.url, corrections),
+                },
                 asset_key=RAW,
                 partition_key=day,
             )

@@ -1,6 +1,5 @@
 """``ohlcv`` and ``daily_volume``: marts computed from validated trades, one day at a time."""
 
-
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date

@@ -16,7 +16,13 @@ from datetime import date, datetime
 import polars as pl
 
 from trade_platform.dlq_codes import DlqCode
-from trade_platform.landing import CHUNK_BYTES, RAW_SCHEMA, LandingFile, UnreadableFileError, iter_landing_file
+from trade_platform.landing import (
+    CHUNK_BYTES,
+    RAW_SCHEMA,
+    LandingFile,
+    UnreadableFileError,
+    iter_landing_file,
+)
 from trade_platform.spill import Spill
 from trade_platform.storage_errors import storage_errors
 from trade_platform.transforms.corrections import apply_corrections
@@ -108,7 +114,9 @@ def gone_sources(
     if raw is not None:
         for path in raw.select(pl.col("_source_file").unique()).collect().to_series().to_list():
             if path not in present:
-                kept[path] = StoredRecords(path, raw.filter(pl.col("_source_file") == path).drop("date", strict=False))
+                kept[path] = StoredRecords(
+                    path, raw.filter(pl.col("_source_file") == path).drop("date", strict=False)
+                )
     if dlq is not None:
         unreadable = (
             dlq.filter(pl.col("error_codes").list.contains(DlqCode.UNREADABLE_FILE.value))
@@ -183,6 +191,5 @@ def _counts(raw: int, validated: int, dlq: pl.DataFrame, corrected: int) -> DayS
         validated_rows=validated,
         dlq_rows=dlq.height,
         corrected_records=corrected,
-        dlq_by_code=Counter(dict(zip(codes["error_codes"].to_list(), codes["count"].to_list()))),
+        dlq_by_code=Counter(dict(zip(codes["error_codes"].to_list(), codes["count"].to_list(), strict=True))),
     )
-

@@ -8,7 +8,6 @@ from functools import partial
 
 import polars as pl
 
-
 OHLCV_COLUMNS = (
     "symbol", "interval", "timestamp", "open", "high", "low", "close",
     "volume", "trade_count", "vwap", "date",

@@ -126,20 +126,17 @@ def split_trades(
     ).with_columns(_accepted=pl.col("_clean") & ~pl.col(_flag(DlqCode.DUPLICATE_TRADE_ID)))
     all_codes = [*faults, DlqCode.DUPLICATE_TRADE_ID]
 
-    validated = (
-        flagged.filter("_accepted")
-        .select(
-            "trade_id",
-            symbol="_symbol",
-            side="_side",
-            price="_price",
-            quantity="_quantity",
-            timestamp="_instant",
-            exchange="_exchange",
-            _source_file="_source_file",
-            _source_row="_source_row",
-            date="date",
-        )
+    validated = flagged.filter("_accepted").select(
+        "trade_id",
+        symbol="_symbol",
+        side="_side",
+        price="_price",
+        quantity="_quantity",
+        timestamp="_instant",
+        exchange="_exchange",
+        _source_file="_source_file",
+        _source_row="_source_row",
+        date="date",
     )
     # Reasons are spelled out for the rejected rows only: list-building on every row would cost
     # more than all the checks together.
@@ -148,18 +145,18 @@ def split_trades(
     )
     messages = _messages()
     rejected_df = rejected_df.with_columns(
-        _missing_names=pl.concat_list(
-            [pl.when(flag).then(pl.lit(name)) for name, flag in missing.items()]
-        ).list.drop_nulls().list.join(", "),
+        _missing_names=pl.concat_list([pl.when(flag).then(pl.lit(name)) for name, flag in missing.items()])
+        .list.drop_nulls()
+        .list.join(", "),
     ).select(
         raw_record=pl.col("_raw_record"),
         trade_id=pl.col("trade_id"),
         error_codes=pl.concat_list(
             [pl.when(_flag(code)).then(pl.lit(code.value)) for code in all_codes]
         ).list.drop_nulls(),
-        error=pl.concat_list(
-            [pl.when(_flag(code)).then(messages[code]) for code in all_codes]
-        ).list.drop_nulls().list.join("; "),
+        error=pl.concat_list([pl.when(_flag(code)).then(messages[code]) for code in all_codes])
+        .list.drop_nulls()
+        .list.join("; "),
         _source_file=pl.col("_source_file"),
         _source_row=pl.col("_source_row"),
         date=pl.col("date"),
@@ -204,9 +201,8 @@ def _canonical_instant(text: pl.Expr) -> pl.Expr:
     """The UTC instant of canonical ``...Z`` text, null for any other text."""
     seconds = text.str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
     micros = text.str.slice(20, 6).str.strip_suffix("Z").str.pad_end(6, "0").cast(pl.Int64, strict=False)
-    return (
-        pl.when(text.str.contains(_CANONICAL_UTC))
-        .then(seconds.dt.replace_time_zone("UTC") + pl.duration(microseconds=micros.fill_null(0)))
+    return pl.when(text.str.contains(_CANONICAL_UTC)).then(
+        seconds.dt.replace_time_zone("UTC") + pl.duration(microseconds=micros.fill_null(0))
     )
 
 
