@@ -13,8 +13,8 @@ file of any size is read with bounded memory; a file found unreadable part-way r
 
 from __future__ import annotations
 
+import csv
 import gzip
-import io
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -24,28 +24,34 @@ from typing import BinaryIO, TypeVar
 
 import fsspec
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from trade_platform.storage_errors import storage_errors
-
-TRADE_FIELDS: tuple[str, ...] = (
-    "trade_id",
-    "symbol",
-    "side",
-    "price",
-    "quantity",
-    "timestamp",
-    "exchange",
+from trade_platform.landing_columns import (
+    PROVENANCE_COLUMNS,
+    TRADE_FIELDS,
+    UnreadableFileError,
+    column_names,
+    kept_columns,
+    line_breaks,
+    text_lines,
 )
-PROVENANCE_COLUMNS: tuple[str, ...] = ("_source_file", "_source_row", "_raw_record", "_parse_error")
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet")
+from trade_platform.landing_csv import csv_chunks
+from trade_platform.landing_jsonl import jsonl_records
+from trade_platform.storage_errors import StorageError, storage_errors
+
+# What a parser raises on content it cannot make sense of. Such a file becomes one
+# ``unreadable_file`` entry, so one file never blocks a day; storage faults are not among them.
+PARSE_ERRORS = (pl.exceptions.PolarsError, pa.ArrowException, ValueError, UnicodeError, csv.Error)
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+"""A landing file's format is its last extension (under ``.gz`` for text): ``a.csv.jsonl`` is JSONL."""
 CHUNK_BYTES = 32 * 1024 * 1024
 """Text read per chunk (Parquet: ``CHUNK_BYTES // PARQUET_BYTES_PER_ROW`` rows); a chunk's
 records take a few times this in memory while they are validated."""
 PARQUET_BYTES_PER_ROW = 128
 GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
-UTF8_BOM = b"\xef\xbb\xbf"
 T = TypeVar("T")
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
@@ -55,19 +61,6 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "_raw_record": pl.String(),
     "_parse_error": pl.String(),
 }
-
-# A flat JSON object whose values are scalars: checked with one linear-time regex per line so
-# that a malformed line is set aside without Python looping over the good ones.
-_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
-_JSON_SCALAR = rf"(?:{_JSON_STRING}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)"
-_JSON_MEMBER = rf"\s*{_JSON_STRING}\s*:\s*{_JSON_SCALAR}\s*"
-FLAT_JSON_OBJECT = rf"^\s*\{{(?:{_JSON_MEMBER}(?:,{_JSON_MEMBER})*|\s*)\}}\s*$"
-# Quoted CSV fields may hold commas; they are removed before counting separators.
-_CSV_QUOTED = r'"(?:[^"]|"")*"'
-
-
-class UnreadableFileError(Exception):
-    """The file as a whole cannot be decoded (corrupt gzip or Parquet, unknown layout)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +88,24 @@ def day_prefix(landing_url: str, day: str, dataset: str = TRADES) -> str:
     return f"{landing_url.rstrip('/')}/{dataset}/date={day}/"
 
 
+def landing_format(name: str) -> str | None:
+    """``csv``, ``jsonl`` or ``parquet`` from the last extension (text formats may be gzipped)."""
+    name = name.rsplit("/", 1)[-1].lower()
+    gzipped = name.endswith(".gz")
+    stem = name.removesuffix(".gz")
+    found = FORMATS.get("." + stem.rsplit(".", 1)[-1]) if "." in stem else None
+    return None if found == "parquet" and gzipped else found
+
+
+def is_landing_file(path: str) -> bool:
+    """Whether a path below a day's folder is read: no component is hidden (``.``/``_``: writers'
+    temporary output such as ``_temporary/`` or ``.staging/``) and the format is known."""
+    parts = path.strip("/").split("/")
+    return not any(part.startswith((".", "_")) for part in parts) and landing_format(parts[-1]) is not None
+
+
 def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> list[LandingFile]:
-    """The day's landing files in name order; hidden and unsupported files are skipped."""
+    """The day's landing files in name order; hidden and unsupported paths are skipped."""
     fs, root = url_to_fs(landing_url)
     prefix = f"{root.rstrip('/')}/{dataset}/date={day}"
     if not fs.exists(prefix):
@@ -104,8 +113,7 @@ def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> lis
     fs.invalidate_cache(prefix)
     files = []
     for path, info in sorted(fs.find(prefix, detail=True).items()):
-        name = path.rsplit("/", 1)[-1]
-        if name.startswith((".", "_")) or not name.lower().endswith(SUPPORTED_SUFFIXES):
+        if not is_landing_file(path[len(prefix) :]):
             continue
         relative = path[len(root.rstrip("/")) + 1 :]
         files.append(
@@ -138,38 +146,45 @@ def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES)
     """The file's records in row order, a chunk at a time, with ``RAW_SCHEMA`` columns first.
 
     Raises ``UnreadableFileError`` (possibly after some chunks) when the file has no records to
-    give: corrupt gzip or Parquet, NUL bytes in a text file. Storage errors name the URL.
+    give: corrupt gzip or Parquet, NUL bytes in a text file, a CSV without a header, or content
+    its parser rejects as a whole. Storage errors name the URL.
     """
-    name = landing_file.relative_path.lower()
-    if name.endswith(".parquet"):
+    kind = landing_format(landing_file.relative_path)
+    if kind == "parquet":
         chunks = _parquet_chunks(landing_file, max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
     else:
         blocks = _text_blocks(landing_file, chunk_bytes)
-        chunks = _csv_chunks(blocks) if ".csv" in name else _jsonl_chunks(blocks)
+        chunks = csv_chunks(blocks) if kind == "csv" else _jsonl_chunks(blocks)
     source = pl.lit(landing_file.relative_path, pl.String).alias("_source_file")
-    for chunk in chunks:
-        yield order_raw_columns(chunk.with_columns(source))
+    try:
+        for chunk in chunks:
+            yield order_raw_columns(chunk.with_columns(source))
+    except (UnreadableFileError, StorageError):
+        raise
+    except PARSE_ERRORS as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnreadableFileError(f"cannot be parsed: {type(exc).__name__}: {cause}") from exc
 
 
-def _text_blocks(landing_file: LandingFile, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
-    """(line number of its first line, block) for blocks of whole lines, decompressing gzip."""
+def _text_blocks(landing_file: LandingFile, chunk_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number of its first line, block of whole lines, is the last) of the text, gunzipped."""
     with storage_errors("read", landing_file.url):
         handle = fsspec.open(landing_file.url, "rb").open()
     with handle:
-        stream: BinaryIO = (
-            gzip.GzipFile(fileobj=handle) if landing_file.relative_path.lower().endswith(".gz") else handle
-        )
-        line, carry, data = 1, b"", b"start"
-        while data:
+        gzipped = landing_file.relative_path.lower().endswith(".gz")
+        stream: BinaryIO = gzip.GzipFile(fileobj=handle) if gzipped else handle
+        line, carry = 1, b""
+        while True:
             data = _read_block(stream, chunk_bytes, landing_file.url)
             block = carry + data
             cut = block.rfind(b"\n") + 1 if data else len(block)  # at the end, the last line too
             block, carry = block[:cut], block[cut:]
-            if block:
-                if b"\x00" in block:
-                    raise UnreadableFileError("binary content (NUL bytes) in a text file")
-                yield line, block
-                line += block.count(b"\n")
+            if b"\x00" in block:
+                raise UnreadableFileError("binary content (NUL bytes) in a text file")
+            yield line, block, not data
+            if not data:
+                return
+            line += line_breaks(block)
 
 
 def _read_block(stream: BinaryIO, size: int, url: str) -> bytes:
@@ -182,174 +197,10 @@ def _read_block(stream: BinaryIO, size: int, url: str) -> bytes:
     raise UnreadableFileError(f"corrupt gzip stream: {error}") from error
 
 
-def _csv_chunks(blocks: Iterable[tuple[int, bytes]]) -> Iterator[pl.DataFrame]:
-    """Each block is parsed with the file's header line put in front of it."""
-    header = b""
-    for first_line, block in blocks:
-        if not header:
-            block = block.removeprefix(UTF8_BOM) if first_line == 1 else block
-            header = next((line + b"\n" for line in block.split(b"\n") if line.strip()), b"")
-            payload, offset = block, first_line - 1
-        else:
-            payload, offset = header + block, first_line - 2  # the header stands at line 1
-        if payload.strip():
-            frame = _plain_csv_records(payload)
-            frame = _csv_records(_text_lines(payload)) if frame is None else frame
-            yield frame.with_columns(pl.col("_source_row") + offset)
-
-
-def _jsonl_chunks(blocks: Iterable[tuple[int, bytes]]) -> Iterator[pl.DataFrame]:
-    for first_line, block in blocks:
-        frame = _jsonl_records(_text_lines(block))
-        yield frame.with_columns(pl.col("_source_row") + (first_line - 1))
-
-
-def _text_lines(payload: bytes) -> pl.DataFrame:
-    """Non-blank lines with their 1-based line numbers; bad UTF-8 bytes become U+FFFD."""
-    text = payload.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    lines = pl.Series("_raw_record", text.split("\n"), pl.String).str.strip_suffix("\r")
-    return (
-        pl.DataFrame([lines])
-        .with_row_index("_source_row", offset=1)
-        .with_columns(pl.col("_source_row").cast(pl.Int64))
-        .filter(pl.col("_raw_record").str.strip_chars() != "")
-    )
-
-
-def _csv_records(lines: pl.DataFrame) -> pl.DataFrame:
-    if lines.is_empty():
-        return pl.DataFrame(schema=RAW_SCHEMA)
-    header_line = lines["_raw_record"][0]
-    header = [
-        name.strip().strip('"').strip()
-        for name in pl.read_csv(io.StringIO(header_line), has_header=False, infer_schema=False).row(0)
-    ]
-    body = lines.slice(1).with_columns(
-        _fields=pl.col("_raw_record").str.replace_all(_CSV_QUOTED, "").str.count_matches(",") + 1
-    )
-    expected = len(header)
-    good = body.filter(pl.col("_fields") == expected)
-    parsed = (
-        pl.read_csv(
-            io.StringIO("\n".join(good["_raw_record"].to_list())),
-            has_header=False,
-            new_columns=header,
-            infer_schema=False,
-            quote_char='"',
-        )
-        if good.height
-        else pl.DataFrame(schema={name: pl.String for name in header})
-    )
-    if parsed.height != good.height:  # a quoted newline or stray quote: keep nothing ambiguous
-        raise UnreadableFileError("CSV quoting could not be resolved line by line")
-    parsed = parsed.with_columns(pl.col(name).replace("", None) for name in header)
-    good_records = pl.concat(
-        [good.select("_source_row", "_raw_record"), parsed], how="horizontal"
-    ).with_columns(_parse_error=pl.lit(None, pl.String))
-    bad_records = body.filter(pl.col("_fields") != expected).select(
-        "_source_row",
-        "_raw_record",
-        _parse_error=pl.format(f"CSV row has {{}} fields, header has {expected}", "_fields"),
-    )
-    return pl.concat([good_records, bad_records], how="diagonal_relaxed").sort("_source_row")
-
-
-def _plain_csv_records(payload: bytes) -> pl.DataFrame | None:
-    """The records of a plain CSV file, read by polars' native reader; None if the file is not plain.
-
-    Plain means valid UTF-8 with no quote, carriage return, unit separator or blank line: then
-    every physical line is one record whose fields are separated by commas, and reading it with
-    the native reader gives exactly what ``_csv_records`` gives line by line, many times faster.
-    """
-    payload = payload.removeprefix(b"\xef\xbb\xbf")
-    if not payload or any(byte in payload for byte in (b'"', b"\r", b"\x1f")):
-        return None
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    n_lines = payload.count(b"\n") + (not payload.endswith(b"\n"))
-    options = {"has_header": False, "quote_char": None, "infer_schema": False}
-    lines = pl.read_csv(payload, separator="\x1f", new_columns=["_raw_record"], **options)
-    if lines.height != n_lines or (lines["_raw_record"].str.strip_chars().fill_null("") == "").any():
-        return None
-    header = [name.strip() for name in lines["_raw_record"][0].split(",")]
-    reserved = {"", "_source_row", "_raw_record", "_parse_error", "_fields"}
-    if len(set(header)) != len(header) or reserved & set(header):
-        return None
-    values = pl.read_csv(payload, truncate_ragged_lines=True, **options)
-    if values.height != n_lines or values.width != len(header):
-        return None
-    expected = len(header)
-    ok = pl.col("_fields") == expected
-    return (
-        pl.concat([lines, values], how="horizontal")
-        .lazy()
-        .with_row_index("_source_row", offset=1)
-        .slice(1)
-        .with_columns(_fields=pl.col("_raw_record").str.count_matches(",", literal=True) + 1)
-        .select(
-            pl.col("_source_row").cast(pl.Int64),
-            "_raw_record",
-            *[
-                pl.when(ok).then(pl.col(column).replace("", None)).alias(name)
-                for column, name in zip(values.columns, header, strict=True)
-            ],
-            _parse_error=pl.when(~ok).then(
-                pl.format(f"CSV row has {{}} fields, header has {expected}", "_fields")
-            ),
-        )
-        .collect(engine="in-memory")
-    )
-
-
-def _jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
-    lines = lines.with_columns(_ok=pl.col("_raw_record").str.contains(FLAT_JSON_OBJECT))
-    good = lines.filter("_ok").drop("_ok")
-    bad = lines.filter(~pl.col("_ok")).select(
-        "_source_row", "_raw_record", _parse_error=pl.lit("not a flat JSON object")
-    )
-    decoded, undecodable = _decode_json_lines(good)
-    return pl.concat([decoded, undecodable, bad], how="diagonal_relaxed").sort("_source_row")
-
-
-def _decode_json_lines(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Decode in bulk; on the rare line polars rejects (say 1e400), bisect to isolate it."""
-    if lines.is_empty():
-        return pl.DataFrame(schema=RAW_SCHEMA), pl.DataFrame(schema=RAW_SCHEMA)
-    keys = _json_keys(lines)
-    dtype = pl.Struct({key: pl.String for key in keys})
-    try:
-        decoded = lines.with_columns(pl.col("_raw_record").str.json_decode(dtype).alias("_record")).unnest(
-            "_record"
-        )
-    except pl.exceptions.ComputeError as exc:
-        if lines.height == 1:
-            bad = lines.with_columns(_parse_error=pl.lit(f"invalid JSON: {str(exc).splitlines()[0]}"))
-            return pl.DataFrame(schema=RAW_SCHEMA), bad
-        half = lines.height // 2
-        left_ok, left_bad = _decode_json_lines(lines.slice(0, half))
-        right_ok, right_bad = _decode_json_lines(lines.slice(half))
-        return (
-            pl.concat([left_ok, right_ok], how="diagonal_relaxed"),
-            pl.concat([left_bad, right_bad], how="diagonal_relaxed"),
-        )
-    return decoded.with_columns(_parse_error=pl.lit(None, pl.String)), pl.DataFrame(schema=RAW_SCHEMA)
-
-
-def _json_keys(lines: pl.DataFrame) -> list[str]:
-    """Every key seen in the lines, the trade fields first, so extra fields are kept too."""
-    seen = (
-        lines["_raw_record"]
-        .str.extract_all(r'"((?:[^"\\]|\\.)*)"\s*:')
-        .explode()
-        .drop_nulls()
-        .str.replace(r'^"(.*)"\s*:$', "$1")
-        .unique(maintain_order=True)
-        .to_list()
-    )
-    reserved = set(PROVENANCE_COLUMNS)
-    return list(TRADE_FIELDS) + [key for key in seen if key not in TRADE_FIELDS and key not in reserved]
+def _jsonl_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFrame]:
+    for first_line, block, _ in blocks:
+        lines = text_lines(block, first_line).filter(pl.col("_line").str.strip_chars() != "")
+        yield jsonl_records(lines.rename({"_line": "_raw_record"}))
 
 
 def _parquet_chunks(landing_file: LandingFile, rows: int) -> Iterator[pl.DataFrame]:
@@ -358,9 +209,22 @@ def _parquet_chunks(landing_file: LandingFile, rows: int) -> Iterator[pl.DataFra
         batches = _corrupt_parquet_unreadable(lambda: pq.ParquetFile(path).iter_batches(batch_size=rows))
         offset = 0
         while (batch := _corrupt_parquet_unreadable(lambda: next(batches, None))) is not None:
-            table = pl.from_arrow(batch)
+            table = pl.from_arrow(_polars_ready(batch))
             yield _parquet_records(table, offset)
             offset += table.height
+
+
+def _polars_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch under the stored column names (``column_names``; the last of a repeated name
+    counts), with zoned timestamps in UTC: polars rejects fixed offsets such as ``+05:30``."""
+    names = column_names(batch.schema.names)
+    columns = []
+    for position, name in kept_columns(names):
+        column, kind = batch.column(position), batch.schema.field(position).type
+        if pa.types.is_timestamp(kind) and kind.tz:
+            column = column.cast(pa.timestamp(kind.unit, "UTC"))
+        columns.append((name, column))
+    return pa.RecordBatch.from_arrays([c for _, c in columns], names=[n for n, _ in columns])
 
 
 def _corrupt_parquet_unreadable(read: Callable[[], T]) -> T:
@@ -396,7 +260,13 @@ def _parquet_records(table: pl.DataFrame, offset: int) -> pl.DataFrame:
             .list.join(", ")
         )
         parse_error = pl.when(names != "").then(pl.format("nested value in field(s): {}", names))
-    raw_record = pl.struct(table.columns).struct.json_encode() if table.width else pl.lit("{}")
+    as_json = [
+        pl.col(name)
+        if dtype.is_nested() or dtype.is_numeric() or dtype in JSON_TYPES
+        else _as_text(name, dtype)
+        for name, dtype in table.schema.items()
+    ]
+    raw_record = pl.struct(as_json).struct.json_encode() if table.width else pl.lit("{}")
     with_provenance = table.with_row_index("_source_row", offset=offset + 1).with_columns(
         pl.col("_source_row").cast(pl.Int64), _raw_record=raw_record, _parse_error=parse_error
     )
@@ -408,7 +278,11 @@ def _parquet_records(table: pl.DataFrame, offset: int) -> pl.DataFrame:
     )
 
 
-def _as_text(name: str, dtype: pl.DataType, *, nested: bool) -> pl.Expr:
+JSON_TYPES = (pl.String, pl.Boolean, pl.Null, pl.Date, pl.Datetime)
+"""Types whose values go into ``_raw_record`` as they are; others (binary, durations) as text."""
+
+
+def _as_text(name: str, dtype: pl.DataType, *, nested: bool = False) -> pl.Expr:
     """A Parquet column as text: tz-aware timestamps keep their offset, naive ones get none."""
     column = pl.col(name)
     if nested:  # the whole record is kept in _raw_record
@@ -420,6 +294,10 @@ def _as_text(name: str, dtype: pl.DataType, *, nested: bool) -> pl.Expr:
         return column.dt.to_string(fmt).alias(name)
     if dtype == pl.String:
         return column
+    if dtype == pl.Binary:  # bytes are not text: 0x and their hex digits
+        return pl.concat_str(pl.lit("0x"), column.bin.encode("hex")).alias(name)
+    if isinstance(dtype, pl.Duration):
+        return column.dt.to_string("iso").alias(name)
     return column.cast(pl.String).alias(name)
 
 

@@ -28,7 +28,7 @@ from dagster import (
 )
 from fsspec.core import url_to_fs
 
-from trade_platform.landing import SUPPORTED_SUFFIXES
+from trade_platform.landing import is_landing_file
 from trade_platform.partitions import daily_partitions
 
 RAW = AssetKey("raw_trades")
@@ -49,8 +49,8 @@ class Fileset:
 def landing_filesets(landing_url: str) -> dict[str, Fileset]:
     """The fileset of every day under ``<landing>/trades/`` that has landing files.
 
-    The files are the ones ``landing.list_landing_files`` reads: hidden (``.``/``_``) and
-    unsupported names are ignored, so a half-written ``.tmp`` does not trigger a run.
+    The files are the ones ``landing.list_landing_files`` reads (``landing.is_landing_file``):
+    hidden paths and unsupported names are ignored, so a half-written ``.tmp`` does not trigger a run.
     """
     fs, root = url_to_fs(landing_url)
     trades = f"{root.rstrip('/')}/trades"
@@ -62,8 +62,7 @@ def landing_filesets(landing_url: str) -> dict[str, Fileset]:
     for path, info in fs.find(trades, detail=True).items():
         relative = path[len(root.rstrip("/")) + 1 :]
         match = _DAY_DIRECTORY.match(relative)
-        name = path.rsplit("/", 1)[-1]
-        if not match or name.startswith((".", "_")) or not name.lower().endswith(SUPPORTED_SUFFIXES):
+        if not match or not is_landing_file(relative[match.end() :]):
             continue
         version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
         lines.setdefault(match.group(1), []).append(f"{relative}\t{info.get('size') or 0}\t{version}")

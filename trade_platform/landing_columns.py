@@ -1,0 +1,76 @@
+"""The names landed records are stored under, the same for every format.
+
+Trade fields are matched case-insensitively after trimming and stored in lower case; any other
+column is an extra, kept under its trimmed name. An extra without a name is ``column_<n>`` (its
+1-based position), and an extra named like a column of the platform (``date``, or any name that
+starts with ``_``) is kept as ``extra_<name>``, so no landed name can collide with ours. When a
+name occurs twice in one header or record, the last occurrence counts (as JSON parsers decide);
+the record as received is kept in ``_raw_record`` either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+TRADE_FIELDS: tuple[str, ...] = (
+    "trade_id",
+    "symbol",
+    "side",
+    "price",
+    "quantity",
+    "timestamp",
+    "exchange",
+)
+PROVENANCE_COLUMNS: tuple[str, ...] = ("_source_file", "_source_row", "_raw_record", "_parse_error")
+RESERVED_PREFIX = "_"
+PARTITION_COLUMN = "date"
+
+
+class UnreadableFileError(Exception):
+    """The file as a whole cannot be read (corrupt gzip or Parquet, no header); the message says why."""
+
+
+def column_name(received: str, position: int) -> str:
+    name = received.strip()
+    if name.lower() in TRADE_FIELDS:
+        return name.lower()
+    if not name:
+        return f"column_{position}"
+    if name.lower() == PARTITION_COLUMN or name.startswith(RESERVED_PREFIX):
+        return f"extra_{name}"
+    return name
+
+
+def column_names(received: Sequence[str]) -> list[str]:
+    return [column_name(name, position) for position, name in enumerate(received, start=1)]
+
+
+def names_trade_field(names: Sequence[str]) -> bool:
+    return any(name in TRADE_FIELDS for name in names)
+
+
+def kept_columns(names: Sequence[str]) -> list[tuple[int, str]]:
+    """(position, name) of each column to keep: a name given twice counts at its last position."""
+    last = {name: i for i, name in enumerate(names)}
+    return [(i, name) for i, name in enumerate(names) if last[name] == i]
+
+
+def text_lines(block: bytes, first_line: int) -> pl.DataFrame:
+    """``_source_row`` and ``_line`` of each line of a block of whole lines: ``\\r\\n``, ``\\r``
+    and ``\\n`` each end a line; bad UTF-8 bytes become U+FFFD; a BOM opening the file is dropped."""
+    text = block.decode("utf-8", errors="replace")
+    if first_line == 1:
+        text = text.removeprefix("\ufeff")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":  # the break that ends the block's last line
+        lines.pop()
+    return pl.DataFrame({"_line": lines}, schema={"_line": pl.String}).select(
+        pl.int_range(first_line, first_line + len(lines), dtype=pl.Int64).alias("_source_row"), "_line"
+    )
+
+
+def line_breaks(block: bytes) -> int:
+    """How many lines ``text_lines`` finds in a block that ends with a line break."""
+    return block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")

@@ -1,0 +1,257 @@
+"""Hard landing files: none blocks a day, no record vanishes, each class gets one documented outcome.
+
+Most cases read one file beside a clean one through the core ingest (real files, no Dagster);
+the last tests run the hard files through Dagster, one partition and a range."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from trade_platform.landing import is_landing_file, landing_format, list_landing_files
+from trade_platform.spill import Spill
+from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform_tests.conftest import DAY, Platform
+
+HEADER = "trade_id,symbol,side,price,quantity,timestamp,exchange"
+TS = f"{DAY}T10:00:00Z"
+STRAY = '1"5'  # a quote inside an unquoted field
+# 10:00Z, stored as 15:30+05:30 (from an integer: pyarrow's reading of aware datetimes varies).
+TEN_UTC_MICROS = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+def row(trade_id: str, price: str = "1.5", exchange: str = "X") -> str:
+    return f"{trade_id},BTC,buy,{price},2,{TS},{exchange}"
+
+
+def ingest(tmp_path: Path, files: dict[str, bytes]) -> dict[str, pl.DataFrame]:
+    """The day's raw, validated and DLQ rows from these files plus a clean ``clean.csv``."""
+    folder = tmp_path / "landing" / "trades" / f"date={DAY}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "clean.csv").write_text(f"{HEADER}\n{row('CLEAN1')}\n")
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    spill = Spill(tmp_path / "scratch", SCHEMAS)
+    ingest_day(
+        list_landing_files(str(tmp_path / "landing"), DAY),
+        pl.DataFrame(),
+        DAY,
+        now=datetime.now(UTC),
+        run_id="test",
+        spill=spill,
+    )
+    out = {name: spill.result(name) for name in (RAW, VALIDATED, DLQ)}
+    out = {name: frame.collect() if isinstance(frame, pl.LazyFrame) else frame for name, frame in out.items()}
+    assert "CLEAN1" in out[VALIDATED]["trade_id"].to_list()  # the clean file of the day is written
+    records = out[DLQ].filter(~pl.col("error_codes").list.contains("unreadable_file"))
+    assert out[RAW].height == out[VALIDATED].height + records.height  # nothing vanishes
+    return out
+
+
+def of_file(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    return frame.filter(pl.col("_source_file") == f"trades/date={DAY}/{name}")
+
+
+def codes(out: dict[str, pl.DataFrame], name: str) -> dict[int | None, list[str]]:
+    dlq = of_file(out[DLQ], name)
+    return dict(zip(dlq["_source_row"].to_list(), dlq["error_codes"].to_list(), strict=True))
+
+
+def test_a_header_that_repeats_a_column_counts_its_last_occurrence(tmp_path):
+    out = ingest(tmp_path, {"dup.csv": f"{HEADER},price\n{row('D1')},7\n".encode()})
+    assert of_file(out[VALIDATED], "dup.csv")["price"].to_list() == [7.0]
+
+
+def test_a_trailing_comma_gives_an_unnamed_extra_column(tmp_path):
+    out = ingest(tmp_path, {"trailing.csv": f"{HEADER},\n{row('C1')},\n{row('C2')},\n".encode()})
+    assert of_file(out[VALIDATED], "trailing.csv")["trade_id"].to_list() == ["C1", "C2"]
+    assert "column_8" in out[RAW].columns
+
+
+@pytest.mark.parametrize("name", ["date", "_source_row", "_fields", "_raw_record", "_ok", "Date"])
+def test_extra_columns_named_like_the_platforms_are_kept_renamed(tmp_path, name):
+    out = ingest(tmp_path, {"extra.csv": f"{HEADER},{name}\n{row('E1')},v\n".encode()})
+    assert of_file(out[VALIDATED], "extra.csv")["trade_id"].to_list() == ["E1"]
+    raw = of_file(out[RAW], "extra.csv")
+    assert raw[f"extra_{name}"].to_list() == ["v"] and raw["_source_row"].to_list() == [2]
+
+
+def test_header_names_match_trade_fields_whatever_their_case_and_padding(tmp_path):
+    header = " Trade_ID ,SYMBOL,Side,price,Quantity,TimeStamp,exchange"
+    out = ingest(tmp_path, {"case.csv": f"{header}\n{row('K1')}\n".encode()})
+    assert of_file(out[VALIDATED], "case.csv")["trade_id"].to_list() == ["K1"]
+
+
+def test_parquet_extras_that_are_not_text_are_kept_as_text(tmp_path):
+    table = pa.table(
+        {
+            "trade_id": ["PQ1"],
+            "symbol": ["BTC"],
+            "side": ["buy"],
+            "price": [1.5],
+            "quantity": [2.0],
+            "timestamp": pa.array([TEN_UTC_MICROS]).cast(pa.timestamp("us", tz="+05:30")),
+            "exchange": ["X"],
+            "blob": pa.array([b"\xff\x00"], pa.binary()),
+            "took": pa.array([timedelta(seconds=5)], pa.duration("us")),
+            "date": ["not ours"],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    out = ingest(tmp_path, {"types.parquet": buffer.getvalue()})
+    [validated] = of_file(out[VALIDATED], "types.parquet").iter_rows(named=True)
+    assert validated["timestamp"] == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    [raw] = of_file(out[RAW], "types.parquet").iter_rows(named=True)
+    assert (raw["blob"], raw["took"], raw["extra_date"]) == ("0xff00", "PT5S", "not ours")
+
+
+def test_a_quote_inside_an_unquoted_field_makes_only_its_record_malformed(tmp_path):
+    out = ingest(tmp_path, {"stray.csv": f"{HEADER}\n{row('Q1', price=STRAY)}\n{row('Q2')}\n".encode()})
+    assert codes(out, "stray.csv") == {2: ["malformed_record"]}
+    assert of_file(out[VALIDATED], "stray.csv")["trade_id"].to_list() == ["Q2"]
+
+
+def test_an_unterminated_quote_loses_only_its_line(tmp_path):
+    text = f'{HEADER}\n{row("U1")}\nU2,"BTC,buy,1,2,{TS},X\n{row("U3")}\n{row("U4")}\n'
+    out = ingest(tmp_path, {"open.csv": text.encode()})
+    assert codes(out, "open.csv") == {3: ["malformed_record"]}
+    assert "unterminated quote" in of_file(out[DLQ], "open.csv")["error"][0]
+    assert of_file(out[VALIDATED], "open.csv")["trade_id"].to_list() == ["U1", "U3", "U4"]
+
+
+def test_a_quoted_line_break_is_one_record_as_rfc_4180_says(tmp_path):
+    text = f"{HEADER}\n{row('N1', exchange=chr(34) + 'X' + chr(10) + 'Y' + chr(34))}\n{row('N2')}\n"
+    out = ingest(tmp_path, {"newline.csv": text.encode()})
+    dlq = of_file(out[DLQ], "newline.csv")
+    assert dlq.select("_source_row", "error_codes").rows() == [(2, ["invalid_exchange"])]
+    assert dlq["raw_record"][0].endswith('"X\nY"')
+    assert of_file(out[VALIDATED], "newline.csv").select("trade_id", "_source_row").rows() == [("N2", 4)]
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_any_line_ending_gives_the_same_records_and_line_numbers(tmp_path, ending):
+    text = ending.join([HEADER, row("L1"), "", row("L2"), ""])
+    out = ingest(tmp_path, {"endings.csv": text.encode(), "endings.jsonl": b""})
+    assert of_file(out[VALIDATED], "endings.csv").select("trade_id", "_source_row").rows() == [
+        ("L1", 2),
+        ("L2", 4),
+    ]
+
+
+def test_a_csv_without_a_header_is_one_unreadable_file_entry(tmp_path):
+    out = ingest(tmp_path, {"headless.csv": f"{row('H1')}\n{row('H2')}\n".encode()})
+    assert codes(out, "headless.csv") == {None: ["unreadable_file"]}
+    assert "not a header" in of_file(out[DLQ], "headless.csv")["error"][0]
+    assert of_file(out[RAW], "headless.csv").is_empty()
+
+
+def test_the_format_is_the_last_extension():
+    assert landing_format("trades/export.csv.jsonl") == "jsonl"
+    assert landing_format("a.jsonl.csv.gz") == "csv"
+    assert landing_format("a.parquet.gz") is None and landing_format("notes.txt") is None
+
+
+def test_a_jsonl_file_named_dot_csv_dot_jsonl_is_read_as_jsonl(tmp_path):
+    line = f'{{"trade_id":"J1","symbol":"BTC","side":"buy","price":1,"quantity":2,"timestamp":"{TS}","exchange":"X"}}'
+    out = ingest(tmp_path, {"export.csv.jsonl": f"{line}\n".encode()})
+    assert of_file(out[VALIDATED], "export.csv.jsonl")["trade_id"].to_list() == ["J1"]
+
+
+def test_files_in_hidden_folders_are_ignored(tmp_path):
+    hidden = {
+        f"{folder}/part-0.csv": f"{HEADER}\n{row('CLEAN1')}\n".encode()
+        for folder in ("_temporary/0", ".staging")
+    }
+    out = ingest(tmp_path, hidden)
+    assert out[RAW]["trade_id"].to_list() == ["CLEAN1"]  # no duplicates from a writer's temporary output
+    assert not is_landing_file("_temporary/0/part-0.csv") and is_landing_file("sub/part-0.csv")
+
+
+def json_line(**fields: object) -> str:
+    import json
+
+    base = {
+        "trade_id": "J",
+        "symbol": "BTC",
+        "side": "buy",
+        "price": 1.5,
+        "quantity": 2,
+        "timestamp": TS,
+        "exchange": "X",
+    }
+    return json.dumps({**base, **fields})
+
+
+def test_json_keys_named_like_platform_columns_are_kept_renamed(tmp_path):
+    line = json_line(trade_id="JK1", date="x", _source_row=9)
+    out = ingest(tmp_path, {"keys.jsonl": f"{line}\n".encode()})
+    raw = of_file(out[RAW], "keys.jsonl")
+    assert raw.select("extra_date", "extra__source_row", "_source_row").rows() == [("x", "9", 1)]
+    assert of_file(out[VALIDATED], "keys.jsonl")["trade_id"].to_list() == ["JK1"]
+
+
+def test_a_nested_json_extra_is_kept_as_json_text_and_a_nested_trade_field_is_malformed(tmp_path):
+    lines = [json_line(trade_id="JN1", venue={"id": 3, "tags": ["a"]}), json_line(trade_id="JN2", price=[1])]
+    out = ingest(tmp_path, {"nested.jsonl": "\n".join(lines).encode()})
+    assert of_file(out[RAW], "nested.jsonl")["venue"].to_list() == ['{"id":3,"tags":["a"]}', None]
+    assert codes(out, "nested.jsonl") == {2: ["malformed_record"]}
+
+
+def test_an_overflowing_number_gets_the_same_code_in_json_as_in_csv(tmp_path):
+    json_text = json_line(trade_id="O1").replace('"price": 1.5', '"price": 1e400')
+    out = ingest(
+        tmp_path,
+        {"big.jsonl": json_text.encode(), "big.csv": f"{HEADER}\n{row('O2', price='1e400')}\n".encode()},
+    )
+    assert codes(out, "big.jsonl") == {1: ["invalid_price"]} and codes(out, "big.csv") == {
+        2: ["invalid_price"]
+    }
+
+
+def test_a_repeated_json_key_counts_its_last_value(tmp_path):
+    line = json_line(trade_id="R1")[:-1] + ', "price": 7, "PRICE": 8}'
+    out = ingest(tmp_path, {"repeat.jsonl": line.encode()})
+    assert of_file(out[VALIDATED], "repeat.jsonl")["price"].to_list() == [8.0]
+
+
+HARD_FILES = {
+    "dup.csv": f"{HEADER},price\n{row('D1')},7\n",
+    "trailing.csv": f"{HEADER},\n{row('C1')},\n",
+    "extra.csv": f"{HEADER},date,_source_row\n{row('E1')},v,w\n",
+    "stray.csv": f"{HEADER}\n{row('Q1', price=STRAY)}\n",
+    "open.csv": f'{HEADER}\nU2,"BTC,buy,1,2,{TS},X\n{row("U3")}\n',
+    "cr.csv": f"{HEADER}\r{row('CR1')}\r",
+    "headless.csv": f"{row('H1')}\n",
+    "keys.jsonl": json_line(trade_id="JK1", date="x", _source_row=9),
+}
+
+
+def test_hard_files_never_block_a_day_through_dagster(platform: Platform):
+    for name, text in HARD_FILES.items():
+        (platform.day_dir() / name).write_text(text)
+    with gzip.open(platform.day_dir() / "good.csv.gz", "wt") as handle:
+        handle.write(f"{HEADER}\n{row('G1')}\n")
+    result = platform.materialize()
+    assert result.success
+    validated = set(platform.read("validated_trades")["trade_id"].to_list())
+    assert {"D1", "C1", "E1", "U3", "CR1", "JK1", "G1"} <= validated
+
+
+def test_a_hard_file_on_one_day_of_a_range_does_not_stop_the_others(platform: Platform):
+    days = [(date.fromisoformat(DAY) + timedelta(days=n)).isoformat() for n in (-2, -1, 0)]
+    for day in days:
+        (platform.day_dir(day) / "t.csv").write_text(f"{HEADER}\n" + row(f"T{day}").replace(DAY, day) + "\n")
+    for name, text in HARD_FILES.items():
+        (platform.day_dir(days[1]) / name).write_text(text)
+    assert platform.materialize(days[0], until=days[-1]).success
+    for day in days:
+        assert f"T{day}" in platform.read("validated_trades", day)["trade_id"].to_list()
