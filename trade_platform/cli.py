@@ -62,8 +62,13 @@ def generate_days(days: list[date], args: argparse.Namespace) -> None:
 
 def run_demo(days: list[date]) -> int:
     """Materialize every asset and check, one run per day, on the persistent instance."""
-    from dagster import DagsterInstance
+    import warnings
 
+    from dagster import BetaWarning, DagsterInstance, PreviewWarning
+
+    # The versions are pinned; a user of the CLI has no use for Dagster's API-stability notes.
+    for category in (BetaWarning, PreviewWarning):
+        warnings.simplefilter("ignore", category)
     from trade_platform.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def()

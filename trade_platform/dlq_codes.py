@@ -16,6 +16,7 @@ class DlqCode(StrEnum):
     INVALID_SIDE = "invalid_side"
     INVALID_PRICE = "invalid_price"
     INVALID_QUANTITY = "invalid_quantity"
+    INVALID_NOTIONAL = "invalid_notional"
     INVALID_TIMESTAMP = "invalid_timestamp"
     TIMESTAMP_NO_TIMEZONE = "timestamp_no_timezone"
     TIMESTAMP_IN_FUTURE = "timestamp_in_future"

@@ -17,6 +17,7 @@ FAULTY_ROWS = {
     DlqCode.INVALID_SIDE: trade("D1", side="hold"),
     DlqCode.INVALID_PRICE: trade("P1", price="-1"),
     DlqCode.INVALID_QUANTITY: trade("Q1", quantity="abc"),
+    DlqCode.INVALID_NOTIONAL: trade("NO1", price="1e-200", quantity="1e-200"),
     DlqCode.INVALID_TIMESTAMP: trade("TS1", timestamp="not a time"),
     DlqCode.TIMESTAMP_NO_TIMEZONE: trade("TZ1", timestamp="2026-11-20T10:00:00"),
     DlqCode.TIMESTAMP_IN_FUTURE: trade("F1", timestamp="2999-01-01T00:00:00Z"),

@@ -255,3 +255,65 @@ def test_a_hard_file_on_one_day_of_a_range_does_not_stop_the_others(platform: Pl
     assert platform.materialize(days[0], until=days[-1]).success
     for day in days:
         assert f"T{day}" in platform.read("validated_trades", day)["trade_id"].to_list()
+
+
+# --- values that would poison the marts, timestamps and symbols ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("price", "quantity"),
+    [("1e308", "10"), ("1e-300", "1e-300"), ("1e301", "1e-10"), ("1e-10", "1e305"), ("1e200", "1e200")],
+)
+def test_a_trade_whose_notional_would_overflow_or_underflow_is_invalid_notional(tmp_path, price, quantity):
+    text = f"{HEADER}\n{row('BIG', price=price).replace(',2,', f',{quantity},')}\n"
+    out = ingest(tmp_path, {"n.csv": text.encode()})
+    assert codes(out, "n.csv") == {2: ["invalid_notional"]}
+    assert f"'{price}'" in of_file(out[DLQ], "n.csv")["error"][0]
+
+
+def test_no_inf_or_nan_reaches_the_marts(platform: Platform):
+    def trade(trade_id: str, price: str, quantity: str) -> str:
+        return row(trade_id, price=price).replace(",2,", f",{quantity},")
+
+    rows = [
+        trade("BIG", "1e308", "10"),  # notional inf: vwap and notional were inf
+        trade("TINY", "1e-300", "1e-300"),  # notional 0: the marts' schema failed
+        *(trade(f"HIGH{i}", "1e300", "1e-10") for i in range(3)),  # sums stay finite
+        row("PLAIN"),
+    ]
+    (platform.day_dir() / "m.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    assert platform.materialize().success
+    assert sorted(platform.read("trades_dlq")["trade_id"].to_list()) == ["BIG", "TINY"]
+    for mart in ("ohlcv", "daily_volume"):
+        numbers = platform.read(mart).select(pl.col(pl.Float64))
+        assert numbers.height and all(numbers.select(pl.all().is_finite().all()).row(0)), mart
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"{DAY}T1:00:00Z", ["invalid_timestamp"]),  # a one-digit hour
+        (f"{DAY}T10:00Z", None),  # seconds-less, with a zone: accepted
+        (f"{DAY}T10:00", ["timestamp_no_timezone"]),  # seconds-less, without: the hint agrees
+        (f"{DAY} 10:00:00.1234567+05:30", None),
+        (f"{DAY}t10:00:00z", ["invalid_timestamp"]),
+        ("1795218399.9999999", None),  # 23:46:39.999999Z, truncated, not rounded
+    ],
+)
+def test_timestamps_follow_the_written_forms(tmp_path, text, expected):
+    out = ingest(tmp_path, {"t.csv": f"{HEADER}\n{row('T1').replace(TS, text)}\n".encode()})
+    assert codes(out, "t.csv") == ({2: expected} if expected else {})
+
+
+def test_epoch_fractions_are_truncated_to_microseconds_not_rounded_into_the_next_day(tmp_path):
+    last = int(datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC).timestamp())
+    out = ingest(tmp_path, {"e.csv": f"{HEADER}\n{row('E1').replace(TS, f'{last}.9999999')}\n".encode()})
+    [stamp] = of_file(out[VALIDATED], "e.csv")["timestamp"].to_list()
+    assert stamp == datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("symbol", ["ß", "ı", "ﬁ", "BTC€"])
+def test_symbols_and_exchanges_must_be_ascii_before_upper_casing(tmp_path, symbol):
+    text = f"{HEADER}\n{row('S1').replace(',BTC,', f',{symbol},')}\n{row('S2', exchange=symbol)}\n"
+    out = ingest(tmp_path, {"s.csv": text.encode()})
+    assert codes(out, "s.csv") == {2: ["invalid_symbol"], 3: ["invalid_exchange"]}

@@ -112,7 +112,7 @@ def test_a_day_materialized_after_its_files_landed_is_not_requested_again(landin
 def test_hidden_unsupported_and_unfinished_days_do_not_trigger(tmp_path, instance):
     landing = str(tmp_path / "landing")
     folder = f"{landing}/trades/date=2024-03-01"
-    for name in (".trades.csv.tmp", "_SUCCESS", "notes.txt"):
+    for name in (".trades.csv.tmp", "_SUCCESS", "notes.txt", "_temporary/0/part-0.csv", ".staging/t.csv"):
         with fsspec.open(f"{folder}/{name}", "w", auto_mkdir=True) as handle:
             handle.write("x")
     today = date.today().isoformat()

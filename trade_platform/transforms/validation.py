@@ -19,6 +19,12 @@ from trade_platform.landing import TRADE_FIELDS
 TRADE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 SYMBOL_PATTERN = r"^[A-Z0-9_-]+$"
 EXCHANGE_PATTERN = r"^[A-Z0-9_-]+$"
+# Checked on the text as received, before upper-casing: Unicode upper-casing turns ß, ı and ﬁ
+# into SS, I and FI, which would pass the pattern above.
+ASCII_CODE = r"^[A-Za-z0-9_-]+$"
+MAGNITUDE_FLOOR, MAGNITUDE_CEILING = 1e-300, 1e300
+"""Price, quantity and price × quantity must lie within these (``invalid_notional``): a day's
+sums, means and VWAPs of up to 10^8 such trades per symbol can neither overflow nor underflow."""
 SIDES = ("buy", "sell")
 
 UTC_MICROS = pl.Datetime("us", "UTC")
@@ -51,24 +57,39 @@ class TradeSplit:
     dlq: pl.DataFrame
 
 
-def parse_timestamp(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(UTC instant or null, looks-like-a-timestamp-without-a-zone) for ISO-8601 text or epochs.
+# The accepted forms, exactly (README, landing contract): ISO-8601 with two-digit fields, optional
+# seconds and a fraction of up to 9 digits, then Z or an offset; or epoch seconds/milliseconds.
+_ISO_LOCAL = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
+ISO_ZONED = _ISO_LOCAL + r"(?:Z|[+-]\d{2}:?\d{2})$"
+ISO_ZONELESS = _ISO_LOCAL + r"$"
+EPOCH_SECONDS = r"^\d{10}(?:\.\d+)?$"
+EPOCH_MILLIS = r"^\d{13}$"
 
-    ``Z`` and numeric offsets are converted to UTC; a space may stand for ``T``; epoch seconds
-    (10 digits, optional fraction) and milliseconds (13 digits) are read as UTC.
+
+def parse_timestamp(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC instant or null, is-a-timestamp-without-a-zone) for text in the accepted forms.
+
+    ``Z`` and offsets are converted to UTC; missing seconds are ``:00``; fractions of a second,
+    ISO or epoch, are truncated to microseconds (never rounded into the next second or day).
     """
-    iso = text.str.replace(" ", "T", literal=True, n=1)
-    aware = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC")
+    iso = (
+        text.str.replace(" ", "T", literal=True, n=1)
+        .str.replace(r"^(.{10}T\d{2}:\d{2})(Z|[+-]|$)", "${1}:00${2}")  # seconds-less
+        .str.replace(r"(\.\d{6})\d+", "${1}")  # beyond microseconds
+    )
+    aware = pl.when(text.str.contains(ISO_ZONED)).then(
+        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC")
+    )
+    seconds = text.str.extract(r"^(\d{10})", 1).cast(pl.Int64, strict=False)
+    micros = text.str.extract(r"^\d{10}\.(\d{1,6})", 1).str.pad_end(6, "0").cast(pl.Int64, strict=False)
     epoch_micros = (
-        pl.when(text.str.contains(r"^\d{10}(\.\d+)?$"))
-        .then(text.cast(pl.Float64, strict=False) * 1_000_000)
-        .when(text.str.contains(r"^\d{13}$"))
-        .then(text.cast(pl.Float64, strict=False) * 1_000)
-        .cast(pl.Int64)
+        pl.when(text.str.contains(EPOCH_SECONDS))
+        .then(seconds * 1_000_000 + micros.fill_null(0))
+        .when(text.str.contains(EPOCH_MILLIS))
+        .then(text.cast(pl.Int64, strict=False) * 1_000)
     )
     instant = pl.coalesce(aware, epoch_micros.cast(UTC_MICROS))
-    zoneless = iso.str.contains(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
-    return instant, instant.is_null() & zoneless
+    return instant, instant.is_null() & text.str.contains(ISO_ZONELESS)
 
 
 def split_trades(
@@ -98,10 +119,18 @@ def split_trades(
         DlqCode.MALFORMED_RECORD: malformed,
         DlqCode.MISSING_FIELD: pl.any_horizontal(missing.values()),
         DlqCode.INVALID_TRADE_ID: present["trade_id"] & ~pl.col("trade_id").str.contains(TRADE_ID_PATTERN),
-        DlqCode.INVALID_SYMBOL: present["symbol"] & ~pl.col("_symbol").str.contains(SYMBOL_PATTERN),
+        DlqCode.INVALID_SYMBOL: present["symbol"] & ~pl.col("_t_symbol").str.contains(ASCII_CODE),
         DlqCode.INVALID_SIDE: present["side"] & ~pl.col("_side").is_in(SIDES),
         DlqCode.INVALID_PRICE: present["price"] & ~_positive_finite(pl.col("_price")),
         DlqCode.INVALID_QUANTITY: present["quantity"] & ~_positive_finite(pl.col("_quantity")),
+        DlqCode.INVALID_NOTIONAL: present["price"]
+        & present["quantity"]
+        & _positive_finite(pl.col("_price"))
+        & _positive_finite(pl.col("_quantity"))
+        & ~pl.all_horizontal(
+            _within_magnitude(value)
+            for value in (pl.col("_price"), pl.col("_quantity"), pl.col("_price") * pl.col("_quantity"))
+        ),
         DlqCode.INVALID_TIMESTAMP: present["timestamp"] & pl.col("_instant").is_null() & ~pl.col("_zoneless"),
         DlqCode.TIMESTAMP_NO_TIMEZONE: present["timestamp"] & pl.col("_zoneless"),
         DlqCode.TIMESTAMP_IN_FUTURE: has_time & (pl.col("_instant") > pl.lit(now).cast(UTC_MICROS)),
@@ -110,7 +139,7 @@ def split_trades(
             (pl.col("_instant") < pl.col("_day_start"))
             | (pl.col("_instant") >= pl.col("_day_start").dt.offset_by("1d"))
         ),
-        DlqCode.INVALID_EXCHANGE: present["exchange"] & ~pl.col("_exchange").str.contains(EXCHANGE_PATTERN),
+        DlqCode.INVALID_EXCHANGE: present["exchange"] & ~pl.col("_t_exchange").str.contains(ASCII_CODE),
     }
     flagged = parsed.with_columns(
         **{_flag(code): fault.fill_null(False) for code, fault in faults.items()},
@@ -256,6 +285,10 @@ def _positive_finite(number: pl.Expr) -> pl.Expr:
     return number.is_not_null() & number.is_finite() & (number > 0)
 
 
+def _within_magnitude(number: pl.Expr) -> pl.Expr:
+    return (number >= MAGNITUDE_FLOOR) & (number <= MAGNITUDE_CEILING)
+
+
 def _messages() -> dict[DlqCode, pl.Expr]:
     """A human sentence per code, quoting the offending value as received."""
 
@@ -266,16 +299,23 @@ def _messages() -> dict[DlqCode, pl.Expr]:
         DlqCode.MALFORMED_RECORD: pl.format("malformed record: {}", pl.col("_parse_error")),
         DlqCode.MISSING_FIELD: pl.format("missing field(s): {}", pl.col("_missing_names")),
         DlqCode.INVALID_TRADE_ID: quoted("trade_id", f"does not match {TRADE_ID_PATTERN}"),
-        DlqCode.INVALID_SYMBOL: quoted("symbol", f"does not match {SYMBOL_PATTERN} after upper-casing"),
+        DlqCode.INVALID_SYMBOL: quoted("symbol", "is not ASCII letters, digits, _ or -"),
         DlqCode.INVALID_SIDE: quoted("side", "is not buy or sell"),
         DlqCode.INVALID_PRICE: quoted("price", "is not a finite number > 0"),
         DlqCode.INVALID_QUANTITY: quoted("quantity", "is not a finite number > 0"),
-        DlqCode.INVALID_TIMESTAMP: quoted("timestamp", "is not an ISO-8601 timestamp"),
+        DlqCode.INVALID_NOTIONAL: pl.format(
+            "price '{}' × quantity '{}' is outside [{}, {}]",
+            pl.col("price"),
+            pl.col("quantity"),
+            pl.lit(MAGNITUDE_FLOOR),
+            pl.lit(MAGNITUDE_CEILING),
+        ),
+        DlqCode.INVALID_TIMESTAMP: quoted("timestamp", "is not in an accepted timestamp form"),
         DlqCode.TIMESTAMP_NO_TIMEZONE: quoted("timestamp", "has no timezone (add Z or an offset)"),
         DlqCode.TIMESTAMP_IN_FUTURE: quoted("timestamp", "is in the future"),
         DlqCode.TIMESTAMP_OUTSIDE_PARTITION: pl.format(
             "timestamp '{}' is outside partition {}", pl.col("timestamp"), pl.col("date")
         ),
-        DlqCode.INVALID_EXCHANGE: quoted("exchange", f"does not match {EXCHANGE_PATTERN} after upper-casing"),
+        DlqCode.INVALID_EXCHANGE: quoted("exchange", "is not ASCII letters, digits, _ or -"),
         DlqCode.DUPLICATE_TRADE_ID: quoted("trade_id", "was already accepted from an earlier record"),
     }

@@ -1,0 +1,41 @@
+"""The public names are a contract: this snapshot fails on any change to them, so a rename shows
+up in review (acceptance tests, UIs, alerts and lineage consumers rely on each of them)."""
+
+from __future__ import annotations
+
+from trade_platform.definitions import build_defs
+
+ASSETS = ["daily_volume", "ohlcv", "raw_trades", "trades_dlq", "validated_trades"]
+CHECKS = [
+    "daily_volume:daily_volume_totals",
+    "daily_volume:freshness",
+    "ohlcv:freshness",
+    "ohlcv:ohlcv_invariants",
+    "raw_trades:column_schema",
+    "raw_trades:record_count",
+    "trades_dlq:dlq_rate",
+    "validated_trades:column_schema",
+    "validated_trades:freshness",
+    "validated_trades:price_range",
+    "validated_trades:reconciliation",
+    "validated_trades:record_count",
+    "validated_trades:unique_trade_id",
+]
+JOBS = ["replay_dlq", "trades_daily_job"]
+SENSORS = ["freshness_sensor", "landing_sensor", "openlineage_sensor"]
+SCHEDULES = ["daily_schedule"]
+
+
+def test_the_public_names_of_assets_checks_jobs_sensors_and_schedules_do_not_change(tmp_path):
+    defs = build_defs(landing_url=str(tmp_path / "landing"), lake_url=str(tmp_path / "lake"))
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    assert sorted(key.to_user_string() for key in graph.get_all_asset_keys()) == ASSETS
+    assert sorted(key.to_user_string() for key in graph.asset_check_keys) == CHECKS
+    assert sorted(job.name for job in repository.get_all_jobs() if not job.name.startswith("__")) == JOBS
+    assert sorted(sensor.name for sensor in repository.sensor_defs) == SENSORS
+    assert sorted(schedule.name for schedule in repository.schedule_defs) == SCHEDULES
+    assert {
+        key.to_user_string(): graph.get(key).partitions_def.get_first_partition_key()
+        for key in graph.get_all_asset_keys()
+    } == dict.fromkeys(ASSETS, "2024-01-01")
