@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from trade_platform.generate import generate_day, render
+from trade_platform.core.generate import generate_day, render
 
 DAY = date(2024, 3, 1)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)  # one fixed "now" for every implementation

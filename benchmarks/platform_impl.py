@@ -13,12 +13,12 @@ import polars as pl
 from upath import UPath
 
 from benchmarks.common import INTERVALS, NOW, RUN_ID, Stopwatch
-from trade_platform.io_managers import STREAM_BATCH_ROWS, write_parquet_atomically
-from trade_platform.landing import list_landing_files, order_raw_columns
-from trade_platform.schemas import DailyVolume, Ohlcv, RawTrades, TradesDlq, ValidatedTrades
-from trade_platform.spill import Spill
-from trade_platform.transforms import marts
-from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core import marts
+from trade_platform.core.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core.landing.files import list_landing_files, order_raw_columns
+from trade_platform.core.schemas import DailyVolume, Ohlcv, RawTrades, TradesDlq, ValidatedTrades
+from trade_platform.core.spill import Spill
+from trade_platform.defs.shared.io_manager import STREAM_BATCH_ROWS, write_parquet_atomically
 
 LAKE_NAMES = {
     "validated": "validated_trades",
@@ -83,8 +83,9 @@ def run_dagster(landing: str, day: date, out: Path) -> dict[str, float]:
         os.environ["TRADE_PLATFORM_LAKE_URL"] = str(out)
         from dagster import DagsterInstance, materialize
 
-        from trade_platform.checks import ALL_CHECKS
         from trade_platform.definitions import defs
+        from trade_platform.defs.ingest.checks import INGEST_CHECKS
+        from trade_platform.defs.marts.checks import MART_CHECKS
 
         home = tempfile.mkdtemp(prefix="dagster-home-", dir=out)
         instance = DagsterInstance.local_temp(home)
@@ -92,7 +93,10 @@ def run_dagster(landing: str, day: date, out: Path) -> dict[str, float]:
         resources = defs.resources
     with watch("materialize"):
         result = materialize(
-            [*assets, *ALL_CHECKS], partition_key=day.isoformat(), instance=instance, resources=resources
+            [*assets, *INGEST_CHECKS, *MART_CHECKS],
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources=resources,
         )
     if not result.success:
         raise RuntimeError("materialize failed")

@@ -42,8 +42,8 @@ def materialized_instance(workdir: Path, day: date = DAY, trades: int = 2_000) -
     """Materialize ``day`` under ``workdir``; return the environment that serves the result."""
     from dagster import DagsterInstance
 
+    from trade_platform.core.generate import generate_day, write_day
     from trade_platform.definitions import build_defs
-    from trade_platform.generate import generate_day, write_day
 
     home, landing, lake = workdir / "dagster_home", workdir / "landing", workdir / "lake"
     home.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import sys
 import time
 from datetime import date, timedelta
 
-from trade_platform import config
+from trade_platform import settings as config
 
 # Step-level progress only; the full event stream is in the UI.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def generate_days(days: list[date], args: argparse.Namespace) -> None:
-    from trade_platform.generate import generate_day, write_day
+    from trade_platform.core.generate import generate_day, write_day
 
     for index, day in enumerate(days, start=1):
         generated = generate_day(

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 from datetime import time
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import Definitions, in_process_executor
 
-from trade_platform.assets.ingest import ingest_trades
-from trade_platform.assets.marts import daily_volume, ohlcv
-from trade_platform.checks import ALL_CHECKS, QualityGates
-from trade_platform.config import Settings
-from trade_platform.freshness import build_freshness_checks, build_freshness_sensor, deadline_from_env
-from trade_platform.lineage import build_lineage_sensor
-from trade_platform.resources import local_resources, resources_from_env
-from trade_platform.schedules import build_daily_schedule, schedule_time_from_env
-from trade_platform.sensors import build_landing_sensor
-
-ASSETS = [ingest_trades, ohlcv, daily_volume]
-
-trades_daily_job = define_asset_job(
-    "trades_daily_job",
-    selection=AssetSelection.assets(*ASSETS),  # with every check on them
-    description="One day (or a range of days) of every asset and check.",
-)
-
-# Re-validates a partition's landing files with the current rules and any corrections under
-# <landing>/corrections/date=D/, then rebuilds everything downstream; idempotent.
-replay_dlq_job = define_asset_job(
-    "replay_dlq",
-    selection=AssetSelection.assets(ingest_trades).downstream(),
-    description="Replay a partition's DLQ after a rule change or with a corrections file.",
-)
+from trade_platform.defs.automation.jobs import ASSETS, replay_dlq_job, trades_daily_job
+from trade_platform.defs.automation.schedules import build_daily_schedule, schedule_time_from_env
+from trade_platform.defs.freshness.checks import build_freshness_checks, deadline_from_env
+from trade_platform.defs.freshness.sensors import build_freshness_sensor
+from trade_platform.defs.ingest.checks import INGEST_CHECKS
+from trade_platform.defs.ingest.sensors import build_landing_sensor
+from trade_platform.defs.lineage.sensors import build_lineage_sensor
+from trade_platform.defs.marts.checks import MART_CHECKS
+from trade_platform.defs.shared.resources import local_resources, resources_from_env
+from trade_platform.settings import QualityGates, Settings
 
 
 def build_defs(
@@ -47,7 +32,7 @@ def build_defs(
     freshness_checks = build_freshness_checks(freshness_deadline)
     return Definitions(
         assets=ASSETS,
-        asset_checks=[*ALL_CHECKS, freshness_checks],
+        asset_checks=[*INGEST_CHECKS, *MART_CHECKS, freshness_checks],
         jobs=[trades_daily_job, replay_dlq_job],
         schedules=[build_daily_schedule(trades_daily_job, schedule_time or schedule_time_from_env())],
         sensors=[

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from trade_platform.landing import TRADE_FIELDS
+from trade_platform.core.landing.files import TRADE_FIELDS
 
 
 def trade(trade_id: str, **overrides: str | None) -> dict[str, str | None]:

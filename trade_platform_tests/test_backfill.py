@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 from dagster import AssetKey, DagsterRunStatus, RunsFilter
 
-from trade_platform.generate import generate_day, write_day
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform_tests.conftest import Platform
 from trade_platform_tests.landing_files import trade, write_csv, write_jsonl
 

@@ -5,13 +5,13 @@ from datetime import UTC, date, datetime, time
 import pytest
 from dagster import AssetKey, RunRequest, SkipReason, build_sensor_context
 
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform.freshness import (
+from trade_platform.defs.freshness.checks import (
     FRESH_ASSETS,
     deadline_from_env,
     expected_partition,
 )
-from trade_platform.generate import generate_day, write_day
 
 DEADLINE = time(2, 0)
 

@@ -15,10 +15,11 @@ from dagster import (
     materialize,
 )
 
-import trade_platform.transforms.ingest as ingest_module
-from trade_platform.checks import QualityGates
-from trade_platform.definitions import ASSETS, build_defs
-from trade_platform.generate import generate_day, write_day
+import trade_platform.core.ingest as ingest_module
+from trade_platform.core.generate import generate_day, write_day
+from trade_platform.definitions import build_defs
+from trade_platform.defs.automation.jobs import ASSETS
+from trade_platform.settings import QualityGates
 
 DAY, NEXT_DAY, EMPTY_DAY = "2024-03-01", "2024-03-02", "2024-03-05"
 ODD_FILE = "trades-odd.csv"

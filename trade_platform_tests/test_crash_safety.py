@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from dagster import DagsterRunStatus
 
-from trade_platform.generate import generate_day, write_day
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform_tests.conftest import DAY, S3
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
@@ -155,7 +155,7 @@ def test_two_runs_of_the_same_partition_at_once_end_as_last_writer_wins(tmp_path
 def test_a_run_marked_canceled_while_it_computes_writes_nothing(platform, monkeypatch):
     """Force-termination marks a run CANCELED without reaching its process (a worker that is
     gone or unreachable): the process must not publish a partition after that."""
-    import trade_platform.assets.ingest as ingest_asset
+    import trade_platform.defs.ingest.assets as ingest_asset
 
     write_day(generate_day(date.fromisoformat(DAY), 2_000, seed=4), str(platform.landing))
     ingest_day = ingest_asset.ingest_day

@@ -17,7 +17,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster_graphql import DagsterGraphQLClient
 
-from trade_platform.generate import generate_day, write_day
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform_tests.test_webserver_ui import ui_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")]

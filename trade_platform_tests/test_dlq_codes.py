@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from trade_platform.dlq_codes import ALL_CODES, DlqCode
+from trade_platform.core.dlq_codes import ALL_CODES, DlqCode
 from trade_platform_tests.conftest import Platform
 from trade_platform_tests.landing_files import trade, write_csv, write_jsonl, write_parquet
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from trade_platform.transforms.corrections import apply_corrections
+from trade_platform.core.corrections import apply_corrections
 from trade_platform_tests.conftest import DAY, Platform
 from trade_platform_tests.landing_files import trade, write_csv
 

@@ -13,15 +13,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from trade_platform.generate import generate_day, write_day
-from trade_platform.landing import (
+from trade_platform.core.generate import generate_day, write_day
+from trade_platform.core.ingest import DLQ, RAW, SCHEMAS, VALIDATED, DaySummary, ingest_day
+from trade_platform.core.landing.files import (
     UnreadableFileError,
     iter_landing_file,
     list_landing_files,
     order_raw_columns,
 )
-from trade_platform.spill import Spill
-from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, DaySummary, ingest_day
+from trade_platform.core.spill import Spill
 from trade_platform_tests.conftest import DAY
 from trade_platform_tests.landing_files import trade, write_csv
 

@@ -16,10 +16,10 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trade_platform.landing import TRADE_FIELDS, list_landing_files
-from trade_platform.spill import Spill
-from trade_platform.transforms import marts
-from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core import marts
+from trade_platform.core.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core.landing.files import TRADE_FIELDS, list_landing_files
+from trade_platform.core.spill import Spill
 
 DAY = "2026-11-20"
 GOOD = {

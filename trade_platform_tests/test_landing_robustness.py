@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trade_platform.landing import is_landing_file, landing_format, list_landing_files
-from trade_platform.spill import Spill
-from trade_platform.transforms.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core.landing.files import is_landing_file, landing_format, list_landing_files
+from trade_platform.core.spill import Spill
 from trade_platform_tests.conftest import DAY, Platform
 
 HEADER = "trade_id,symbol,side,price,quantity,timestamp,exchange"

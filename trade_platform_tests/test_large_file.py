@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trade_platform.generate import generate_day, render
+from trade_platform.core.generate import generate_day, render
 from trade_platform_tests.conftest import DAY
 
 GIB = 1 << 30

@@ -12,9 +12,9 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-import trade_platform.transforms.ingest as ingest_module
+import trade_platform.core.ingest as ingest_module
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform.generate import generate_day, write_day
 
 DAY = "2024-03-01"
 PARTITIONS = "tradePlatform_partitions"

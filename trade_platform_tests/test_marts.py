@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from trade_platform.generate import generate_day
-from trade_platform.landing import TRADE_FIELDS
-from trade_platform.transforms import marts
-from trade_platform.transforms.validation import split_trades
+from trade_platform.core import marts
+from trade_platform.core.generate import generate_day
+from trade_platform.core.landing.files import TRADE_FIELDS
+from trade_platform.core.validation import split_trades
 
 INTERVALS = ("1m", "5m", "1h")
 

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, Definitions, define_asset_job
 
-from trade_platform.checks import unique_trade_id
-from trade_platform.generate import generate_day, write_day
+from trade_platform.core.generate import generate_day, write_day
+from trade_platform.defs.ingest.checks import unique_trade_id
 from trade_platform_tests.conftest import DAY, Platform
 from trade_platform_tests.landing_files import trade, write_csv
 
@@ -151,7 +151,7 @@ def test_cli_materializes_every_asset_of_a_partition(tmp_path: Path, dagster_hom
 
 @pytest.mark.parametrize("bad", ["not-a-date", "2024-13-01"])
 def test_a_bad_start_date_is_a_clear_error(bad: str, monkeypatch: pytest.MonkeyPatch):
-    from trade_platform.config import Settings
+    from trade_platform.settings import Settings
 
     monkeypatch.setenv("TRADE_PLATFORM_START_DATE", bad)
     with pytest.raises(ValueError, match="TRADE_PLATFORM_START_DATE must be a date"):
@@ -163,8 +163,8 @@ def test_a_bad_start_date_is_a_clear_error(bad: str, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize(
     ("module", "function", "bug"),
     [
-        ("io_managers", "_write_frame", pl.exceptions.ComputeError("a bug in our own code")),
-        ("landing_csv", "kept_columns", RuntimeError("a bug in our own code")),
+        ("defs.shared.io_manager", "_write_frame", pl.exceptions.ComputeError("a bug in our own code")),
+        ("core.landing.csv_files", "kept_columns", RuntimeError("a bug in our own code")),
     ],
 )
 def test_a_bug_inside_a_lake_write_or_landing_read_fails_at_once_with_its_own_message(

@@ -13,8 +13,8 @@ import requests
 import s3fs
 from dagster import DagsterEventType, DagsterInstance
 
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform.generate import generate_day, write_day
 from trade_platform_tests.conftest import DAY, S3
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")

@@ -7,9 +7,9 @@ import fsspec
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform.generate import generate_day, write_day
-from trade_platform.sensors import FILESET_TAG, landing_filesets
+from trade_platform.defs.ingest.sensors import FILESET_TAG, landing_filesets
 
 DAYS = ("2024-03-01", "2024-03-02")
 

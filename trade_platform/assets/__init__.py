@@ -1,1 +1,0 @@
-"""Software-defined assets: ingest (raw, validated, DLQ) and marts (OHLCV, daily volume)."""

@@ -1,0 +1,46 @@
+"""Corrections: fixed field values for rejected records, applied before validation.
+
+A corrections file (any landing format) under ``<landing>/corrections/date=D/`` names a record by
+``source_file`` and ``source_row`` (as in the DLQ's ``_source_file``/``_source_row``) and gives the
+trade fields to replace; blank fields keep the received value. ``raw_trades`` keeps the record as
+received; only what is validated changes. Applying the same corrections again changes nothing.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from trade_platform.core.landing.files import TRADE_FIELDS
+
+KEYS = ("source_file", "source_row")
+
+
+def apply_corrections(records: pl.DataFrame, corrections: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """``records`` with corrected fields substituted, and how many records a correction matched.
+
+    A corrected record that could not be parsed is re-specified by its correction, so its parse
+    error is cleared; when a record is corrected twice, the last correction given wins.
+    """
+    if corrections.is_empty():
+        return records, 0
+    missing = [key for key in KEYS if key not in corrections.columns]
+    if missing:
+        raise ValueError(f"corrections need the columns {', '.join(KEYS)}; missing {', '.join(missing)}")
+    fields = [name for name in TRADE_FIELDS if name in corrections.columns]
+    latest = (
+        corrections.select(
+            pl.col("source_file").str.strip_chars().alias("_source_file"),
+            pl.col("source_row").str.strip_chars().cast(pl.Int64, strict=False).alias("_source_row"),
+            *(pl.col(name).str.strip_chars().replace("", None).alias(f"_fix_{name}") for name in fields),
+        )
+        .drop_nulls(["_source_file", "_source_row"])
+        .unique(["_source_file", "_source_row"], keep="last", maintain_order=True)
+        .with_columns(_corrected=pl.lit(True))
+    )
+    corrected = records.join(latest, on=["_source_file", "_source_row"], how="left", maintain_order="left")
+    matched = int(corrected["_corrected"].sum() or 0)
+    corrected = corrected.with_columns(
+        *(pl.coalesce(f"_fix_{name}", name).alias(name) for name in fields),
+        _parse_error=pl.when(pl.col("_corrected")).then(None).otherwise(pl.col("_parse_error")),
+    )
+    return corrected.drop(pl.col(r"^_fix_.*$"), "_corrected"), matched

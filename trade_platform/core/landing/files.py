@@ -1,0 +1,210 @@
+"""Finding and reading landing files: every record as received, with provenance.
+
+Files for day D live under ``<landing>/trades/date=D/``. Each record keeps its fields as text
+(nothing is coerced away), the record as received (``_raw_record``), where it came from
+(``_source_file`` relative to the landing root, ``_source_row``), and ``_parse_error`` when the
+record could not be split into fields. A file that cannot be read at all is reported separately
+so the caller can dead-letter it without failing the partition.
+
+Files are read in chunks of about ``CHUNK_BYTES`` (text cut at line ends, Parquet by rows), so a
+file of any size is read with bounded memory; a file found unreadable part-way raises
+``UnreadableFileError`` and the caller discards the chunks it already had.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import fsspec
+import polars as pl
+import pyarrow as pa
+from fsspec.core import url_to_fs
+
+from trade_platform.core.landing.columns import (
+    PROVENANCE_COLUMNS,
+    TRADE_FIELDS,
+    UnreadableFileError,
+    line_breaks,
+    text_lines,
+)
+from trade_platform.core.landing.csv_files import csv_chunks
+from trade_platform.core.landing.jsonl_files import jsonl_records
+from trade_platform.core.landing.parquet_files import parquet_chunks
+from trade_platform.core.storage import StorageError, storage_errors
+
+# What a parser raises on content it cannot make sense of. Such a file becomes one
+# ``unreadable_file`` entry, so one file never blocks a day; storage faults are not among them.
+PARSE_ERRORS = (pl.exceptions.PolarsError, pa.ArrowException, ValueError, UnicodeError, csv.Error)
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+"""A landing file's format is its last extension (under ``.gz`` for text): ``a.csv.jsonl`` is JSONL."""
+CHUNK_BYTES = 32 * 1024 * 1024
+"""Text read per chunk (Parquet: ``CHUNK_BYTES // PARQUET_BYTES_PER_ROW`` rows); a chunk's
+records take a few times this in memory while they are validated."""
+PARQUET_BYTES_PER_ROW = 128
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    **{name: pl.String() for name in TRADE_FIELDS},
+    "_source_file": pl.String(),
+    "_source_row": pl.Int64(),
+    "_raw_record": pl.String(),
+    "_parse_error": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    url: str
+    relative_path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class LandingRead:
+    records: pl.DataFrame
+    """One row per record with ``RAW_SCHEMA`` columns plus any unknown extra columns as text."""
+    unreadable: pl.DataFrame
+    """``_source_file`` and ``error`` of each file that could not be read at all."""
+    files: tuple[LandingFile, ...]
+
+
+TRADES = "trades"
+CORRECTIONS = "corrections"
+
+
+def day_prefix(landing_url: str, day: str, dataset: str = TRADES) -> str:
+    """``<landing>/<dataset>/date=D/``: ``trades`` as landed, ``corrections`` for DLQ replays."""
+    return f"{landing_url.rstrip('/')}/{dataset}/date={day}/"
+
+
+def landing_format(name: str) -> str | None:
+    """``csv``, ``jsonl`` or ``parquet`` from the last extension (text formats may be gzipped)."""
+    name = name.rsplit("/", 1)[-1].lower()
+    gzipped = name.endswith(".gz")
+    stem = name.removesuffix(".gz")
+    found = FORMATS.get("." + stem.rsplit(".", 1)[-1]) if "." in stem else None
+    return None if found == "parquet" and gzipped else found
+
+
+def is_landing_file(path: str) -> bool:
+    """Whether a path below a day's folder is read: no component is hidden (``.``/``_``: writers'
+    temporary output such as ``_temporary/`` or ``.staging/``) and the format is known."""
+    parts = path.strip("/").split("/")
+    return not any(part.startswith((".", "_")) for part in parts) and landing_format(parts[-1]) is not None
+
+
+def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> list[LandingFile]:
+    """The day's landing files in name order; hidden and unsupported paths are skipped."""
+    fs, root = url_to_fs(landing_url)
+    prefix = f"{root.rstrip('/')}/{dataset}/date={day}"
+    if not fs.exists(prefix):
+        return []
+    fs.invalidate_cache(prefix)
+    files = []
+    for path, info in sorted(fs.find(prefix, detail=True).items()):
+        if not is_landing_file(path[len(prefix) :]):
+            continue
+        relative = path[len(root.rstrip("/")) + 1 :]
+        files.append(
+            LandingFile(
+                url=fs.unstrip_protocol(path), relative_path=relative, size=int(info.get("size") or 0)
+            )
+        )
+    return files
+
+
+def read_landing_files(files: Iterable[LandingFile]) -> LandingRead:
+    """Read whole files into memory (corrections files, small inputs); see ``iter_landing_file``."""
+    files = tuple(files)
+    frames: list[pl.DataFrame] = []
+    unreadable: list[dict[str, str]] = []
+    for landing_file in files:
+        try:
+            frames.extend(list(iter_landing_file(landing_file)))  # all of a file or none of it
+        except UnreadableFileError as exc:
+            unreadable.append({"_source_file": landing_file.relative_path, "error": str(exc)})
+    records = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=RAW_SCHEMA)
+    return LandingRead(
+        records=order_raw_columns(records),
+        unreadable=pl.DataFrame(unreadable, schema={"_source_file": pl.String, "error": pl.String}),
+        files=files,
+    )
+
+
+def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pl.DataFrame]:
+    """The file's records in row order, a chunk at a time, with ``RAW_SCHEMA`` columns first.
+
+    Raises ``UnreadableFileError`` (possibly after some chunks) when the file has no records to
+    give: corrupt gzip or Parquet, NUL bytes in a text file, a CSV without a header, or content
+    its parser rejects as a whole. Storage errors name the URL.
+    """
+    kind = landing_format(landing_file.relative_path)
+    if kind == "parquet":
+        chunks = parquet_chunks(landing_file.url, max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
+    else:
+        blocks = _text_blocks(landing_file, chunk_bytes)
+        chunks = csv_chunks(blocks) if kind == "csv" else _jsonl_chunks(blocks)
+    source = pl.lit(landing_file.relative_path, pl.String).alias("_source_file")
+    try:
+        for chunk in chunks:
+            yield order_raw_columns(chunk.with_columns(source))
+    except (UnreadableFileError, StorageError):
+        raise
+    except PARSE_ERRORS as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnreadableFileError(f"cannot be parsed: {type(exc).__name__}: {cause}") from exc
+
+
+def _text_blocks(landing_file: LandingFile, chunk_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number of its first line, block of whole lines, is the last) of the text, gunzipped."""
+    with storage_errors("read", landing_file.url):
+        handle = fsspec.open(landing_file.url, "rb").open()
+    with handle:
+        gzipped = landing_file.relative_path.lower().endswith(".gz")
+        stream: BinaryIO = gzip.GzipFile(fileobj=handle) if gzipped else handle
+        line, carry = 1, b""
+        while True:
+            data = _read_block(stream, chunk_bytes, landing_file.url)
+            block = carry + data
+            cut = block.rfind(b"\n") + 1 if data else len(block)  # at the end, the last line too
+            block, carry = block[:cut], block[cut:]
+            if b"\x00" in block:
+                raise UnreadableFileError("binary content (NUL bytes) in a text file")
+            yield line, block, not data
+            if not data:
+                return
+            line += line_breaks(block)
+
+
+def _read_block(stream: BinaryIO, size: int, url: str) -> bytes:
+    """Storage errors name the URL (and may be retried); a bad gzip stream is the file's fault."""
+    with storage_errors("read", url):
+        try:
+            return stream.read(size)
+        except GZIP_ERRORS as exc:
+            error = exc
+    raise UnreadableFileError(f"corrupt gzip stream: {error}") from error
+
+
+def _jsonl_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFrame]:
+    for first_line, block, _ in blocks:
+        lines = text_lines(block, first_line).filter(pl.col("_line").str.strip_chars() != "")
+        yield jsonl_records(lines.rename({"_line": "_raw_record"}))
+
+
+def order_raw_columns(records: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """Trade fields first, then unknown extra columns by name, then provenance (then ``date``);
+    missing raw columns are added as nulls. Rows keep their order."""
+    names = records.collect_schema().names()
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in RAW_SCHEMA.items() if name not in names]
+    extras = sorted(c for c in names if c not in RAW_SCHEMA and c != "date")
+    ordered = [*TRADE_FIELDS, *extras, *PROVENANCE_COLUMNS, *(["date"] if "date" in names else [])]
+    return records.with_columns(missing).select(
+        pl.col(c).cast(RAW_SCHEMA.get(c, pl.Date() if c == "date" else pl.String())) for c in ordered
+    )

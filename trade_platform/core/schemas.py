@@ -1,0 +1,144 @@
+"""pandera models (polars backend) for every asset: the contract each output is checked against.
+
+``dagster_types`` turns them into Dagster types, which run the check on every materialization
+and show each asset's columns in the UI. Validation rules that route records to the DLQ live in
+``transforms.validation``; these models are the backstop that no bad row got through.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandera.polars as pa
+import polars as pl
+
+from trade_platform.core.dlq_codes import ALL_CODES
+from trade_platform.core.validation import EXCHANGE_PATTERN, SIDES, SYMBOL_PATTERN
+
+UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
+
+
+class RawTrades(pa.DataFrameModel):
+    """Every landed record as received (text), with provenance; unknown extra columns are kept."""
+
+    trade_id: str = pa.Field(nullable=True)
+    symbol: str = pa.Field(nullable=True)
+    side: str = pa.Field(nullable=True)
+    price: str = pa.Field(nullable=True)
+    quantity: str = pa.Field(nullable=True)
+    timestamp: str = pa.Field(nullable=True, description="as received: ISO-8601 text or epoch")
+    exchange: str = pa.Field(nullable=True)
+    source_file: str = pa.Field(alias="_source_file", description="path relative to the landing root")
+    source_row: pl.Int64 = pa.Field(
+        alias="_source_row", ge=1, description="line (CSV/JSONL) or row (Parquet)"
+    )
+    raw_record: str = pa.Field(alias="_raw_record", nullable=True, description="the record as received")
+    parse_error: str = pa.Field(alias="_parse_error", nullable=True, description="why it could not be split")
+    date: pl.Date = pa.Field(description="partition day (UTC)")
+
+    class Config:
+        name = "RawTrades"
+        strict = False
+
+
+class ValidatedTrades(pa.DataFrameModel):
+    """Typed, normalized trades: one row per trade_id per day."""
+
+    trade_id: str
+    symbol: str = pa.Field(str_matches=SYMBOL_PATTERN)
+    side: str = pa.Field(isin=list(SIDES))
+    price: pl.Float64 = pa.Field(gt=0)
+    quantity: pl.Float64 = pa.Field(gt=0)
+    timestamp: UtcTimestamp
+    exchange: str = pa.Field(str_matches=EXCHANGE_PATTERN)
+    source_file: str = pa.Field(alias="_source_file")
+    source_row: pl.Int64 = pa.Field(alias="_source_row", ge=1)
+    date: pl.Date
+
+    class Config:
+        name = "ValidatedTrades"
+        strict = True
+        # One row per (date, trade_id) holds by construction (``split_trades``) and is verified
+        # by the blocking ``unique_trade_id`` check over the stored partition. Not repeated here:
+        # a streamed partition is checked a batch at a time, so a model-level ``unique`` could not
+        # see a repeat across batches anyway, and on an in-memory day it was half pandera's cost.
+
+    @pa.dataframe_check(description="price and quantity are finite")
+    @classmethod
+    def finite_numbers(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("price").is_finite() & pl.col("quantity").is_finite())
+
+    @pa.dataframe_check(description="timestamp falls on the partition day")
+    @classmethod
+    def timestamp_in_partition(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("timestamp").dt.date() == pl.col("date"))
+
+
+class TradesDlq(pa.DataFrameModel):
+    """Rejected records with every reason, where they came from and which run rejected them."""
+
+    raw_record: str = pa.Field(
+        nullable=True, description="the record as received (null for unreadable files)"
+    )
+    trade_id: str = pa.Field(nullable=True)
+    error_codes: pl.List(pl.String) = pa.Field(description=f"subset of {', '.join(ALL_CODES)}")
+    error: str
+    source_file: str = pa.Field(alias="_source_file")
+    source_row: pl.Int64 = pa.Field(alias="_source_row", nullable=True)
+    run_id: str
+    rejected_at: UtcTimestamp
+    date: pl.Date
+
+    class Config:
+        name = "TradesDlq"
+        strict = True
+
+    @pa.dataframe_check(description="every entry has at least one known code")
+    @classmethod
+    def known_codes(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        codes = pl.col("error_codes")
+        return data.lazyframe.select(
+            (codes.list.len() > 0) & codes.list.eval(pl.element().is_in(ALL_CODES)).list.all()
+        )
+
+
+class Ohlcv(pa.DataFrameModel):
+    """Candles per symbol, interval and UTC-aligned bucket start."""
+
+    symbol: str
+    interval: str
+    timestamp: UtcTimestamp = pa.Field(description="bucket start")
+    open: pl.Float64 = pa.Field(gt=0)
+    high: pl.Float64 = pa.Field(gt=0)
+    low: pl.Float64 = pa.Field(gt=0)
+    close: pl.Float64 = pa.Field(gt=0)
+    volume: pl.Float64 = pa.Field(gt=0)
+    trade_count: pl.Int64 = pa.Field(ge=1)
+    vwap: pl.Float64 = pa.Field(gt=0)
+    date: pl.Date
+
+    class Config:
+        name = "Ohlcv"
+        strict = True
+        # One candle per (date, interval, symbol, timestamp) holds by construction and is
+        # verified over the stored partition by the ``ohlcv_invariants`` check, as uniqueness is
+        # for every asset: a big day streams in symbol passes, checked a batch at a time.
+
+
+class DailyVolume(pa.DataFrameModel):
+    """Per symbol and day: activity, volume and prices."""
+
+    symbol: str
+    trade_count: pl.Int64 = pa.Field(ge=1)
+    total_volume: pl.Float64 = pa.Field(gt=0)
+    notional: pl.Float64 = pa.Field(gt=0)
+    vwap: pl.Float64 = pa.Field(gt=0)
+    avg_price: pl.Float64 = pa.Field(gt=0)
+    low_price: pl.Float64 = pa.Field(gt=0)
+    high_price: pl.Float64 = pa.Field(gt=0)
+    date: pl.Date
+
+    class Config:
+        name = "DailyVolume"
+        strict = True
+        # One row per (date, symbol): verified by the ``daily_volume_totals`` check (see Ohlcv).

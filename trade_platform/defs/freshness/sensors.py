@@ -1,0 +1,52 @@
+"""``freshness_sensor``: evaluates the freshness checks once after each deadline."""
+
+from datetime import UTC, datetime, time
+
+from dagster import (
+    AssetCheckKey,
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+
+from trade_platform.defs.freshness.checks import expected_partition
+
+
+def _last_evaluated(instance, key: AssetCheckKey) -> float:
+    """When the check last finished an evaluation (0 if never)."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+    )
+    return history[0].create_timestamp if history else 0.0
+
+
+def build_freshness_sensor(checks: AssetChecksDefinition, deadline: time) -> SensorDefinition:
+    check_keys: list[AssetCheckKey] = sorted(checks.check_keys, key=lambda k: k.to_user_string())
+
+    @sensor(
+        name="freshness_sensor",
+        # A sensor without a target cannot launch anything: the daemon fails every tick that
+        # returns a RunRequest. The checks alone are the target; no asset is materialized.
+        target=AssetSelection.checks(*check_keys),
+        minimum_interval_seconds=300,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Evaluates the freshness checks once after each {deadline:%H:%M} UTC deadline.",
+    )
+    def freshness_sensor(context: SensorEvaluationContext):
+        _, due = expected_partition(datetime.now(UTC), deadline)
+        # Only a finished evaluation counts: one planned by a queued or cancelled run may never
+        # happen. The run key lets the sensor launch at most one run per deadline.
+        stale = [key for key in check_keys if _last_evaluated(context.instance, key) < due.timestamp()]
+        if not stale:
+            return SkipReason(
+                f"every freshness check was evaluated after the {due:%Y-%m-%d %H:%M} UTC deadline"
+            )
+        return RunRequest(run_key=f"freshness:{due.isoformat()}", asset_check_keys=stale)
+
+    return freshness_sensor

@@ -1,0 +1,139 @@
+"""The landing sensor (the S3-key-sensor role): one run per day whose set of landing files changed.
+
+It lists ``<landing>/trades/date=*/`` (a local folder or ``s3://``), fingerprints each day's files
+by (path, size, ETag or mtime), and requests the day's partition when the fingerprint differs
+from the one in its cursor. The run key is the day plus its fingerprint, so the same files never
+trigger twice, and the cursor ``{day: fingerprint}`` is the checkpoint: a restarted daemon resumes
+from it without re-running old days.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+from fsspec.core import url_to_fs
+
+from trade_platform.core.landing.files import is_landing_file
+from trade_platform.defs.shared.partitions import daily_partitions
+
+RAW = AssetKey("raw_trades")
+
+FILESET_TAG = "trade_platform/landing_fileset"
+MAX_RUNS_PER_TICK = 31  # a first tick over a long history catches up a month at a time
+_DAY_DIRECTORY = re.compile(r"(?:^|/)trades/date=(\d{4}-\d{2}-\d{2})/")
+
+
+@dataclass(frozen=True)
+class Fileset:
+    digest: str
+    """sha256 (16 hex digits) of the sorted (path, size, ETag or mtime) lines of the day's files."""
+    modified: float | None
+    """The newest file's modification time (epoch seconds), when the store reports one."""
+
+
+def landing_filesets(landing_url: str) -> dict[str, Fileset]:
+    """The fileset of every day under ``<landing>/trades/`` that has landing files.
+
+    The files are the ones ``landing.list_landing_files`` reads (``landing.is_landing_file``):
+    hidden paths and unsupported names are ignored, so a half-written ``.tmp`` does not trigger a run.
+    """
+    fs, root = url_to_fs(landing_url)
+    trades = f"{root.rstrip('/')}/trades"
+    fs.invalidate_cache(trades)  # a long-lived daemon must not see a cached listing
+    if not fs.exists(trades):
+        return {}
+    lines: dict[str, list[str]] = {}
+    modified: dict[str, list[float]] = {}
+    for path, info in fs.find(trades, detail=True).items():
+        relative = path[len(root.rstrip("/")) + 1 :]
+        match = _DAY_DIRECTORY.match(relative)
+        if not match or not is_landing_file(relative[match.end() :]):
+            continue
+        version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
+        lines.setdefault(match.group(1), []).append(f"{relative}\t{info.get('size') or 0}\t{version}")
+        modified.setdefault(match.group(1), []).append(_modified(info))
+    return {
+        day: Fileset(
+            digest=hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16],
+            modified=None if None in modified[day] else max(modified[day]),
+        )
+        for day, entries in lines.items()
+    }
+
+
+def _modified(info: dict) -> float | None:
+    stamp = info.get("mtime") or info.get("LastModified")
+    if isinstance(stamp, datetime):
+        return stamp.timestamp()
+    return float(stamp) if stamp is not None else None
+
+
+def materialized_since(instance: DagsterInstance, day: str, fileset: Fileset) -> bool:
+    """Whether ``raw_trades`` of ``day`` was materialized after its newest file landed."""
+    if fileset.modified is None:
+        return False
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=RAW, asset_partitions=[day]), limit=1
+    ).records
+    return bool(records) and records[0].timestamp > fileset.modified
+
+
+def is_partition(day: str) -> bool:
+    """Only complete UTC days are partitions; today's files wait until the day is over."""
+    last = daily_partitions.get_last_partition_key()
+    try:
+        return daily_partitions.start.date() <= date.fromisoformat(day) and last is not None and day <= last
+    except ValueError:
+        return False
+
+
+def build_landing_sensor(landing_url: str, job) -> SensorDefinition:
+    @sensor(
+        name="landing_sensor",
+        job=job,
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Requests a day's run when its files under {landing_url}/trades/date=*/ change.",
+    )
+    def landing_sensor(context: SensorEvaluationContext) -> SensorResult:
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        filesets = landing_filesets(landing_url)
+        changed = sorted(
+            day for day, f in filesets.items() if seen.get(day) != f.digest and is_partition(day)
+        )
+        # Days already materialized from these files (a demo run, a lost cursor) need no new run.
+        current = [day for day in changed if materialized_since(context.instance, day, filesets[day])]
+        due = [day for day in changed if day not in current][:MAX_RUNS_PER_TICK]
+        requests = [
+            RunRequest(
+                partition_key=day,
+                run_key=f"{day}:{filesets[day].digest}",
+                tags={FILESET_TAG: filesets[day].digest},
+            )
+            for day in due
+        ]
+        cursor = json.dumps({**seen, **{day: filesets[day].digest for day in current + due}}, sort_keys=True)
+        if not requests:
+            return SensorResult(
+                skip_reason=f"no new or changed files in {len(filesets)} landed days", cursor=cursor
+            )
+        waiting = len(changed) - len(current) - len(due)
+        context.log.info(f"changed days: {', '.join(due)}" + (f" (+{waiting} next tick)" if waiting else ""))
+        return SensorResult(run_requests=requests, cursor=cursor)
+
+    return landing_sensor

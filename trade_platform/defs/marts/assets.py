@@ -1,0 +1,66 @@
+"""``ohlcv`` and ``daily_volume``: marts computed from validated trades, one day at a time."""
+
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from dagster import AssetExecutionContext, Output, asset
+
+from trade_platform.core import marts
+from trade_platform.core.spill import Spill
+from trade_platform.core.storage import storage_errors
+from trade_platform.defs.ingest.assets import column_schema
+from trade_platform.defs.shared.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
+from trade_platform.defs.shared.partitions import daily_partitions
+from trade_platform.defs.shared.policies import backfill_policy, retry_storage_faults
+from trade_platform.defs.shared.resources import MartSettings
+
+
+@asset(
+    dagster_type=OHLCV_TYPE,
+    partitions_def=daily_partitions,
+    backfill_policy=backfill_policy,
+    group_name="trades",
+    compute_kind="polars",
+    metadata=column_schema(OHLCV_TYPE),
+)
+def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated_trades: pl.LazyFrame):
+    """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned."""
+    intervals = mart_settings.intervals()
+    context.log.info(f"Building {', '.join(intervals)} candles")
+    yield from _per_day(context, validated_trades, lambda trades: marts.ohlcv(trades, intervals))
+
+
+@asset(
+    dagster_type=DAILY_VOLUME_TYPE,
+    partitions_def=daily_partitions,
+    backfill_policy=backfill_policy,
+    group_name="trades",
+    compute_kind="polars",
+    metadata=column_schema(DAILY_VOLUME_TYPE),
+)
+def daily_volume(context: AssetExecutionContext, validated_trades: pl.LazyFrame):
+    """Per symbol: trade count, volume, notional, VWAP, mean, low and high price for the day."""
+    yield from _per_day(context, validated_trades, marts.daily_volume)
+
+
+def _per_day(
+    context: AssetExecutionContext,
+    validated_trades: pl.LazyFrame,
+    compute: Callable[[pl.LazyFrame], pl.DataFrame],
+) -> Iterator[Output]:
+    """``compute`` over each day of the run alone (the scan reads only that day's file), so a
+    range run needs the memory of one day; ``marts.sum_in_order`` adds floats in row order, so a
+    re-run writes the same bytes."""
+    name = context.assets_def.key.to_python_identifier()
+    with (
+        retry_storage_faults(context.retry_number),
+        tempfile.TemporaryDirectory(prefix=f"trade-platform-{name}-") as scratch,
+    ):
+        spill = Spill(Path(scratch))
+        for day in context.partition_keys:
+            with storage_errors("read", f"validated_trades of {day}"):
+                spill.add(name, compute(validated_trades.filter(pl.col("date") == date.fromisoformat(day))))
+        yield Output(spill.result(name))

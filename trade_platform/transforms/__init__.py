@@ -1,1 +1,0 @@
-"""Plain polars transforms (no Dagster): the assets, the tests and the benchmark call these."""
