@@ -7,15 +7,15 @@ from datetime import time
 from dagster import Definitions, in_process_executor
 
 from trade_platform.defs.automation.jobs import ASSETS, replay_dlq_job, trades_daily_job
-from trade_platform.defs.automation.schedules import build_daily_schedule, schedule_time_from_env
-from trade_platform.defs.freshness.checks import build_freshness_checks, deadline_from_env
+from trade_platform.defs.automation.schedules import build_daily_schedule
+from trade_platform.defs.freshness.checks import build_freshness_checks
 from trade_platform.defs.freshness.sensors import build_freshness_sensor
 from trade_platform.defs.ingest.checks import INGEST_CHECKS
 from trade_platform.defs.ingest.sensors import build_landing_sensor
 from trade_platform.defs.lineage.sensors import build_lineage_sensor
 from trade_platform.defs.marts.checks import MART_CHECKS
 from trade_platform.defs.shared.resources import local_resources, resources_from_env
-from trade_platform.settings import QualityGates, Settings
+from trade_platform.settings import QualityGates, Settings, deadline_from_env, schedule_time_from_env
 
 
 def build_defs(

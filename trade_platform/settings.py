@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 
 LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
 LAKE_URL_ENV = "TRADE_PLATFORM_LAKE_URL"
@@ -17,6 +17,8 @@ OHLCV_INTERVALS_ENV = "TRADE_PLATFORM_OHLCV_INTERVALS"
 MAX_RETRIES_ENV = "TRADE_PLATFORM_MAX_RETRIES"
 RETRY_DELAY_ENV = "TRADE_PLATFORM_RETRY_DELAY_SECONDS"
 SPILL_BUDGET_ENV = "TRADE_PLATFORM_SPILL_BUDGET_MB"
+FRESHNESS_DEADLINE_ENV = "TRADE_PLATFORM_FRESHNESS_DEADLINE"
+SCHEDULE_TIME_ENV = "TRADE_PLATFORM_SCHEDULE_TIME"
 
 DEFAULT_LANDING_URL = "./data/landing"
 DEFAULT_LAKE_URL = "./data/lake"
@@ -27,6 +29,8 @@ DEFAULT_RETRY_DELAY_SECONDS = 2.0
 # A 1M-trade day's raw, validated and DLQ rows take about 350 MiB: such days stay in memory,
 # while a 10M-trade day still peaks under 2 GiB (BENCHMARKS.md).
 DEFAULT_SPILL_BUDGET_MB = 512
+DEFAULT_FRESHNESS_DEADLINE = "02:00"
+DEFAULT_SCHEDULE_TIME = "00:15"
 
 
 def env_str(name: str, default: str) -> str:
@@ -132,3 +136,22 @@ def _env_rate(name: str, default: float) -> float:
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"{name} must be a fraction between 0 and 1, got {text!r}")
     return rate
+
+
+def parse_time_of_day(text: str, name: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a UTC time of day like 02:00, got {text!r}") from exc
+
+
+def deadline_from_env() -> time:
+    """``TRADE_PLATFORM_FRESHNESS_DEADLINE``: when yesterday's partition must exist (UTC)."""
+    return parse_time_of_day(
+        env_str(FRESHNESS_DEADLINE_ENV, DEFAULT_FRESHNESS_DEADLINE), FRESHNESS_DEADLINE_ENV
+    )
+
+
+def schedule_time_from_env() -> time:
+    """``TRADE_PLATFORM_SCHEDULE_TIME``: when ``daily_schedule`` runs the previous day (UTC)."""
+    return parse_time_of_day(env_str(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME), SCHEDULE_TIME_ENV)

@@ -7,11 +7,8 @@ from dagster import AssetKey, RunRequest, SkipReason, build_sensor_context
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform.defs.freshness.checks import (
-    FRESH_ASSETS,
-    deadline_from_env,
-    expected_partition,
-)
+from trade_platform.defs.freshness.checks import FRESH_ASSETS, expected_partition
+from trade_platform.settings import deadline_from_env
 
 DEADLINE = time(2, 0)
 

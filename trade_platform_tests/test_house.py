@@ -34,3 +34,12 @@ def test_no_module_of_the_package_is_over_300_lines():
         str(path.relative_to(PACKAGE)): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")
     }
     assert {name: lines for name, lines in sizes.items() if lines > MAX_LINES} == {}
+
+
+def test_dagsters_dg_cli_finds_and_loads_the_code_location_through_pyproject():
+    dg = Path(sys.executable).with_name("dg")
+    completed = subprocess.run(
+        [str(dg), "check", "defs"], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "All definitions loaded successfully" in completed.stdout + completed.stderr

@@ -6,7 +6,7 @@ import pytest
 from dagster import DagsterInstance, build_schedule_context
 
 from trade_platform.definitions import build_defs
-from trade_platform.defs.automation.schedules import schedule_time_from_env
+from trade_platform.settings import schedule_time_from_env
 
 
 def schedule(tmp_path, at=time(0, 15)):

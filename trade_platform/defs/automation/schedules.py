@@ -10,16 +10,6 @@ from datetime import time
 
 from dagster import DefaultScheduleStatus, build_schedule_from_partitioned_job
 
-from trade_platform.defs.freshness.checks import parse_time_of_day
-from trade_platform.settings import env_str
-
-SCHEDULE_TIME_ENV = "TRADE_PLATFORM_SCHEDULE_TIME"
-DEFAULT_SCHEDULE_TIME = "00:15"
-
-
-def schedule_time_from_env() -> time:
-    return parse_time_of_day(env_str(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME), SCHEDULE_TIME_ENV)
-
 
 def build_daily_schedule(job, at: time):
     return build_schedule_from_partitioned_job(

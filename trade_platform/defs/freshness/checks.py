@@ -21,25 +21,11 @@ from dagster import (
 from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
 
 from trade_platform.defs.shared.partitions import daily_partitions
-from trade_platform.settings import env_str
 
-FRESHNESS_DEADLINE_ENV = "TRADE_PLATFORM_FRESHNESS_DEADLINE"
-DEFAULT_FRESHNESS_DEADLINE = "02:00"
 FRESH_ASSETS = ("validated_trades", "ohlcv", "daily_volume")
 RECENT_DAYS = 7
 # The key Dagster's own freshness sensor reads; kept so either sensor can drive these checks.
 FRESH_UNTIL_KEY = "dagster/fresh_until_timestamp"
-
-
-def parse_time_of_day(text: str, name: str = FRESHNESS_DEADLINE_ENV) -> time:
-    try:
-        return time.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a UTC time of day like 02:00, got {text!r}") from exc
-
-
-def deadline_from_env() -> time:
-    return parse_time_of_day(env_str(FRESHNESS_DEADLINE_ENV, DEFAULT_FRESHNESS_DEADLINE))
 
 
 def expected_partition(now: datetime, deadline: time) -> tuple[str, datetime]:

@@ -38,23 +38,25 @@ def column_schema(dagster_type) -> dict:
             dagster_type=RAW_TRADES_TYPE,
             description="Every landed record as received, with _source_file and _source_row.",
             metadata=column_schema(RAW_TRADES_TYPE),
+            kinds={"polars"},
         ),
         VALIDATED: AssetOut(
             dagster_type=VALIDATED_TRADES_TYPE,
             description="Typed, normalized trades; one row per trade_id per day.",
             metadata=column_schema(VALIDATED_TRADES_TYPE),
+            kinds={"polars"},
         ),
         DLQ: AssetOut(
             dagster_type=TRADES_DLQ_TYPE,
             description="Rejected records with their error codes, source and run.",
             metadata=column_schema(TRADES_DLQ_TYPE),
+            kinds={"polars"},
         ),
     },
     internal_asset_deps={RAW: set(), VALIDATED: {AssetKey(RAW)}, DLQ: {AssetKey(RAW)}},
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
     group_name="trades",
-    compute_kind="polars",
 )
 def ingest_trades(context: AssetExecutionContext, landing: LandingZone, lake: Lake):
     """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.

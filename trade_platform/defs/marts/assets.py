@@ -23,7 +23,7 @@ from trade_platform.defs.shared.resources import MartSettings
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
     group_name="trades",
-    compute_kind="polars",
+    kinds={"polars"},
     metadata=column_schema(OHLCV_TYPE),
 )
 def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated_trades: pl.LazyFrame):
@@ -38,7 +38,7 @@ def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
     group_name="trades",
-    compute_kind="polars",
+    kinds={"polars"},
     metadata=column_schema(DAILY_VOLUME_TYPE),
 )
 def daily_volume(context: AssetExecutionContext, validated_trades: pl.LazyFrame):

@@ -45,7 +45,10 @@ PART_FILE = "part-0"
 WRITE_THREADS = 2
 
 
-class LakeParquetIOManager(UPathIOManager):
+class ParquetLakeUPathIOManager(UPathIOManager):
+    """The worker that ``ParquetLakeIOManager`` (the resource a user configures) creates per run:
+    it reads and writes the partitions of one lake."""
+
     extension = ".parquet"
 
     def get_path_for_partition(
@@ -274,9 +277,10 @@ def refuse_if_canceled(instance: DagsterInstance, run_id: str) -> None:
 
 
 class ParquetLakeIOManager(ConfigurableIOManagerFactory):
-    """Stores every asset partition as Parquet under ``lake_url`` (a folder or ``s3://`` URL)."""
+    """The lake as a configurable resource: every asset partition as Parquet under ``lake_url``
+    (a folder or ``s3://`` URL), read and written by a ``ParquetLakeUPathIOManager``."""
 
     lake_url: str
 
-    def create_io_manager(self, context) -> LakeParquetIOManager:
-        return LakeParquetIOManager(base_path=UPath(self.lake_url))
+    def create_io_manager(self, context) -> ParquetLakeUPathIOManager:
+        return ParquetLakeUPathIOManager(base_path=UPath(self.lake_url))
