@@ -27,7 +27,7 @@ BAD_FRACTION = 0.01
 SEED = 42
 OUTPUTS = ("validated", "dlq", "ohlcv", "daily_volume")
 TRADE_FIELDS = ("trade_id", "symbol", "side", "price", "quantity", "timestamp", "exchange")
-# The rules, restated for the independent implementations (values as in trade_platform.transforms).
+# The rules, restated for the independent implementations (values as in trade_platform.core.validation).
 TRADE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}"
 SYMBOL_PATTERN = r"[A-Z0-9_-]+"
 EXCHANGE_PATTERN = r"[A-Z0-9_-]+"

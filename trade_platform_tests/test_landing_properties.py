@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -129,7 +130,8 @@ def test_random_files_never_crash_a_day_nor_lose_a_record(tmp_path_factory, file
         source = f"trades/date={DAY}/{name}"
         gave_rows = raw.filter(pl.col("_source_file") == source).height > 0
         entries = unreadable.filter(pl.col("_source_file") == source).height
-        empty = not any(line.strip() for line in _text(files[name]).splitlines()[1:])
+        # A file with no line after its first non-blank one (a header) has nothing to give.
+        empty = len([line for line in _text(files[name]).splitlines() if line.strip()]) <= 1
         assert (gave_rows and entries == 0) or (not gave_rows and entries == 1) or (empty and entries == 0), (
             name
         )
@@ -141,5 +143,5 @@ def test_random_files_never_crash_a_day_nor_lose_a_record(tmp_path_factory, file
 def _text(content: bytes) -> str:
     try:
         return gzip.decompress(content).decode("utf-8", errors="replace")
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # not gzip, or a broken one: the raw bytes
         return content.decode("utf-8", errors="replace")

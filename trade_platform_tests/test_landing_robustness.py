@@ -317,3 +317,39 @@ def test_symbols_and_exchanges_must_be_ascii_before_upper_casing(tmp_path, symbo
     text = f"{HEADER}\n{row('S1').replace(',BTC,', f',{symbol},')}\n{row('S2', exchange=symbol)}\n"
     out = ingest(tmp_path, {"s.csv": text.encode()})
     assert codes(out, "s.csv") == {2: ["invalid_symbol"], 3: ["invalid_exchange"]}
+
+
+@pytest.mark.parametrize("bad", ['A, "b,c"', '"b"x', 'A"x'])
+def test_a_record_whose_quoting_polars_cannot_resolve_is_malformed_alone(tmp_path, bad):
+    text = f"{HEADER}\n{row('Q0')}\n{row('Q1', exchange=bad)}\n{row('Q2')}\n"
+    out = ingest(tmp_path, {"quotes.csv": text.encode()})
+    assert of_file(out[VALIDATED], "quotes.csv")["trade_id"].to_list() == ["Q0", "Q2"]
+    assert set(codes(out, "quotes.csv")) == {3}
+
+
+def test_an_unusual_json_line_after_many_bad_ones_keeps_every_field(tmp_path):
+    lines = ["not json"] * 150 + [json_line(trade_id="LATE1", venue={"id": 1})]
+    out = ingest(tmp_path, {"late.jsonl": "\n".join(lines).encode()})
+    assert of_file(out[VALIDATED], "late.jsonl")["trade_id"].to_list() == ["LATE1"]
+    assert of_file(out[RAW], "late.jsonl").filter(pl.col("trade_id") == "LATE1")["venue"].to_list() == [
+        '{"id":1}'
+    ]
+
+
+def test_a_json_key_repeated_with_other_spacing_or_case_counts_its_last_value(tmp_path):
+    line = json_line(trade_id="R2")[:-1] + ', " Price ": 9}'
+    out = ingest(tmp_path, {"spaced.jsonl": line.encode()})
+    assert of_file(out[VALIDATED], "spaced.jsonl")["price"].to_list() == [9.0]
+
+
+def test_a_nested_parquet_extra_is_kept_as_the_same_json_as_in_jsonl(tmp_path):
+    table = pa.table(
+        {
+            **{k: [v] for k, v in zip(HEADER.split(","), row("PN1").split(","), strict=True)},
+            "venue": [{"id": 1}],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    out = ingest(tmp_path, {"nested.parquet": buffer.getvalue()})
+    assert of_file(out[RAW], "nested.parquet")["venue"].to_list() == ['{"id":1}']

@@ -19,6 +19,7 @@ from trade_platform.core.corrections import apply_corrections
 from trade_platform.core.dlq_codes import DlqCode
 from trade_platform.core.landing.files import (
     CHUNK_BYTES,
+    PARQUET_BYTES_PER_ROW,
     RAW_SCHEMA,
     LandingFile,
     UnreadableFileError,
@@ -112,17 +113,20 @@ def gone_sources(
     present = {f.relative_path for f in files}
     kept: dict[str, StoredRecords | StoredUnreadable] = {}
     if raw is not None:
-        for path in raw.select(pl.col("_source_file").unique()).collect().to_series().to_list():
+        with storage_errors("read", "the stored raw_trades partition"):
+            stored_files = raw.select(pl.col("_source_file").unique()).collect().to_series().to_list()
+        for path in stored_files:
             if path not in present:
                 kept[path] = StoredRecords(
                     path, raw.filter(pl.col("_source_file") == path).drop("date", strict=False)
                 )
     if dlq is not None:
-        unreadable = (
-            dlq.filter(pl.col("error_codes").list.contains(DlqCode.UNREADABLE_FILE.value))
-            .select("_source_file", "error")
-            .collect()
-        )
+        with storage_errors("read", "the stored trades_dlq partition"):
+            unreadable = (
+                dlq.filter(pl.col("error_codes").list.contains(DlqCode.UNREADABLE_FILE.value))
+                .select("_source_file", "error")
+                .collect()
+            )
         for path, error in unreadable.iter_rows():
             if path not in present and path not in kept:
                 kept[path] = StoredUnreadable(path, error.removeprefix(UNREADABLE_PREFIX))
@@ -134,13 +138,9 @@ def _chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
         yield from iter_landing_file(source, chunk_bytes)
     elif isinstance(source, StoredRecords):
         with storage_errors("read", f"the raw_trades rows of {source.relative_path}"):
-            yield from source.records.collect_batches(chunk_size=max(1, chunk_bytes // STORED_BYTES_PER_ROW))
+            yield from source.records.collect_batches(chunk_size=max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
     else:
         raise UnreadableFileError(source.error)
-
-
-STORED_BYTES_PER_ROW = 128
-"""Rows of a stored file per chunk: ``chunk_bytes // STORED_BYTES_PER_ROW``, as for Parquet."""
 
 
 def ingest_day(

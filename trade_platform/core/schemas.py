@@ -2,7 +2,7 @@
 
 ``dagster_types`` turns them into Dagster types, which run the check on every materialization
 and show each asset's columns in the UI. Validation rules that route records to the DLQ live in
-``transforms.validation``; these models are the backstop that no bad row got through.
+``core.validation``; these models are the backstop that no bad row got through.
 """
 
 from __future__ import annotations

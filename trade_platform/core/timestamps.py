@@ -6,6 +6,8 @@ import polars as pl
 
 UTC_MICROS = pl.Datetime("us", "UTC")
 
+# The accepted forms, exactly (README, landing contract): ISO-8601 with two-digit fields, optional
+# seconds and a fraction of up to 9 digits, then Z or an offset; or epoch seconds/milliseconds.
 _ISO_LOCAL = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
 ISO_ZONED = _ISO_LOCAL + r"(?:Z|[+-]\d{2}:?\d{2})$"
 ISO_ZONELESS = _ISO_LOCAL + r"$"

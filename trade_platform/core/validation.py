@@ -57,10 +57,6 @@ class TradeSplit:
     dlq: pl.DataFrame
 
 
-# The accepted forms, exactly (README, landing contract): ISO-8601 with two-digit fields, optional
-# seconds and a fraction of up to 9 digits, then Z or an offset; or epoch seconds/milliseconds.
-
-
 def split_trades(
     raw: pl.DataFrame | pl.LazyFrame,
     *,

@@ -156,29 +156,47 @@ def _fields(records: pl.DataFrame, header: list[str], malformed: pl.DataFrame) -
         .then(pl.lit("CSV record has a quote inside an unquoted field"))
         .otherwise(pl.format(f"CSV row has {{}} fields, header has {expected}", "_count")),
     )
-    values = _split(good["_raw_record"], expected)
+    values, resolved = _split(good["_raw_record"], expected)
     fields = [pl.Series(name, values[i], pl.String).replace("", None) for i, name in kept_columns(header)]
     parsed = good.select("_source_row", "_raw_record").with_columns(
-        fields, _parse_error=pl.lit(None, pl.String)
+        fields,
+        _parse_error=pl.when(pl.Series(resolved, dtype=pl.Boolean))
+        .then(pl.lit(None, pl.String))
+        .otherwise(pl.lit("CSV record's quoting does not follow RFC 4180")),
     )
     return pl.concat([parsed, bad, malformed], how="diagonal_relaxed").sort("_source_row")
 
 
-def _split(records: pl.Series, width: int) -> list[list[str]]:
-    """The fields of well-quoted records (each has ``width``), column by column."""
+def _split(records: pl.Series, width: int) -> tuple[list[list[str | None]], list[bool]]:
+    """The fields of the records, column by column, and whether each record could be split.
+
+    polars reads them all at once; when it cannot (a quote after text in a field, a space
+    before a quoted field), each record is split on its own by Python's strict CSV reader, so a
+    record that still does not split into ``width`` fields is malformed alone.
+    """
     if records.is_empty():
-        return [[] for _ in range(width)]
-    table = pl.read_csv(
-        io.StringIO("\n".join(records.to_list()) + "\n"),
-        has_header=False,
-        new_columns=[f"f{i}" for i in range(width)],
-        infer_schema=False,
-        quote_char='"',
-    )
-    if table.height == records.len():
-        return [table[column].to_list() for column in table.columns]
-    rows = [next(csv.reader(io.StringIO(record))) for record in records.to_list()]  # unusual quoting
-    return [list(column) for column in zip(*rows, strict=True)]
+        return [[] for _ in range(width)], []
+    try:
+        table = pl.read_csv(
+            io.StringIO("\n".join(records.to_list()) + "\n"),
+            has_header=False,
+            new_columns=[f"f{i}" for i in range(width)],
+            infer_schema=False,
+            quote_char='"',
+        )
+        if table.height == records.len():
+            return [table[column].to_list() for column in table.columns], [True] * records.len()
+    except pl.exceptions.PolarsError:
+        pass
+    rows, resolved = [], []
+    for record in records.to_list():  # unusual quoting only
+        try:
+            fields = next(csv.reader(io.StringIO(record), strict=True))
+        except csv.Error:
+            fields = []
+        resolved.append(len(fields) == width)
+        rows.append(fields if len(fields) == width else [None] * width)
+    return [list(column) for column in zip(*rows, strict=True)], resolved
 
 
 def _plain_records(block: bytes, first_line: int, header: list[str]) -> pl.DataFrame | None:

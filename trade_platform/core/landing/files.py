@@ -39,7 +39,7 @@ from trade_platform.core.storage import StorageError, storage_errors
 
 # What a parser raises on content it cannot make sense of. Such a file becomes one
 # ``unreadable_file`` entry, so one file never blocks a day; storage faults are not among them.
-PARSE_ERRORS = (pl.exceptions.PolarsError, pa.ArrowException, ValueError, UnicodeError, csv.Error)
+PARSE_ERRORS = (pl.exceptions.PolarsError, pa.ArrowException, UnicodeError, csv.Error)
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 """A landing file's format is its last extension (under ``.gz`` for text): ``a.csv.jsonl`` is JSONL."""

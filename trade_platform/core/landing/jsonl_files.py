@@ -1,7 +1,7 @@
 """JSON Lines landing files as raw records: one JSON object per line.
 
-Keys are stored under ``landing_columns.column_names`` (the last of a repeated key counts). A
-value is kept as text: a string as is, a number as written, ``true``/``false``, and ``null`` as
+Keys are stored under ``columns.column_names`` (the last of a repeated key counts). A
+value is kept as text: a string as is, a number as its digits, ``true``/``false``, and ``null`` as
 missing. A nested value (object or array) in an extra field is kept as JSON text, as Parquet
 structs are; in a trade field it makes the record malformed. A line that is not a JSON object is
 malformed. Flat objects with distinct keys, by far the usual case, are decoded by polars in bulk;
@@ -32,7 +32,9 @@ def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
     lines = lines.with_columns(
         _bulk=pl.col("_raw_record").str.contains(FLAT_JSON_OBJECT)
         & (
-            keys.list.eval(pl.element().str.replace(r"\s*:$", "").str.to_lowercase()).list.n_unique()
+            keys.list.eval(
+                pl.element().str.replace(r'^"\s*(.*?)\s*"\s*:$', "$1").str.to_lowercase()
+            ).list.n_unique()
             == keys.list.len()
         )
     )
@@ -42,7 +44,7 @@ def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
         _record(row, line) for row, line in one_by_one.select("_source_row", "_raw_record").iter_rows()
     ]
     singles = (
-        pl.DataFrame(records, schema_overrides=RECORD_SCHEMA)
+        pl.DataFrame(records, schema_overrides=RECORD_SCHEMA, infer_schema_length=None)
         if records
         else pl.DataFrame(schema=RECORD_SCHEMA)
     )

@@ -7,6 +7,7 @@ malformed). Any error pyarrow raises on the bytes is corruption: the file is unr
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,8 @@ def _local_copy(url: str) -> Iterator[str]:
     storage errors (raised here, naming the URL) are never mistaken for corrupt content."""
     fs, path = url_to_fs(url)
     if "file" in fs.protocol:
+        with storage_errors("read", url):
+            fs.info(path)  # missing or unreadable: a storage fault, not corrupt content
         yield path
         return
     with tempfile.NamedTemporaryFile(suffix=".parquet") as local:
@@ -107,8 +110,9 @@ def _as_text(name: str, dtype: pl.DataType, *, nested: bool = False) -> pl.Expr:
     column = pl.col(name)
     if nested:  # the whole record is kept in _raw_record
         return pl.lit(None, pl.String).alias(name)
-    if dtype.is_nested():
-        return pl.struct(column).struct.json_encode().alias(name)
+    if dtype.is_nested():  # bare JSON of the value: cut the {"<name>": ...} wrapper
+        prefix = len(json.dumps(name, ensure_ascii=False)) + 2
+        return pl.struct(column).struct.json_encode().str.slice(prefix).str.head(-1).alias(name)
     if isinstance(dtype, pl.Datetime):
         fmt = "%Y-%m-%dT%H:%M:%S%.f%:z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S%.f"
         return column.dt.to_string(fmt).alias(name)

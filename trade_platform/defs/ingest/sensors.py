@@ -49,7 +49,7 @@ class Fileset:
 def landing_filesets(landing_url: str) -> dict[str, Fileset]:
     """The fileset of every day under ``<landing>/trades/`` that has landing files.
 
-    The files are the ones ``landing.list_landing_files`` reads (``landing.is_landing_file``):
+    The files are the ones ``core.landing.files.list_landing_files`` reads (``is_landing_file``):
     hidden paths and unsupported names are ignored, so a half-written ``.tmp`` does not trigger a run.
     """
     fs, root = url_to_fs(landing_url)

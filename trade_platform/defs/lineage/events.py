@@ -7,7 +7,7 @@ partitions it loaded), and the landing and corrections files ingest read, each w
 partitions touched, their files and row counts in the ``tradePlatform_partitions`` facet. Events are
 appended as JSON lines to ``<lake>/lineage/events-YYYY-MM-DD.jsonl`` (by event time, UTC) and,
 when ``OPENLINEAGE_URL`` is set, also sent through the OpenLineage client's HTTP transport (which
-reads the usual ``OPENLINEAGE_*`` variables). ``lineage.py`` imports this module only when a tick
+reads the usual ``OPENLINEAGE_*`` variables). ``sensors.py`` imports this module only when a tick
 has events to emit, so run workers do not pay for importing the OpenLineage client.
 """
 

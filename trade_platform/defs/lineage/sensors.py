@@ -2,7 +2,7 @@
 
 The sensor reads run status changes from the event log after its cursor (the last event-log id it
 has emitted), so every status change is emitted once, in order, also across daemon restarts;
-``lineage_events`` builds the events (datasets are lake paths with partitions and row counts) and
+``events`` builds the events (datasets are lake paths with partitions and row counts) and
 writes them to ``<lake>/lineage/`` and, when ``OPENLINEAGE_URL`` is set, to that endpoint.
 """
 
