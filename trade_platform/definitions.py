@@ -36,9 +36,9 @@ def build_defs(
         jobs=[trades_daily_job, replay_dlq_job],
         schedules=[build_daily_schedule(trades_daily_job, schedule_time or schedule_time_from_env())],
         sensors=[
-            build_landing_sensor(landing_url, trades_daily_job),
+            build_landing_sensor(trades_daily_job),
             build_freshness_sensor(freshness_checks, freshness_deadline),
-            build_lineage_sensor(lake_url),
+            build_lineage_sensor(),
         ],
         resources=resources or local_resources(landing_url, lake_url),
         # Steps run in the run's process: polars already uses every core inside a step, and a

@@ -54,7 +54,9 @@ def defs(tmp_path):
 
 
 def tick(defs, instance, cursor=None):
-    context = build_sensor_context(instance=instance, cursor=cursor, repository_def=defs.get_repository_def())
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+    )
     return defs.resolve_sensor_def("openlineage_sensor").evaluate_tick(context)
 
 

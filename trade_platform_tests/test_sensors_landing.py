@@ -35,7 +35,7 @@ class Daemon:
 
     def tick(self) -> SensorResult:
         context = build_sensor_context(
-            instance=self.instance, cursor=self.cursor, repository_def=self.defs.get_repository_def()
+            instance=self.instance, cursor=self.cursor, definitions=self.defs, resources=self.defs.resources
         )
         result = self.sensor.evaluate_tick(context)
         self.cursor = result.cursor

@@ -30,6 +30,7 @@ from fsspec.core import url_to_fs
 
 from trade_platform.core.landing.files import is_landing_file
 from trade_platform.defs.shared.partitions import daily_partitions
+from trade_platform.defs.shared.resources import LandingZone
 
 RAW = AssetKey("raw_trades")
 
@@ -102,17 +103,18 @@ def is_partition(day: str) -> bool:
         return False
 
 
-def build_landing_sensor(landing_url: str, job) -> SensorDefinition:
+def build_landing_sensor(job) -> SensorDefinition:
     @sensor(
         name="landing_sensor",
         job=job,
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Requests a day's run when its files under {landing_url}/trades/date=*/ change.",
+        description="Requests a day's run when its files under <landing>/trades/date=*/ change "
+        "(the landing zone of the `landing` resource, the one the assets read).",
     )
-    def landing_sensor(context: SensorEvaluationContext) -> SensorResult:
+    def landing_sensor(context: SensorEvaluationContext, landing: LandingZone) -> SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        filesets = landing_filesets(landing_url)
+        filesets = landing_filesets(landing.url)
         changed = sorted(
             day for day, f in filesets.items() if seen.get(day) != f.digest and is_partition(day)
         )

@@ -18,6 +18,8 @@ from dagster import (
     sensor,
 )
 
+from trade_platform.defs.shared.resources import Lake
+
 BATCH = 100
 RUN_STATUS_EVENTS = (
     DagsterEventType.RUN_START,
@@ -43,15 +45,15 @@ def run_status_records(instance: DagsterInstance, after: int) -> list[EventLogRe
     return [r for r in records if limit is None or r.storage_id <= limit]
 
 
-def build_lineage_sensor(lake_url: str) -> SensorDefinition:
+def build_lineage_sensor() -> SensorDefinition:
     @sensor(
         name="openlineage_sensor",
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Emits OpenLineage START/COMPLETE/FAIL/ABORT events of every run to {lake_url}/lineage/ "
-        "(and to OPENLINEAGE_URL when set).",
+        description="Emits OpenLineage START/COMPLETE/FAIL/ABORT events of every run to <lake>/lineage/ "
+        "of the `lake` resource (and to OPENLINEAGE_URL when set).",
     )
-    def openlineage_sensor(context: SensorEvaluationContext) -> SensorResult:
+    def openlineage_sensor(context: SensorEvaluationContext, lake: Lake) -> SensorResult:
         after = int(context.cursor or 0)
         records = run_status_records(context.instance, after)
         if not records:
@@ -59,7 +61,7 @@ def build_lineage_sensor(lake_url: str) -> SensorDefinition:
         # Imported here, not at the top: run workers load this module but never emit.
         from trade_platform.defs.lineage.events import LineageEmitter, build_run_event
 
-        emitter = LineageEmitter(lake_url)
+        emitter = LineageEmitter(lake.url)
         asset_graph = context.repository_def.asset_graph
         emitted = 0
         for record in records:
