@@ -7,7 +7,7 @@ import sys
 import time
 from datetime import date, timedelta
 
-from trade_platform import settings as config
+from trade_platform import settings
 
 # Step-level progress only; the full event stream is in the UI.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -16,7 +16,7 @@ QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trade-platform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    settings = config.Settings.from_env()
+    current = settings.Settings.from_env()
     yesterday = date.today() - timedelta(days=1)
 
     generate = commands.add_parser("generate", help="write synthetic trades into the landing zone")
@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--bad-fraction", type=float, default=0.01)
         command.add_argument("--seed", type=int, default=42)
         command.add_argument(
-            "--landing", default=settings.landing_url, help=f"landing URL (env {config.LANDING_URL_ENV})"
+            "--landing", default=current.landing_url, help=f"landing URL (env {settings.LANDING_URL_ENV})"
         )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
     days = [args.end - timedelta(days=offset) for offset in reversed(range(args.days))]
-    if days[0] < settings.start_date:
-        parser.error(f"--end/--days reach before {config.START_DATE_ENV}={settings.start_date}")
+    if days[0] < current.start_date:
+        parser.error(f"--end/--days reach before {settings.START_DATE_ENV}={current.start_date}")
     generate_days(days, args)
     if args.command == "demo":
         return run_demo(days)

@@ -28,7 +28,8 @@ RECORD_SCHEMA = {"_source_row": pl.Int64(), "_raw_record": pl.String(), "_parse_
 
 def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
     """Non-blank lines (``_source_row``, ``_raw_record``) -> records with their fields."""
-    keys = pl.col("_raw_record").str.extract_all(_KEY)
+    lines = lines.with_columns(_keys=pl.col("_raw_record").str.extract_all(_KEY))
+    keys = pl.col("_keys")
     lines = lines.with_columns(
         _bulk=pl.col("_raw_record").str.contains(FLAT_JSON_OBJECT)
         & (
@@ -52,12 +53,12 @@ def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def _decode_in_bulk(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(records, lines polars' decoder rejects); a rejected batch is bisected to isolate them."""
+    """(records, lines polars' decoder rejects) of lines with their ``_keys``; a rejected batch
+    is bisected to isolate them."""
     if lines.is_empty():
         return pl.DataFrame(schema=RECORD_SCHEMA), lines
     received = (
-        lines["_raw_record"]
-        .str.extract_all(_KEY)
+        lines["_keys"]
         .explode()
         .drop_nulls()
         .str.replace(r"\s*:$", "")

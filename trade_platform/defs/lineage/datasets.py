@@ -19,7 +19,7 @@ from upath import UPath
 
 from trade_platform.core.landing.files import CORRECTIONS, TRADES, day_prefix
 from trade_platform.defs.ingest.assets import CORRECTIONS_FILES, LANDING_FILES
-from trade_platform.defs.shared.io_manager import PARTITION_COLUMN
+from trade_platform.defs.shared.io_manager import PARTITION_COLUMN, is_local
 
 PARTITIONS_FACET = "tradePlatform_partitions"
 """A custom facet's name carries a prefix of its producer, as the OpenLineage spec asks."""
@@ -134,7 +134,7 @@ def read_files(produced: Sequence[PartitionFile]) -> list[InputDataset]:
 
 def dataset_name(path: UPath) -> tuple[str, str]:
     """OpenLineage naming: ``file`` + absolute path locally, ``s3://bucket`` + key on S3."""
-    if path.protocol in ("", "file", "local"):
+    if is_local(path):
         return "file", os.path.abspath(path.path)
     bucket, _, key = path.path.partition("/")
     return f"{path.protocol}://{bucket}", key.rstrip("/")

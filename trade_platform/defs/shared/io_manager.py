@@ -54,7 +54,7 @@ class ParquetLakeUPathIOManager(UPathIOManager):
     def get_path_for_partition(
         self, context: InputContext | OutputContext, path: UPath, partition: str
     ) -> UPath:
-        return path / f"{PARTITION_COLUMN}={partition}" / PART_FILE
+        return partition_file(path, partition)
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
         """Write each partition of the run separately; a LazyFrame's rows are checked against the
@@ -152,6 +152,11 @@ def polars_storage_options(path: UPath) -> dict[str, str] | None:
     if region:
         options["aws_region"] = region
     return options or None
+
+
+def partition_file(table: UPath, day: str) -> UPath:
+    """A day's file of a table folder ``<lake>/<asset>``, without its extension (hive layout)."""
+    return table / f"{PARTITION_COLUMN}={day}" / PART_FILE
 
 
 def is_local(path: UPath) -> bool:

@@ -10,7 +10,7 @@ import polars as pl
 from dagster import ConfigurableResource, EnvVar, Failure
 from upath import UPath
 
-from trade_platform import settings as config
+from trade_platform import settings
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
 from trade_platform.core.landing.files import (
     CORRECTIONS,
@@ -21,16 +21,16 @@ from trade_platform.core.landing.files import (
 )
 from trade_platform.core.storage import storage_errors
 from trade_platform.defs.shared.io_manager import (
-    PART_FILE,
-    PARTITION_COLUMN,
     ParquetLakeIOManager,
+    ParquetLakeUPathIOManager,
+    partition_file,
     polars_storage_options,
 )
 
 
 def env_or_default(name: str, default: str) -> str:
     """``EnvVar(name)`` when the variable is set, else the default (EnvVar alone fails when unset)."""
-    return EnvVar(name) if config.env_str(name, "") else default  # type: ignore[return-value]
+    return EnvVar(name) if settings.env_str(name, "") else default  # type: ignore[return-value]
 
 
 class LandingZone(ConfigurableResource):
@@ -69,7 +69,7 @@ class Lake(ConfigurableResource):
 
     def stored_partition(self, asset: str, day: str) -> pl.LazyFrame | None:
         """A lazy scan of the asset's stored partition (without ``date``), or None."""
-        path = UPath(self.url) / asset / f"{PARTITION_COLUMN}={day}" / f"{PART_FILE}.parquet"
+        path = partition_file(UPath(self.url) / asset, day).with_suffix(ParquetLakeUPathIOManager.extension)
         with storage_errors("read", str(path)):
             if not path.exists():
                 return None
@@ -79,18 +79,18 @@ class Lake(ConfigurableResource):
 class MartSettings(ConfigurableResource):
     """How marts are computed; ``ohlcv_intervals`` is a comma-separated list of polars durations."""
 
-    ohlcv_intervals: str = ",".join(config.DEFAULT_OHLCV_INTERVALS)
+    ohlcv_intervals: str = ",".join(settings.DEFAULT_OHLCV_INTERVALS)
 
     def intervals(self) -> tuple[str, ...]:
-        return config.parse_intervals(self.ohlcv_intervals)
+        return settings.parse_intervals(self.ohlcv_intervals)
 
 
 def resources_from_env() -> dict:
     """The code location's resources, configured from the environment (defaults: ./data/...)."""
     return local_resources(
-        env_or_default(config.LANDING_URL_ENV, config.DEFAULT_LANDING_URL),
-        env_or_default(config.LAKE_URL_ENV, config.DEFAULT_LAKE_URL),
-        env_or_default(config.OHLCV_INTERVALS_ENV, ",".join(config.DEFAULT_OHLCV_INTERVALS)),
+        env_or_default(settings.LANDING_URL_ENV, settings.DEFAULT_LANDING_URL),
+        env_or_default(settings.LAKE_URL_ENV, settings.DEFAULT_LAKE_URL),
+        env_or_default(settings.OHLCV_INTERVALS_ENV, ",".join(settings.DEFAULT_OHLCV_INTERVALS)),
     )
 
 
@@ -101,6 +101,6 @@ def local_resources(landing_url: str, lake_url: str, ohlcv_intervals: str | None
         "lake": Lake(url=lake_url),
         "io_manager": ParquetLakeIOManager(lake_url=lake_url),
         "mart_settings": MartSettings(
-            ohlcv_intervals=ohlcv_intervals or ",".join(config.DEFAULT_OHLCV_INTERVALS)
+            ohlcv_intervals=ohlcv_intervals or ",".join(settings.DEFAULT_OHLCV_INTERVALS)
         ),
     }
