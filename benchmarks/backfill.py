@@ -52,14 +52,13 @@ def generate(landing: Path, n_days: int, n_trades: int) -> float:
 
 
 def child(mode: str, landing: Path, lake: Path, n_days: int, batch_days: int, sample: int) -> dict:
-    os.environ["TRADE_PLATFORM_LANDING_URL"] = str(landing)
-    os.environ["TRADE_PLATFORM_LAKE_URL"] = str(lake)
-    os.environ["TRADE_PLATFORM_START_DATE"] = START.isoformat()
     from dagster import DagsterInstance
 
-    from trade_platform.definitions import defs
+    from trade_platform.definitions import build_defs
+    from trade_platform.settings import Settings
 
-    job = defs.resolve_implicit_global_asset_job_def()
+    settings = Settings(landing_url=str(landing), lake_url=str(lake), start_date=START)
+    job = build_defs(settings).resolve_implicit_global_asset_job_def()
     home = lake.parent / f"dagster-home-{mode}"
     home.mkdir(parents=True, exist_ok=True)
     instance = DagsterInstance.local_temp(str(home))

@@ -44,13 +44,16 @@ def materialized_instance(workdir: Path, day: date = DAY, trades: int = 2_000) -
 
     from trade_platform.core.generate import generate_day, write_day
     from trade_platform.definitions import build_defs
+    from trade_platform.settings import Settings
 
     home, landing, lake = workdir / "dagster_home", workdir / "landing", workdir / "lake"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
     write_day(generate_day(day, trades, seed=7), str(landing), corrupt_file=True)
     with DagsterInstance.from_config(str(home)) as instance:
-        job = build_defs(landing_url=str(landing), lake_url=str(lake)).resolve_job_def("trades_daily_job")
+        job = build_defs(Settings(landing_url=str(landing), lake_url=str(lake))).resolve_job_def(
+            "trades_daily_job"
+        )
         result = job.execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=False
         )

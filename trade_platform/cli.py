@@ -8,6 +8,7 @@ import time
 from datetime import date, timedelta
 
 from trade_platform import settings
+from trade_platform.core.names import TRADES_DLQ
 
 # Step-level progress only; the full event stream is in the UI.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--end/--days reach before {settings.START_DATE_ENV}={current.start_date}")
     generate_days(days, args)
     if args.command == "demo":
-        return run_demo(days)
+        return run_demo(days, current)
     return 0
 
 
@@ -60,7 +61,7 @@ def generate_days(days: list[date], args: argparse.Namespace) -> None:
         )
 
 
-def run_demo(days: list[date]) -> int:
+def run_demo(days: list[date], current: settings.Settings) -> int:
     """Materialize every asset and check, one run per day, on the persistent instance."""
     import warnings
 
@@ -69,9 +70,9 @@ def run_demo(days: list[date]) -> int:
     # The versions are pinned; a user of the CLI has no use for Dagster's API-stability notes.
     for category in (BetaWarning, PreviewWarning):
         warnings.simplefilter("ignore", category)
-    from trade_platform.definitions import defs
+    from trade_platform.definitions import build_defs
 
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = build_defs(current).resolve_implicit_global_asset_job_def()
     instance = DagsterInstance.get()
     failures = 0
     summaries = []
@@ -106,7 +107,7 @@ def format_summary(day: date, result) -> str:
         (
             event.event_specific_data.materialization.metadata
             for event in result.get_asset_materialization_events()
-            if event.asset_key.to_user_string() == "trades_dlq"
+            if event.asset_key.to_user_string() == TRADES_DLQ
         ),
         {},
     )

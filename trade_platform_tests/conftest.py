@@ -3,14 +3,8 @@ server on loopback), and a real Dagster instance."""
 
 from __future__ import annotations
 
-import os
-
-# Retries back off for seconds in production; tests keep the policy but not the waiting. Set
-# before trade_platform is imported, because the policy is part of the asset definitions.
-os.environ.setdefault("TRADE_PLATFORM_RETRY_DELAY_SECONDS", "0.1")
-os.environ.setdefault("TRADE_PLATFORM_MAX_RETRIES", "2")
-
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +15,22 @@ import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from trade_platform.definitions import build_defs
+from trade_platform.settings import Settings
 
 DAY = "2026-11-20"
+TEST_RETRIES = 2
+
+
+def settings_for(landing: Path | str, lake: Path | str, **overrides) -> Settings:
+    """A test's settings: its own landing zone and lake, and storage retries without the
+    production back-off (the policy is kept, the waiting is not)."""
+    return Settings(
+        landing_url=str(landing),
+        lake_url=str(lake),
+        max_retries=TEST_RETRIES,
+        retry_delay_seconds=0.1,
+        **overrides,
+    )
 
 
 @dataclass
@@ -33,8 +41,8 @@ class Platform:
     lake: Path
     instance: DagsterInstance
 
-    def definitions(self) -> Definitions:
-        return build_defs(landing_url=str(self.landing), lake_url=str(self.lake))
+    def definitions(self, **overrides) -> Definitions:
+        return build_defs(settings_for(self.landing, self.lake, **overrides))
 
     def run_job(
         self, name: str, partition: str = DAY, *, raise_on_error: bool = True

@@ -10,10 +10,11 @@ from dagster import DagsterInstance
 
 from benchmarks.common import peak_rss_mib
 from trade_platform.definitions import build_defs
+from trade_platform.settings import Settings
 
 
 def main(landing: str, lake: str, day: str) -> int:
-    job = build_defs(landing_url=landing, lake_url=lake).resolve_implicit_global_asset_job_def()
+    job = build_defs(Settings(landing_url=landing, lake_url=lake)).resolve_implicit_global_asset_job_def()
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
     print(peak_rss_mib())

@@ -8,18 +8,14 @@ from dagster import AssetKey, RunRequest, SkipReason, build_sensor_context
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
 from trade_platform.defs.freshness.checks import FRESH_ASSETS, expected_partition
-from trade_platform.settings import deadline_from_env
+from trade_platform_tests.conftest import settings_for
 
 DEADLINE = time(2, 0)
 
 
 @pytest.fixture
 def defs(tmp_path):
-    return build_defs(
-        landing_url=str(tmp_path / "landing"),
-        lake_url=str(tmp_path / "lake"),
-        freshness_deadline=DEADLINE,
-    )
+    return build_defs(settings_for(tmp_path / "landing", tmp_path / "lake", freshness_deadline=DEADLINE))
 
 
 def materialize_day(defs, instance, tmp_path, day: str):
@@ -42,15 +38,6 @@ def materialize_day(defs, instance, tmp_path, day: str):
 )
 def test_yesterday_is_due_from_the_deadline_on_and_the_day_before_until_then(now, expected, due):
     assert expected_partition(now, DEADLINE) == (expected, due)
-
-
-def test_deadline_comes_from_the_environment(monkeypatch):
-    assert deadline_from_env() == time(2, 0)
-    monkeypatch.setenv("TRADE_PLATFORM_FRESHNESS_DEADLINE", "03:30")
-    assert deadline_from_env() == time(3, 30)
-    monkeypatch.setenv("TRADE_PLATFORM_FRESHNESS_DEADLINE", "half past three")
-    with pytest.raises(ValueError, match="TRADE_PLATFORM_FRESHNESS_DEADLINE"):
-        deadline_from_env()
 
 
 def test_backfilling_an_old_day_does_not_make_a_stale_asset_fresh(defs, instance, tmp_path):

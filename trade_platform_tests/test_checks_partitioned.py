@@ -18,8 +18,8 @@ from dagster import (
 import trade_platform.core.ingest as ingest_module
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform.defs.automation.jobs import ASSETS
 from trade_platform.settings import QualityGates
+from trade_platform_tests.conftest import settings_for
 
 DAY, NEXT_DAY, EMPTY_DAY = "2024-03-01", "2024-03-02", "2024-03-05"
 ODD_FILE = "trades-odd.csv"
@@ -30,30 +30,18 @@ def lake(tmp_path):
     landing = tmp_path / "landing"
     for day in (DAY, NEXT_DAY):
         write_day(generate_day(date.fromisoformat(day), 1_000, seed=3), str(landing))
-    return {"landing_url": str(landing), "lake_url": str(tmp_path / "lake")}
+    return {"landing": landing, "lake": tmp_path / "lake"}
 
 
-@pytest.fixture(autouse=True)
-def default_gates(monkeypatch):
-    for name in ("TRADE_PLATFORM_HOLIDAYS", "TRADE_PLATFORM_DLQ_WARN_RATE", "TRADE_PLATFORM_DLQ_ERROR_RATE"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def gates(monkeypatch, *, holidays: str = "", warn: float = 0.05, error: float = 0.2) -> None:
-    monkeypatch.setenv("TRADE_PLATFORM_HOLIDAYS", holidays)
-    monkeypatch.setenv("TRADE_PLATFORM_DLQ_WARN_RATE", str(warn))
-    monkeypatch.setenv("TRADE_PLATFORM_DLQ_ERROR_RATE", str(error))
-
-
-def run(lake, instance, *, partition=None, start=None, end=None, **kwargs):
-    defs = build_defs(**lake)
+def run(lake, instance, *, partition=None, start=None, end=None, **settings):
+    defs = build_defs(settings_for(**lake, **settings))
     tags = (
         {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
         if start
         else {}
     )
     return defs.resolve_job_def("trades_daily_job").execute_in_process(
-        instance=instance, partition_key=partition, tags=tags, raise_on_error=False, **kwargs
+        instance=instance, partition_key=partition, tags=tags, raise_on_error=False
     )
 
 
@@ -98,48 +86,37 @@ def test_range_run_records_one_evaluation_per_partition_of_every_check(lake, ins
     assert targets == {(DAY, rerun.run_id), (NEXT_DAY, rerun.run_id)}
 
 
-def test_empty_day_fails_record_count_unless_it_is_a_holiday(lake, instance, monkeypatch):
+def test_empty_day_fails_record_count_unless_it_is_a_holiday(lake, instance):
     working_day = run(lake, instance, partition=EMPTY_DAY)
     failed = evaluations(working_day, "record_count", "raw_trades")[EMPTY_DAY]
     assert not failed.passed and failed.severity == AssetCheckSeverity.ERROR
     assert failed.metadata["rows"].value == 0 and failed.metadata["landing_files"].value == 0
     assert not evaluations(working_day, "record_count", "validated_trades")[EMPTY_DAY].passed
 
-    gates(monkeypatch, holidays=f"2024-12-25,{EMPTY_DAY}")
-    holiday = run(lake, instance, partition=EMPTY_DAY)
+    holiday = run(
+        lake, instance, partition=EMPTY_DAY, gates=QualityGates(frozenset({"2024-12-25", EMPTY_DAY}))
+    )
     passed = evaluations(holiday, "record_count", "raw_trades")[EMPTY_DAY]
     assert passed.passed and passed.metadata["holiday"].value is True
 
 
-def test_holidays_and_rates_are_validated_when_read_from_the_environment(monkeypatch):
-    monkeypatch.setenv("TRADE_PLATFORM_HOLIDAYS", "2024-12-25, 2024-12-26")
-    monkeypatch.setenv("TRADE_PLATFORM_DLQ_WARN_RATE", "0.1")
-    monkeypatch.setenv("TRADE_PLATFORM_DLQ_ERROR_RATE", "0.3")
-    read = QualityGates.from_env()
-    assert read.holidays == {"2024-12-25", "2024-12-26"}
-    assert (read.dlq_warn_rate, read.dlq_error_rate) == (0.1, 0.3)
-    monkeypatch.setenv("TRADE_PLATFORM_HOLIDAYS", "christmas")
-    with pytest.raises(ValueError, match="TRADE_PLATFORM_HOLIDAYS"):
-        QualityGates.from_env()
-    monkeypatch.delenv("TRADE_PLATFORM_HOLIDAYS")
-    monkeypatch.setenv("TRADE_PLATFORM_DLQ_ERROR_RATE", "5%")
-    with pytest.raises(ValueError, match="TRADE_PLATFORM_DLQ_ERROR_RATE"):
-        QualityGates.from_env()
-
-
-def test_dlq_rate_warns_above_the_threshold_and_errors_far_above_it(lake, instance, monkeypatch):
+def test_dlq_rate_warns_above_the_threshold_and_errors_far_above_it(lake, instance):
     default = evaluations(run(lake, instance, partition=DAY), "dlq_rate")[DAY]
     rate = default.metadata["dlq_rate"].value
     assert default.passed and 0 < rate < 0.05
     assert default.metadata["top_error_codes"].value  # which codes, most frequent first
 
-    gates(monkeypatch, warn=rate / 2, error=rate * 2)
-    warned = evaluations(run(lake, instance, partition=DAY), "dlq_rate")[DAY]
+    warned = run(
+        lake, instance, partition=DAY, gates=QualityGates(dlq_warn_rate=rate / 2, dlq_error_rate=rate * 2)
+    )
+    warned = evaluations(warned, "dlq_rate")[DAY]
     assert not warned.passed and warned.severity == AssetCheckSeverity.WARN
     assert warned.metadata["warn_above"].value == pytest.approx(rate / 2)
 
-    gates(monkeypatch, warn=rate / 4, error=rate / 2)
-    errored = evaluations(run(lake, instance, partition=DAY), "dlq_rate")[DAY]
+    errored = run(
+        lake, instance, partition=DAY, gates=QualityGates(dlq_warn_rate=rate / 4, dlq_error_rate=rate / 2)
+    )
+    errored = evaluations(errored, "dlq_rate")[DAY]
     assert not errored.passed and errored.severity == AssetCheckSeverity.ERROR
 
 
@@ -154,7 +131,7 @@ def odd_day(lake):
         f"{trade_id},SYM001,buy,{price},1.5,{DAY}T12:00:0{i}Z,KRAKEN,0.1"
         for i, (trade_id, price) in enumerate(rows)
     ]
-    folder = f"{lake['landing_url']}/trades/date={DAY}"
+    folder = f"{lake['landing']}/trades/date={DAY}"
     with open(f"{folder}/{ODD_FILE}", "w") as handle:
         handle.write("\n".join(lines) + "\n")
     return lake
@@ -210,11 +187,11 @@ def _tamper(instance, asset: str, change: pl.Expr | Callable[[pl.DataFrame], pl.
 
 
 def _checks_only(lake, instance, checks: AssetSelection):
-    defs = build_defs(**lake)
+    defs = build_defs(settings_for(**lake))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return materialize(
-            [*ASSETS, *defs.asset_checks],
+            [*defs.assets, *defs.asset_checks],
             selection=checks,
             tags={"dagster/partition": DAY},  # partition_key= wants a selected asset
             instance=instance,
@@ -297,7 +274,6 @@ def test_a_repeated_symbol_fails_daily_volume_totals(lake, instance):
 
 
 def test_rows_that_break_the_model_in_a_streamed_write_fail_without_retries(lake, instance, monkeypatch):
-    monkeypatch.setenv("TRADE_PLATFORM_SPILL_BUDGET_MB", "0")  # every output spills and streams
     split = ingest_module.split_trades
 
     def negative_price_split(*args, **kwargs):  # a bug that lets a bad price through
@@ -307,7 +283,7 @@ def test_rows_that_break_the_model_in_a_streamed_write_fail_without_retries(lake
         return type(result)(validated=validated, dlq=result.dlq)
 
     monkeypatch.setattr(ingest_module, "split_trades", negative_price_split)
-    result = run(lake, instance, partition=DAY)
+    result = run(lake, instance, partition=DAY, spill_budget_mb=0)  # every output spills and streams
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "ingest_trades"

@@ -14,13 +14,14 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform.core.ingest import DLQ, RAW, SCHEMAS, VALIDATED, DaySummary, ingest_day
+from trade_platform.core.ingest import SCHEMAS, DaySummary, ingest_day
 from trade_platform.core.landing.files import (
     UnreadableFileError,
     iter_landing_file,
     list_landing_files,
     order_raw_columns,
 )
+from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 from trade_platform_tests.conftest import DAY
 from trade_platform_tests.landing_files import trade, write_csv
@@ -38,9 +39,9 @@ def ingest(
         files, pl.DataFrame(), DAY, now=NOW, run_id="r", spill=spill, chunk_bytes=chunk_bytes
     )
     frames = {
-        RAW: order_raw_columns(spill.result(RAW)),
-        VALIDATED: spill.result(VALIDATED),
-        DLQ: spill.result(DLQ),
+        RAW_TRADES: order_raw_columns(spill.result(RAW_TRADES)),
+        VALIDATED_TRADES: spill.result(VALIDATED_TRADES),
+        TRADES_DLQ: spill.result(TRADES_DLQ),
     }
     return (
         {k: f.collect() if isinstance(f, pl.LazyFrame) else f for k, f in frames.items()},
@@ -63,8 +64,11 @@ def test_tiny_chunks_and_spilling_change_nothing(tmp_path: Path):
     tiny, tiny_summary, tiny_spilled = ingest(landing, tmp_path / "b", chunk_bytes=2_000, budget_bytes=0)
 
     assert not whole_spilled and tiny_spilled
-    assert whole[RAW].height > 3_000 and whole[DLQ]["error_codes"].list.contains("duplicate_trade_id").any()
-    for name in (RAW, VALIDATED, DLQ):
+    assert (
+        whole[RAW_TRADES].height > 3_000
+        and whole[TRADES_DLQ]["error_codes"].list.contains("duplicate_trade_id").any()
+    )
+    for name in (RAW_TRADES, VALIDATED_TRADES, TRADES_DLQ):
         assert_frame_equal(tiny[name], whole[name])
     assert tiny_summary == whole_summary
     assert (
@@ -87,9 +91,12 @@ def test_a_file_found_corrupt_part_way_leaves_no_rows_and_no_accepted_ids(tmp_pa
 
     out, summary, _ = ingest(tmp_path / "landing", tmp_path / "scratch", chunk_bytes=100, budget_bytes=0)
 
-    assert out[RAW]["_source_file"].unique().to_list() == [f"trades/date={DAY}/b.csv"]
-    assert out[VALIDATED]["trade_id"].to_list() == ["T1", "T500"]  # T1 was never accepted from a.csv.gz
-    assert out[DLQ].select("_source_file", "error_codes").rows() == [
+    assert out[RAW_TRADES]["_source_file"].unique().to_list() == [f"trades/date={DAY}/b.csv"]
+    assert out[VALIDATED_TRADES]["trade_id"].to_list() == [
+        "T1",
+        "T500",
+    ]  # T1 was never accepted from a.csv.gz
+    assert out[TRADES_DLQ].select("_source_file", "error_codes").rows() == [
         (f"trades/date={DAY}/a.csv.gz", ["unreadable_file"])
     ]
     assert (summary.raw_rows, summary.validated_rows, summary.dlq_rows, summary.unreadable_files) == (

@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trade_platform.core import marts
-from trade_platform.core.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core.ingest import SCHEMAS, ingest_day
 from trade_platform.core.landing.files import TRADE_FIELDS, list_landing_files
+from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 
 DAY = "2026-11-20"
@@ -111,7 +112,7 @@ def ingest(tmp: Path, files: dict[str, bytes]) -> dict[str, pl.DataFrame]:
     ingest_day(
         list_landing_files(str(tmp / "landing"), DAY), pl.DataFrame(), DAY, now=now, run_id="p", spill=spill
     )
-    out = {name: spill.result(name) for name in (RAW, VALIDATED, DLQ)}
+    out = {name: spill.result(name) for name in (RAW_TRADES, VALIDATED_TRADES, TRADES_DLQ)}
     return {
         name: frame.collect() if isinstance(frame, pl.LazyFrame) else frame for name, frame in out.items()
     }
@@ -123,7 +124,7 @@ def ingest(tmp: Path, files: dict[str, bytes]) -> dict[str, pl.DataFrame]:
 @given(files=landing_files())
 def test_random_files_never_crash_a_day_nor_lose_a_record(tmp_path_factory, files):
     out = ingest(tmp_path_factory.mktemp("day"), files)
-    raw, validated, dlq = out[RAW], out[VALIDATED], out[DLQ]
+    raw, validated, dlq = out[RAW_TRADES], out[VALIDATED_TRADES], out[TRADES_DLQ]
     unreadable = dlq.filter(pl.col("error_codes").list.contains("unreadable_file"))
     assert raw.height == validated.height + dlq.height - unreadable.height  # reconciliation
     for name in files:

@@ -15,8 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trade_platform.core.ingest import DLQ, RAW, SCHEMAS, VALIDATED, ingest_day
+from trade_platform.core.ingest import SCHEMAS, ingest_day
 from trade_platform.core.landing.files import is_landing_file, landing_format, list_landing_files
+from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 from trade_platform_tests.conftest import DAY, Platform
 
@@ -48,11 +49,11 @@ def ingest(tmp_path: Path, files: dict[str, bytes]) -> dict[str, pl.DataFrame]:
         run_id="test",
         spill=spill,
     )
-    out = {name: spill.result(name) for name in (RAW, VALIDATED, DLQ)}
+    out = {name: spill.result(name) for name in (RAW_TRADES, VALIDATED_TRADES, TRADES_DLQ)}
     out = {name: frame.collect() if isinstance(frame, pl.LazyFrame) else frame for name, frame in out.items()}
-    assert "CLEAN1" in out[VALIDATED]["trade_id"].to_list()  # the clean file of the day is written
-    records = out[DLQ].filter(~pl.col("error_codes").list.contains("unreadable_file"))
-    assert out[RAW].height == out[VALIDATED].height + records.height  # nothing vanishes
+    assert "CLEAN1" in out[VALIDATED_TRADES]["trade_id"].to_list()  # the clean file of the day is written
+    records = out[TRADES_DLQ].filter(~pl.col("error_codes").list.contains("unreadable_file"))
+    assert out[RAW_TRADES].height == out[VALIDATED_TRADES].height + records.height  # nothing vanishes
     return out
 
 
@@ -61,33 +62,33 @@ def of_file(frame: pl.DataFrame, name: str) -> pl.DataFrame:
 
 
 def codes(out: dict[str, pl.DataFrame], name: str) -> dict[int | None, list[str]]:
-    dlq = of_file(out[DLQ], name)
+    dlq = of_file(out[TRADES_DLQ], name)
     return dict(zip(dlq["_source_row"].to_list(), dlq["error_codes"].to_list(), strict=True))
 
 
 def test_a_header_that_repeats_a_column_counts_its_last_occurrence(tmp_path):
     out = ingest(tmp_path, {"dup.csv": f"{HEADER},price\n{row('D1')},7\n".encode()})
-    assert of_file(out[VALIDATED], "dup.csv")["price"].to_list() == [7.0]
+    assert of_file(out[VALIDATED_TRADES], "dup.csv")["price"].to_list() == [7.0]
 
 
 def test_a_trailing_comma_gives_an_unnamed_extra_column(tmp_path):
     out = ingest(tmp_path, {"trailing.csv": f"{HEADER},\n{row('C1')},\n{row('C2')},\n".encode()})
-    assert of_file(out[VALIDATED], "trailing.csv")["trade_id"].to_list() == ["C1", "C2"]
-    assert "column_8" in out[RAW].columns
+    assert of_file(out[VALIDATED_TRADES], "trailing.csv")["trade_id"].to_list() == ["C1", "C2"]
+    assert "column_8" in out[RAW_TRADES].columns
 
 
 @pytest.mark.parametrize("name", ["date", "_source_row", "_fields", "_raw_record", "_ok", "Date"])
 def test_extra_columns_named_like_the_platforms_are_kept_renamed(tmp_path, name):
     out = ingest(tmp_path, {"extra.csv": f"{HEADER},{name}\n{row('E1')},v\n".encode()})
-    assert of_file(out[VALIDATED], "extra.csv")["trade_id"].to_list() == ["E1"]
-    raw = of_file(out[RAW], "extra.csv")
+    assert of_file(out[VALIDATED_TRADES], "extra.csv")["trade_id"].to_list() == ["E1"]
+    raw = of_file(out[RAW_TRADES], "extra.csv")
     assert raw[f"extra_{name}"].to_list() == ["v"] and raw["_source_row"].to_list() == [2]
 
 
 def test_header_names_match_trade_fields_whatever_their_case_and_padding(tmp_path):
     header = " Trade_ID ,SYMBOL,Side,price,Quantity,TimeStamp,exchange"
     out = ingest(tmp_path, {"case.csv": f"{header}\n{row('K1')}\n".encode()})
-    assert of_file(out[VALIDATED], "case.csv")["trade_id"].to_list() == ["K1"]
+    assert of_file(out[VALIDATED_TRADES], "case.csv")["trade_id"].to_list() == ["K1"]
 
 
 def test_parquet_extras_that_are_not_text_are_kept_as_text(tmp_path):
@@ -108,40 +109,42 @@ def test_parquet_extras_that_are_not_text_are_kept_as_text(tmp_path):
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     out = ingest(tmp_path, {"types.parquet": buffer.getvalue()})
-    [validated] = of_file(out[VALIDATED], "types.parquet").iter_rows(named=True)
+    [validated] = of_file(out[VALIDATED_TRADES], "types.parquet").iter_rows(named=True)
     assert validated["timestamp"] == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    [raw] = of_file(out[RAW], "types.parquet").iter_rows(named=True)
+    [raw] = of_file(out[RAW_TRADES], "types.parquet").iter_rows(named=True)
     assert (raw["blob"], raw["took"], raw["extra_date"]) == ("0xff00", "PT5S", "not ours")
 
 
 def test_a_quote_inside_an_unquoted_field_makes_only_its_record_malformed(tmp_path):
     out = ingest(tmp_path, {"stray.csv": f"{HEADER}\n{row('Q1', price=STRAY)}\n{row('Q2')}\n".encode()})
     assert codes(out, "stray.csv") == {2: ["malformed_record"]}
-    assert of_file(out[VALIDATED], "stray.csv")["trade_id"].to_list() == ["Q2"]
+    assert of_file(out[VALIDATED_TRADES], "stray.csv")["trade_id"].to_list() == ["Q2"]
 
 
 def test_an_unterminated_quote_loses_only_its_line(tmp_path):
     text = f'{HEADER}\n{row("U1")}\nU2,"BTC,buy,1,2,{TS},X\n{row("U3")}\n{row("U4")}\n'
     out = ingest(tmp_path, {"open.csv": text.encode()})
     assert codes(out, "open.csv") == {3: ["malformed_record"]}
-    assert "unterminated quote" in of_file(out[DLQ], "open.csv")["error"][0]
-    assert of_file(out[VALIDATED], "open.csv")["trade_id"].to_list() == ["U1", "U3", "U4"]
+    assert "unterminated quote" in of_file(out[TRADES_DLQ], "open.csv")["error"][0]
+    assert of_file(out[VALIDATED_TRADES], "open.csv")["trade_id"].to_list() == ["U1", "U3", "U4"]
 
 
 def test_a_quoted_line_break_is_one_record_as_rfc_4180_says(tmp_path):
     text = f"{HEADER}\n{row('N1', exchange=chr(34) + 'X' + chr(10) + 'Y' + chr(34))}\n{row('N2')}\n"
     out = ingest(tmp_path, {"newline.csv": text.encode()})
-    dlq = of_file(out[DLQ], "newline.csv")
+    dlq = of_file(out[TRADES_DLQ], "newline.csv")
     assert dlq.select("_source_row", "error_codes").rows() == [(2, ["invalid_exchange"])]
     assert dlq["raw_record"][0].endswith('"X\nY"')
-    assert of_file(out[VALIDATED], "newline.csv").select("trade_id", "_source_row").rows() == [("N2", 4)]
+    assert of_file(out[VALIDATED_TRADES], "newline.csv").select("trade_id", "_source_row").rows() == [
+        ("N2", 4)
+    ]
 
 
 @pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
 def test_any_line_ending_gives_the_same_records_and_line_numbers(tmp_path, ending):
     text = ending.join([HEADER, row("L1"), "", row("L2"), ""])
     out = ingest(tmp_path, {"endings.csv": text.encode(), "endings.jsonl": b""})
-    assert of_file(out[VALIDATED], "endings.csv").select("trade_id", "_source_row").rows() == [
+    assert of_file(out[VALIDATED_TRADES], "endings.csv").select("trade_id", "_source_row").rows() == [
         ("L1", 2),
         ("L2", 4),
     ]
@@ -150,8 +153,8 @@ def test_any_line_ending_gives_the_same_records_and_line_numbers(tmp_path, endin
 def test_a_csv_without_a_header_is_one_unreadable_file_entry(tmp_path):
     out = ingest(tmp_path, {"headless.csv": f"{row('H1')}\n{row('H2')}\n".encode()})
     assert codes(out, "headless.csv") == {None: ["unreadable_file"]}
-    assert "not a header" in of_file(out[DLQ], "headless.csv")["error"][0]
-    assert of_file(out[RAW], "headless.csv").is_empty()
+    assert "not a header" in of_file(out[TRADES_DLQ], "headless.csv")["error"][0]
+    assert of_file(out[RAW_TRADES], "headless.csv").is_empty()
 
 
 def test_the_format_is_the_last_extension():
@@ -163,7 +166,7 @@ def test_the_format_is_the_last_extension():
 def test_a_jsonl_file_named_dot_csv_dot_jsonl_is_read_as_jsonl(tmp_path):
     line = f'{{"trade_id":"J1","symbol":"BTC","side":"buy","price":1,"quantity":2,"timestamp":"{TS}","exchange":"X"}}'
     out = ingest(tmp_path, {"export.csv.jsonl": f"{line}\n".encode()})
-    assert of_file(out[VALIDATED], "export.csv.jsonl")["trade_id"].to_list() == ["J1"]
+    assert of_file(out[VALIDATED_TRADES], "export.csv.jsonl")["trade_id"].to_list() == ["J1"]
 
 
 def test_files_in_hidden_folders_are_ignored(tmp_path):
@@ -172,7 +175,9 @@ def test_files_in_hidden_folders_are_ignored(tmp_path):
         for folder in ("_temporary/0", ".staging")
     }
     out = ingest(tmp_path, hidden)
-    assert out[RAW]["trade_id"].to_list() == ["CLEAN1"]  # no duplicates from a writer's temporary output
+    assert out[RAW_TRADES]["trade_id"].to_list() == [
+        "CLEAN1"
+    ]  # no duplicates from a writer's temporary output
     assert not is_landing_file("_temporary/0/part-0.csv") and is_landing_file("sub/part-0.csv")
 
 
@@ -194,15 +199,15 @@ def json_line(**fields: object) -> str:
 def test_json_keys_named_like_platform_columns_are_kept_renamed(tmp_path):
     line = json_line(trade_id="JK1", date="x", _source_row=9)
     out = ingest(tmp_path, {"keys.jsonl": f"{line}\n".encode()})
-    raw = of_file(out[RAW], "keys.jsonl")
+    raw = of_file(out[RAW_TRADES], "keys.jsonl")
     assert raw.select("extra_date", "extra__source_row", "_source_row").rows() == [("x", "9", 1)]
-    assert of_file(out[VALIDATED], "keys.jsonl")["trade_id"].to_list() == ["JK1"]
+    assert of_file(out[VALIDATED_TRADES], "keys.jsonl")["trade_id"].to_list() == ["JK1"]
 
 
 def test_a_nested_json_extra_is_kept_as_json_text_and_a_nested_trade_field_is_malformed(tmp_path):
     lines = [json_line(trade_id="JN1", venue={"id": 3, "tags": ["a"]}), json_line(trade_id="JN2", price=[1])]
     out = ingest(tmp_path, {"nested.jsonl": "\n".join(lines).encode()})
-    assert of_file(out[RAW], "nested.jsonl")["venue"].to_list() == ['{"id":3,"tags":["a"]}', None]
+    assert of_file(out[RAW_TRADES], "nested.jsonl")["venue"].to_list() == ['{"id":3,"tags":["a"]}', None]
     assert codes(out, "nested.jsonl") == {2: ["malformed_record"]}
 
 
@@ -220,7 +225,7 @@ def test_an_overflowing_number_gets_the_same_code_in_json_as_in_csv(tmp_path):
 def test_a_repeated_json_key_counts_its_last_value(tmp_path):
     line = json_line(trade_id="R1")[:-1] + ', "price": 7, "PRICE": 8}'
     out = ingest(tmp_path, {"repeat.jsonl": line.encode()})
-    assert of_file(out[VALIDATED], "repeat.jsonl")["price"].to_list() == [8.0]
+    assert of_file(out[VALIDATED_TRADES], "repeat.jsonl")["price"].to_list() == [8.0]
 
 
 HARD_FILES = {
@@ -268,7 +273,7 @@ def test_a_trade_whose_notional_would_overflow_or_underflow_is_invalid_notional(
     text = f"{HEADER}\n{row('BIG', price=price).replace(',2,', f',{quantity},')}\n"
     out = ingest(tmp_path, {"n.csv": text.encode()})
     assert codes(out, "n.csv") == {2: ["invalid_notional"]}
-    assert f"'{price}'" in of_file(out[DLQ], "n.csv")["error"][0]
+    assert f"'{price}'" in of_file(out[TRADES_DLQ], "n.csv")["error"][0]
 
 
 def test_no_inf_or_nan_reaches_the_marts(platform: Platform):
@@ -308,7 +313,7 @@ def test_timestamps_follow_the_written_forms(tmp_path, text, expected):
 def test_epoch_fractions_are_truncated_to_microseconds_not_rounded_into_the_next_day(tmp_path):
     last = int(datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC).timestamp())
     out = ingest(tmp_path, {"e.csv": f"{HEADER}\n{row('E1').replace(TS, f'{last}.9999999')}\n".encode()})
-    [stamp] = of_file(out[VALIDATED], "e.csv")["timestamp"].to_list()
+    [stamp] = of_file(out[VALIDATED_TRADES], "e.csv")["timestamp"].to_list()
     assert stamp == datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC)
 
 
@@ -323,23 +328,23 @@ def test_symbols_and_exchanges_must_be_ascii_before_upper_casing(tmp_path, symbo
 def test_a_record_whose_quoting_polars_cannot_resolve_is_malformed_alone(tmp_path, bad):
     text = f"{HEADER}\n{row('Q0')}\n{row('Q1', exchange=bad)}\n{row('Q2')}\n"
     out = ingest(tmp_path, {"quotes.csv": text.encode()})
-    assert of_file(out[VALIDATED], "quotes.csv")["trade_id"].to_list() == ["Q0", "Q2"]
+    assert of_file(out[VALIDATED_TRADES], "quotes.csv")["trade_id"].to_list() == ["Q0", "Q2"]
     assert set(codes(out, "quotes.csv")) == {3}
 
 
 def test_an_unusual_json_line_after_many_bad_ones_keeps_every_field(tmp_path):
     lines = ["not json"] * 150 + [json_line(trade_id="LATE1", venue={"id": 1})]
     out = ingest(tmp_path, {"late.jsonl": "\n".join(lines).encode()})
-    assert of_file(out[VALIDATED], "late.jsonl")["trade_id"].to_list() == ["LATE1"]
-    assert of_file(out[RAW], "late.jsonl").filter(pl.col("trade_id") == "LATE1")["venue"].to_list() == [
-        '{"id":1}'
-    ]
+    assert of_file(out[VALIDATED_TRADES], "late.jsonl")["trade_id"].to_list() == ["LATE1"]
+    assert of_file(out[RAW_TRADES], "late.jsonl").filter(pl.col("trade_id") == "LATE1")[
+        "venue"
+    ].to_list() == ['{"id":1}']
 
 
 def test_a_json_key_repeated_with_other_spacing_or_case_counts_its_last_value(tmp_path):
     line = json_line(trade_id="R2")[:-1] + ', " Price ": 9}'
     out = ingest(tmp_path, {"spaced.jsonl": line.encode()})
-    assert of_file(out[VALIDATED], "spaced.jsonl")["price"].to_list() == [9.0]
+    assert of_file(out[VALIDATED_TRADES], "spaced.jsonl")["price"].to_list() == [9.0]
 
 
 def test_a_nested_parquet_extra_is_kept_as_the_same_json_as_in_jsonl(tmp_path):
@@ -352,4 +357,4 @@ def test_a_nested_parquet_extra_is_kept_as_the_same_json_as_in_jsonl(tmp_path):
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     out = ingest(tmp_path, {"nested.parquet": buffer.getvalue()})
-    assert of_file(out[RAW], "nested.parquet")["venue"].to_list() == ['{"id":1}']
+    assert of_file(out[RAW_TRADES], "nested.parquet")["venue"].to_list() == ['{"id":1}']

@@ -15,6 +15,7 @@ from referencing.jsonschema import DRAFT202012
 import trade_platform.core.ingest as ingest_module
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
+from trade_platform_tests.conftest import settings_for
 
 DAY = "2024-03-01"
 PARTITIONS = "tradePlatform_partitions"
@@ -50,7 +51,7 @@ def defs(tmp_path):
     write_day(
         generate_day(date.fromisoformat(DAY), 400, seed=9), str(tmp_path / "landing"), corrupt_file=True
     )
-    return build_defs(landing_url=str(tmp_path / "landing"), lake_url=str(tmp_path / "lake"))
+    return build_defs(settings_for(tmp_path / "landing", tmp_path / "lake"))
 
 
 def tick(defs, instance, cursor=None):
@@ -131,7 +132,7 @@ def test_lineage_lists_the_files_the_run_read_not_the_files_landed_since(defs, i
 
 def test_datasets_come_from_the_lake_the_run_wrote_not_the_sensors(defs, instance, tmp_path):
     defs.resolve_job_def("trades_daily_job").execute_in_process(partition_key=DAY, instance=instance)
-    elsewhere = build_defs(landing_url=str(tmp_path / "other-landing"), lake_url=str(tmp_path / "other-lake"))
+    elsewhere = build_defs(settings_for(tmp_path / "other-landing", tmp_path / "other-lake"))
     tick(elsewhere, instance)
 
     [complete] = [e for e in events(tmp_path / "other-lake") if e["eventType"] == "COMPLETE"]

@@ -13,7 +13,6 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, Definitions, define_asset_job
 
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform.defs.ingest.checks import unique_trade_id
 from trade_platform_tests.conftest import DAY, Platform
 from trade_platform_tests.landing_files import trade, write_csv
 
@@ -80,13 +79,16 @@ def test_rerunning_a_partition_overwrites_it_with_identical_files(platform: Plat
     assert first_dlq.height > 1 and second_dlq.drop(stamps).equals(first_dlq.drop(stamps))
 
 
+UNIQUE_TRADE_ID = AssetCheckKey(AssetKey("validated_trades"), "unique_trade_id")
+
+
 def test_a_duplicate_trade_id_fails_the_uniqueness_check(platform: Platform):
     validated = platform.partition_file("validated_trades")
     validated.parent.mkdir(parents=True)
     pl.DataFrame({"trade_id": ["T1", "T1", "T2"]}).write_parquet(validated)
     defs = Definitions.merge(
         platform.definitions(),
-        Definitions(jobs=[define_asset_job("only_unique", selection=AssetSelection.checks(unique_trade_id))]),
+        Definitions(jobs=[define_asset_job("only_unique", selection=AssetSelection.checks(UNIQUE_TRADE_ID))]),
     )
     # A checks-only selection has no partitions_def of its own to validate a key against; the
     # partition tag is what a launched run carries.
@@ -98,9 +100,7 @@ def test_a_duplicate_trade_id_fails_the_uniqueness_check(platform: Platform):
     assert not evaluation.passed
     assert evaluation.partition == DAY
     assert evaluation.metadata["examples"].value == ["T1"]
-    stored = platform.instance.event_log_storage.get_asset_check_execution_history(
-        AssetCheckKey(AssetKey("validated_trades"), "unique_trade_id"), limit=5
-    )
+    stored = platform.instance.event_log_storage.get_asset_check_execution_history(UNIQUE_TRADE_ID, limit=5)
     assert [record.partition for record in stored] == [DAY]
 
 
@@ -147,15 +147,6 @@ def test_cli_materializes_every_asset_of_a_partition(tmp_path: Path, dagster_hom
     for asset in LAKE_ASSETS:
         assert (lake / asset / "date=2026-11-20" / "part-0.parquet").is_file()
     assert completed.stderr.count("ASSET_CHECK_EVALUATION") >= 3
-
-
-@pytest.mark.parametrize("bad", ["not-a-date", "2024-13-01"])
-def test_a_bad_start_date_is_a_clear_error(bad: str, monkeypatch: pytest.MonkeyPatch):
-    from trade_platform.settings import Settings
-
-    monkeypatch.setenv("TRADE_PLATFORM_START_DATE", bad)
-    with pytest.raises(ValueError, match="TRADE_PLATFORM_START_DATE must be a date"):
-        Settings.from_env()
 
 
 # A polars error while parsing a landing file is the file's fault (``unreadable_file``, see the

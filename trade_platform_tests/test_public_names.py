@@ -4,6 +4,7 @@ up in review (acceptance tests, UIs, alerts and lineage consumers rely on each o
 from __future__ import annotations
 
 from trade_platform.definitions import build_defs
+from trade_platform.settings import Settings
 
 ASSETS = ["daily_volume", "ohlcv", "raw_trades", "trades_dlq", "validated_trades"]
 CHECKS = [
@@ -27,7 +28,7 @@ SCHEDULES = ["daily_schedule"]
 
 
 def test_the_public_names_of_assets_checks_jobs_sensors_and_schedules_do_not_change(tmp_path):
-    defs = build_defs(landing_url=str(tmp_path / "landing"), lake_url=str(tmp_path / "lake"))
+    defs = build_defs(Settings())
     repository = defs.get_repository_def()
     graph = repository.asset_graph
     assert sorted(key.to_user_string() for key in graph.get_all_asset_keys()) == ASSETS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 
 import boto3
@@ -15,13 +14,13 @@ from dagster import DagsterEventType, DagsterInstance
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform_tests.conftest import DAY, S3
+from trade_platform_tests.conftest import DAY, S3, TEST_RETRIES, settings_for
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
 
 
 def run(landing: str, lake: str, instance: DagsterInstance, **kwargs):
-    job = build_defs(landing_url=landing, lake_url=lake).resolve_implicit_global_asset_job_def()
+    job = build_defs(settings_for(landing, lake)).resolve_implicit_global_asset_job_def()
     return job.execute_in_process(partition_key=DAY, instance=instance, **kwargs)
 
 
@@ -102,7 +101,7 @@ def test_an_unreachable_endpoint_is_retried_then_fails_with_the_url(
     message = failure_messages(result)
     assert f"s3://{landed}/landing/trades/date=2026-11-20/" in message
     assert "connect" in message.lower()
-    assert restarts(result) == int(os.environ["TRADE_PLATFORM_MAX_RETRIES"])
+    assert restarts(result) == TEST_RETRIES
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ import pytest
 from dagster import DagsterInstance, build_schedule_context
 
 from trade_platform.definitions import build_defs
-from trade_platform.settings import schedule_time_from_env
+from trade_platform_tests.conftest import settings_for
 
 
 def schedule(tmp_path, at=time(0, 15)):
-    defs = build_defs(
-        landing_url=str(tmp_path / "landing"), lake_url=str(tmp_path / "lake"), schedule_time=at
-    )
+    defs = build_defs(settings_for(tmp_path / "landing", tmp_path / "lake", schedule_time=at))
     return defs.resolve_schedule_def("daily_schedule")
 
 
@@ -34,12 +32,3 @@ def test_schedule_targets_the_previous_utc_day(tmp_path, tick, day):
             build_schedule_context(instance=instance, scheduled_execution_time=tick)
         ).run_requests
     assert [request.partition_key for request in requests] == [day]
-
-
-def test_schedule_time_comes_from_the_environment(tmp_path, monkeypatch):
-    assert schedule_time_from_env() == time(0, 15)
-    monkeypatch.setenv("TRADE_PLATFORM_SCHEDULE_TIME", "01:45")
-    assert schedule(tmp_path, schedule_time_from_env()).cron_schedule == "45 1 * * *"
-    monkeypatch.setenv("TRADE_PLATFORM_SCHEDULE_TIME", "25:00")
-    with pytest.raises(ValueError, match="TRADE_PLATFORM_SCHEDULE_TIME"):
-        schedule_time_from_env()

@@ -10,6 +10,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
 from trade_platform.defs.ingest.sensors import FILESET_TAG, landing_filesets
+from trade_platform_tests.conftest import settings_for
 
 DAYS = ("2024-03-01", "2024-03-02")
 
@@ -29,7 +30,7 @@ class Daemon:
     """Ticks the sensor the way the daemon does: the cursor of one tick is the next one's input."""
 
     def __init__(self, landing_url: str, instance: DagsterInstance, cursor: str | None = None):
-        self.defs = build_defs(landing_url=landing_url, lake_url=landing_url + "-lake")
+        self.defs = build_defs(settings_for(landing_url, landing_url + "-lake"))
         self.sensor = self.defs.resolve_sensor_def("landing_sensor")
         self.instance, self.cursor = instance, cursor
 

@@ -25,6 +25,7 @@ from trade_platform.core.landing.files import (
     UnreadableFileError,
     iter_landing_file,
 )
+from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 from trade_platform.core.storage import storage_errors
 from trade_platform.core.validation import (
@@ -35,8 +36,11 @@ from trade_platform.core.validation import (
     split_trades,
 )
 
-RAW, VALIDATED, DLQ = "raw_trades", "validated_trades", "trades_dlq"
-SCHEMAS = {RAW: {**RAW_SCHEMA, "date": pl.Date()}, VALIDATED: VALIDATED_SCHEMA, DLQ: DLQ_SCHEMA}
+SCHEMAS = {
+    RAW_TRADES: {**RAW_SCHEMA, "date": pl.Date()},
+    VALIDATED_TRADES: VALIDATED_SCHEMA,
+    TRADES_DLQ: DLQ_SCHEMA,
+}
 """The outputs' columns for a ``Spill`` (raw may gain unknown extra columns)."""
 
 
@@ -169,15 +173,15 @@ def ingest_day(
                 earlier = accepted.candidates(records["trade_id"])
                 split = split_trades(records, now=now, run_id=run_id, accepted_ids=earlier)
                 accepted.add(split.validated["trade_id"])
-                spill.add(RAW, raw)
-                spill.add(VALIDATED, split.validated)
-                spill.add(DLQ, split.dlq)
+                spill.add(RAW_TRADES, raw)
+                spill.add(VALIDATED_TRADES, split.validated)
+                spill.add(TRADES_DLQ, split.dlq)
                 counts.add(_counts(raw.height, split.validated.height, split.dlq, corrected))
         except UnreadableFileError as exc:
             spill.rollback(mark)
             accepted.truncate(accepted_before)
             entry = dead_letter_file(source.relative_path, str(exc), partition, now=now, run_id=run_id)
-            spill.add(DLQ, entry)
+            spill.add(TRADES_DLQ, entry)
             counts = _counts(0, 0, entry, 0)
             counts.unreadable_files = 1
         summary.add(counts)

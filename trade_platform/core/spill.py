@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from trade_platform.settings import spill_budget_mb
+from trade_platform.settings import DEFAULT_SPILL_BUDGET_MB
 
 PARTITION_COLUMN = "date"
 
@@ -24,12 +24,11 @@ class Spill:
         self,
         directory: Path,
         schemas: dict[str, dict[str, pl.DataType]] | None = None,
-        budget_bytes: int | None = None,
+        budget_bytes: int = DEFAULT_SPILL_BUDGET_MB * 2**20,
     ) -> None:
-        """``schemas``: each output's columns, so that an output with no rows still has them.
-        ``budget_bytes`` defaults to ``TRADE_PLATFORM_SPILL_BUDGET_MB``."""
+        """``schemas``: each output's columns, so that an output with no rows still has them."""
         self._directory = directory
-        self._budget = spill_budget_mb() * 2**20 if budget_bytes is None else budget_bytes
+        self._budget = budget_bytes
         self._pieces: list[tuple[str, pl.DataFrame | list[Path]]] = []
         self._schemas = {name: dict(schema) for name, schema in (schemas or {}).items()}
         self._held_bytes = 0

@@ -2,14 +2,11 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from trade_platform.defs.ingest.assets import ingest_trades
-from trade_platform.defs.marts.assets import daily_volume, ohlcv
-
-ASSETS = [ingest_trades, ohlcv, daily_volume]
+from trade_platform.core import names
 
 trades_daily_job = define_asset_job(
     "trades_daily_job",
-    selection=AssetSelection.assets(*ASSETS),  # with every check on them
+    selection=AssetSelection.assets(*names.ALL),  # with every check on them
     description="One day (or a range of days) of every asset and check.",
 )
 
@@ -17,6 +14,6 @@ trades_daily_job = define_asset_job(
 # <landing>/corrections/date=D/, then rebuilds everything downstream; idempotent.
 replay_dlq_job = define_asset_job(
     "replay_dlq",
-    selection=AssetSelection.assets(ingest_trades).downstream(),
+    selection=AssetSelection.assets(*names.INGESTED).downstream(),
     description="Replay a partition's DLQ after a rule change or with a corrections file.",
 )

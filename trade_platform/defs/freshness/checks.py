@@ -20,9 +20,9 @@ from dagster import (
 )
 from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
 
-from trade_platform.defs.shared.partitions import daily_partitions
+from trade_platform.core.names import DAILY_VOLUME, OHLCV, VALIDATED_TRADES
 
-FRESH_ASSETS = ("validated_trades", "ohlcv", "daily_volume")
+FRESH_ASSETS = (VALIDATED_TRADES, OHLCV, DAILY_VOLUME)
 RECENT_DAYS = 7
 # The key Dagster's own freshness sensor reads; kept so either sensor can drive these checks.
 FRESH_UNTIL_KEY = "dagster/fresh_until_timestamp"
@@ -41,7 +41,11 @@ def expected_partition(now: datetime, deadline: time) -> tuple[str, datetime]:
     return (due.date() - timedelta(days=1)).isoformat(), due
 
 
-def build_freshness_checks(deadline: time, assets: Sequence[str] = FRESH_ASSETS) -> AssetChecksDefinition:
+def build_freshness_checks(
+    deadline: time, first_day: date, assets: Sequence[str] = FRESH_ASSETS
+) -> AssetChecksDefinition:
+    """The ``freshness`` check of each asset; no partition is due before ``first_day``."""
+
     @multi_asset_check(
         name="freshness",
         specs=[
@@ -59,15 +63,16 @@ def build_freshness_checks(deadline: time, assets: Sequence[str] = FRESH_ASSETS)
     def freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
         now = datetime.now(UTC)
         for check_key in context.selected_asset_check_keys:
-            yield judge_freshness(context.instance, check_key.asset_key, now, deadline)
+            yield judge_freshness(context.instance, check_key.asset_key, now, deadline, first_day)
 
     return freshness
 
 
-def judge_freshness(instance, asset_key: AssetKey, now: datetime, deadline: time) -> AssetCheckResult:
+def judge_freshness(
+    instance, asset_key: AssetKey, now: datetime, deadline: time, start: date
+) -> AssetCheckResult:
     key, due = expected_partition(now, deadline)
     next_due = due + timedelta(days=1)
-    start = daily_partitions.start.date()
     if date.fromisoformat(key) < start:
         return AssetCheckResult(
             asset_key=asset_key,

@@ -8,22 +8,22 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
-
-from trade_platform.core.ingest import (
-    DLQ,
-    RAW,
-    SCHEMAS,
-    VALIDATED,
-    DaySummary,
-    gone_sources,
-    ingest_day,
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetOut,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    multi_asset,
 )
+
+from trade_platform.core.ingest import SCHEMAS, DaySummary, gone_sources, ingest_day
 from trade_platform.core.landing.files import LandingFile, order_raw_columns
-from trade_platform.core.spill import Spill
+from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
-from trade_platform.defs.shared.partitions import daily_partitions
-from trade_platform.defs.shared.policies import backfill_policy, retry_storage_faults
+from trade_platform.defs.shared.policies import StepSettings, backfill_policy
 from trade_platform.defs.shared.resources import Lake, LandingZone
 
 
@@ -32,79 +32,92 @@ def column_schema(dagster_type) -> dict:
     return {"dagster/column_schema": dagster_type.metadata["schema"].schema}
 
 
-@multi_asset(
-    outs={
-        RAW: AssetOut(
-            dagster_type=RAW_TRADES_TYPE,
-            description="Every landed record as received, with _source_file and _source_row.",
-            metadata=column_schema(RAW_TRADES_TYPE),
-            kinds={"polars"},
-        ),
-        VALIDATED: AssetOut(
-            dagster_type=VALIDATED_TRADES_TYPE,
-            description="Typed, normalized trades; one row per trade_id per day.",
-            metadata=column_schema(VALIDATED_TRADES_TYPE),
-            kinds={"polars"},
-        ),
-        DLQ: AssetOut(
-            dagster_type=TRADES_DLQ_TYPE,
-            description="Rejected records with their error codes, source and run.",
-            metadata=column_schema(TRADES_DLQ_TYPE),
-            kinds={"polars"},
-        ),
-    },
-    internal_asset_deps={RAW: set(), VALIDATED: {AssetKey(RAW)}, DLQ: {AssetKey(RAW)}},
-    partitions_def=daily_partitions,
-    backfill_policy=backfill_policy,
-    group_name="trades",
-)
-def ingest_trades(context: AssetExecutionContext, landing: LandingZone, lake: Lake):
-    """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.
+def build_ingest_assets(partitions: PartitionsDefinition) -> AssetsDefinition:
+    """The multi-asset that writes ``raw_trades``, ``validated_trades`` and ``trades_dlq``."""
 
-    Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
-    and reach the I/O manager as lazy scans, which it streams into the lake per partition.
-    """
-    now, run_id = datetime.now(UTC), context.run.run_id
-    with (
-        retry_storage_faults(context.retry_number),
-        tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch,
+    @multi_asset(
+        outs={
+            RAW_TRADES: AssetOut(
+                dagster_type=RAW_TRADES_TYPE,
+                description="Every landed record as received, with _source_file and _source_row.",
+                metadata=column_schema(RAW_TRADES_TYPE),
+                kinds={"polars"},
+            ),
+            VALIDATED_TRADES: AssetOut(
+                dagster_type=VALIDATED_TRADES_TYPE,
+                description="Typed, normalized trades; one row per trade_id per day.",
+                metadata=column_schema(VALIDATED_TRADES_TYPE),
+                kinds={"polars"},
+            ),
+            TRADES_DLQ: AssetOut(
+                dagster_type=TRADES_DLQ_TYPE,
+                description="Rejected records with their error codes, source and run.",
+                metadata=column_schema(TRADES_DLQ_TYPE),
+                kinds={"polars"},
+            ),
+        },
+        internal_asset_deps={
+            RAW_TRADES: set(),
+            VALIDATED_TRADES: {AssetKey(RAW_TRADES)},
+            TRADES_DLQ: {AssetKey(RAW_TRADES)},
+        },
+        partitions_def=partitions,
+        backfill_policy=backfill_policy,
+        group_name="trades",
+    )
+    def ingest_trades(
+        context: AssetExecutionContext, landing: LandingZone, lake: Lake, step_settings: StepSettings
     ):
-        spill = Spill(Path(scratch), SCHEMAS)
-        for index, day in enumerate(context.partition_keys, start=1):
-            files, corrections = landing.files_for_day(day), landing.corrections_for_day(day)
-            gone = gone_sources(files, lake.stored_partition(RAW, day), lake.stored_partition(DLQ, day))
-            if gone:
-                context.log.warning(
-                    f"{day}: {len(gone)} files are gone from the landing zone; replayed from the stored "
-                    f"raw_trades and DLQ: {', '.join(g.relative_path for g in gone[:5])}"
-                    + (" ..." if len(gone) > 5 else "")
+        """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.
+
+        Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
+        and reach the I/O manager as lazy scans, which it streams into the lake per partition.
+        """
+        now, run_id = datetime.now(UTC), context.run.run_id
+        with (
+            step_settings.retry_storage_faults(context.retry_number),
+            tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch,
+        ):
+            spill = step_settings.spill(Path(scratch), SCHEMAS)
+            for index, day in enumerate(context.partition_keys, start=1):
+                files, corrections = landing.files_for_day(day), landing.corrections_for_day(day)
+                gone = gone_sources(
+                    files, lake.stored_partition(RAW_TRADES, day), lake.stored_partition(TRADES_DLQ, day)
                 )
-            summary = ingest_day(
-                [*files, *gone],
-                landing.read_corrections(corrections),
-                day,
-                now=now,
-                run_id=run_id,
-                spill=spill,
-            )
-            context.log.info(
-                f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
-                f"{summary.files} files ({summary.unreadable_files} unreadable, {summary.corrected_records} "
-                f"corrected) -> {summary.validated_rows} validated, {summary.dlq_rows} DLQ"
-            )
-            context.add_asset_metadata(_metadata(summary), asset_key=DLQ, partition_key=day)
-            # What this run read, for lineage: the landing zone may change after the run.
-            context.add_asset_metadata(
-                {
-                    LANDING_FILES: _file_list(landing.url, files),
-                    CORRECTIONS_FILES: _file_list(landing.url, corrections),
-                },
-                asset_key=RAW,
-                partition_key=day,
-            )
-        yield Output(order_raw_columns(spill.result(RAW)), output_name=RAW)
-        yield Output(spill.result(VALIDATED), output_name=VALIDATED)
-        yield Output(spill.result(DLQ), output_name=DLQ)
+                if gone:
+                    context.log.warning(
+                        f"{day}: {len(gone)} files are gone from the landing zone; replayed from the stored "
+                        f"raw_trades and DLQ: {', '.join(g.relative_path for g in gone[:5])}"
+                        + (" ..." if len(gone) > 5 else "")
+                    )
+                summary = ingest_day(
+                    [*files, *gone],
+                    landing.read_corrections(corrections),
+                    day,
+                    now=now,
+                    run_id=run_id,
+                    spill=spill,
+                )
+                context.log.info(
+                    f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
+                    f"{summary.files} files ({summary.unreadable_files} unreadable, {summary.corrected_records} "
+                    f"corrected) -> {summary.validated_rows} validated, {summary.dlq_rows} DLQ"
+                )
+                context.add_asset_metadata(_metadata(summary), asset_key=TRADES_DLQ, partition_key=day)
+                # What this run read, for lineage: the landing zone may change after the run.
+                context.add_asset_metadata(
+                    {
+                        LANDING_FILES: _file_list(landing.url, files),
+                        CORRECTIONS_FILES: _file_list(landing.url, corrections),
+                    },
+                    asset_key=RAW_TRADES,
+                    partition_key=day,
+                )
+            yield Output(order_raw_columns(spill.result(RAW_TRADES)), output_name=RAW_TRADES)
+            yield Output(spill.result(VALIDATED_TRADES), output_name=VALIDATED_TRADES)
+            yield Output(spill.result(TRADES_DLQ), output_name=TRADES_DLQ)
+
+    return ingest_trades
 
 
 LANDING_FILES = "landing_files"

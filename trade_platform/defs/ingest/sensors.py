@@ -19,6 +19,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
+    DailyPartitionsDefinition,
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
@@ -29,10 +30,8 @@ from dagster import (
 from fsspec.core import url_to_fs
 
 from trade_platform.core.landing.files import is_landing_file
-from trade_platform.defs.shared.partitions import daily_partitions
+from trade_platform.core.names import RAW_TRADES
 from trade_platform.defs.shared.resources import LandingZone
-
-RAW = AssetKey("raw_trades")
 
 FILESET_TAG = "trade_platform/landing_fileset"
 MAX_RUNS_PER_TICK = 31  # a first tick over a long history catches up a month at a time
@@ -89,21 +88,21 @@ def materialized_since(instance: DagsterInstance, day: str, fileset: Fileset) ->
     if fileset.modified is None:
         return False
     records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=RAW, asset_partitions=[day]), limit=1
+        AssetRecordsFilter(asset_key=AssetKey(RAW_TRADES), asset_partitions=[day]), limit=1
     ).records
     return bool(records) and records[0].timestamp > fileset.modified
 
 
-def is_partition(day: str) -> bool:
+def is_partition(day: str, partitions: DailyPartitionsDefinition) -> bool:
     """Only complete UTC days are partitions; today's files wait until the day is over."""
-    last = daily_partitions.get_last_partition_key()
+    last = partitions.get_last_partition_key()
     try:
-        return daily_partitions.start.date() <= date.fromisoformat(day) and last is not None and day <= last
+        return partitions.start.date() <= date.fromisoformat(day) and last is not None and day <= last
     except ValueError:
         return False
 
 
-def build_landing_sensor(job) -> SensorDefinition:
+def build_landing_sensor(job, partitions: DailyPartitionsDefinition) -> SensorDefinition:
     @sensor(
         name="landing_sensor",
         job=job,
@@ -116,7 +115,7 @@ def build_landing_sensor(job) -> SensorDefinition:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         filesets = landing_filesets(landing.url)
         changed = sorted(
-            day for day, f in filesets.items() if seen.get(day) != f.digest and is_partition(day)
+            day for day, f in filesets.items() if seen.get(day) != f.digest and is_partition(day, partitions)
         )
         # Days already materialized from these files (a demo run, a lost cursor) need no new run.
         current = [day for day in changed if materialized_since(context.instance, day, filesets[day])]

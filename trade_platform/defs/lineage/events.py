@@ -23,6 +23,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
+    DailyPartitionsDefinition,
     EventLogRecord,
 )
 from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
@@ -39,7 +40,6 @@ from upath import UPath
 
 from trade_platform.defs.ingest.assets import CORRECTIONS_FILES, LANDING_FILES
 from trade_platform.defs.lineage.datasets import PartitionFile, lake_datasets, read_files
-from trade_platform.defs.shared.partitions import daily_partitions
 
 NAMESPACE = "trade_platform"
 PRODUCER = "https://github.com/trade-platform/trade_platform"
@@ -71,13 +71,17 @@ class LineageEmitter:
 
 
 def build_run_event(
-    record: EventLogRecord, run: DagsterRun, instance: DagsterInstance, asset_graph
+    record: EventLogRecord,
+    run: DagsterRun,
+    instance: DagsterInstance,
+    asset_graph,
+    partitions: DailyPartitionsDefinition,
 ) -> RunEvent:
     """The run's event for a status change. Datasets come from the run's own record: what it
     materialized (paths from the I/O manager), the upstream partitions it loaded and the landing
     files it read. START names none: where a run writes is known once it has written."""
     state = STATES[record.event_log_entry.dagster_event_type]
-    days = _run_days(run)
+    days = _run_days(run, partitions)
     run_facets: dict[str, Any] = {
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
             version=dagster.__version__, name="dagster", openlineageAdapterVersion=_client_version()
@@ -85,8 +89,8 @@ def build_run_event(
     }
     if days:
         window = (
-            daily_partitions.time_window_for_partition_key(days[0]),
-            daily_partitions.time_window_for_partition_key(days[-1]),
+            partitions.time_window_for_partition_key(days[0]),
+            partitions.time_window_for_partition_key(days[-1]),
         )
         run_facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
             nominalStartTime=_iso(window[0].start), nominalEndTime=_iso(window[1].end)
@@ -153,7 +157,7 @@ def _loaded(
     return loaded
 
 
-def _run_days(run: DagsterRun) -> list[str]:
+def _run_days(run: DagsterRun, partitions: DailyPartitionsDefinition) -> list[str]:
     tags = run.tags
     if "dagster/partition" in tags:
         return [tags["dagster/partition"]]
@@ -162,7 +166,7 @@ def _run_days(run: DagsterRun) -> list[str]:
         tags.get("dagster/asset_partition_range_end"),
     )
     if start and end:
-        return [day for day in daily_partitions.get_partition_keys() if start <= day <= end]
+        return [day for day in partitions.get_partition_keys() if start <= day <= end]
     return []
 
 

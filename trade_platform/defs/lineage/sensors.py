@@ -9,6 +9,7 @@ writes them to ``<lake>/lineage/`` and, when ``OPENLINEAGE_URL`` is set, to that
 from dagster import (
     DagsterEventType,
     DagsterInstance,
+    DailyPartitionsDefinition,
     DefaultSensorStatus,
     EventLogRecord,
     RunStatusChangeRecordsFilter,
@@ -45,7 +46,7 @@ def run_status_records(instance: DagsterInstance, after: int) -> list[EventLogRe
     return [r for r in records if limit is None or r.storage_id <= limit]
 
 
-def build_lineage_sensor() -> SensorDefinition:
+def build_lineage_sensor(partitions: DailyPartitionsDefinition) -> SensorDefinition:
     @sensor(
         name="openlineage_sensor",
         minimum_interval_seconds=30,
@@ -68,7 +69,7 @@ def build_lineage_sensor() -> SensorDefinition:
             run = context.instance.get_run_by_id(record.run_id)
             try:
                 if run is not None:
-                    emitter.emit(build_run_event(record, run, context.instance, asset_graph))
+                    emitter.emit(build_run_event(record, run, context.instance, asset_graph, partitions))
                     emitted += 1
             except Exception as exc:  # emit nothing twice: keep the cursor at the last event sent
                 context.log.error(f"OpenLineage emission stopped at run {record.run_id}: {exc}")

@@ -6,48 +6,61 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetExecutionContext, Output, asset
+from dagster import AssetExecutionContext, AssetsDefinition, Output, PartitionsDefinition, asset
 
 from trade_platform.core import marts
-from trade_platform.core.spill import Spill
+from trade_platform.core.names import DAILY_VOLUME, OHLCV
 from trade_platform.core.storage import storage_errors
 from trade_platform.defs.ingest.assets import column_schema
 from trade_platform.defs.shared.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
-from trade_platform.defs.shared.partitions import daily_partitions
-from trade_platform.defs.shared.policies import backfill_policy, retry_storage_faults
+from trade_platform.defs.shared.policies import StepSettings, backfill_policy
 from trade_platform.defs.shared.resources import MartSettings
 
 
-@asset(
-    dagster_type=OHLCV_TYPE,
-    partitions_def=daily_partitions,
-    backfill_policy=backfill_policy,
-    group_name="trades",
-    kinds={"polars"},
-    metadata=column_schema(OHLCV_TYPE),
-)
-def ohlcv(context: AssetExecutionContext, mart_settings: MartSettings, validated_trades: pl.LazyFrame):
-    """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned."""
-    intervals = mart_settings.intervals()
-    context.log.info(f"Building {', '.join(intervals)} candles")
-    yield from _per_day(context, validated_trades, lambda trades: marts.ohlcv(trades, intervals))
+def build_mart_assets(partitions: PartitionsDefinition) -> list[AssetsDefinition]:
+    @asset(
+        name=OHLCV,
+        dagster_type=OHLCV_TYPE,
+        partitions_def=partitions,
+        backfill_policy=backfill_policy,
+        group_name="trades",
+        kinds={"polars"},
+        metadata=column_schema(OHLCV_TYPE),
+    )
+    def ohlcv(
+        context: AssetExecutionContext,
+        mart_settings: MartSettings,
+        step_settings: StepSettings,
+        validated_trades: pl.LazyFrame,
+    ):
+        """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned."""
+        intervals = mart_settings.intervals()
+        context.log.info(f"Building {', '.join(intervals)} candles")
+        yield from _per_day(
+            context, step_settings, validated_trades, lambda trades: marts.ohlcv(trades, intervals)
+        )
 
+    @asset(
+        name=DAILY_VOLUME,
+        dagster_type=DAILY_VOLUME_TYPE,
+        partitions_def=partitions,
+        backfill_policy=backfill_policy,
+        group_name="trades",
+        kinds={"polars"},
+        metadata=column_schema(DAILY_VOLUME_TYPE),
+    )
+    def daily_volume(
+        context: AssetExecutionContext, step_settings: StepSettings, validated_trades: pl.LazyFrame
+    ):
+        """Per symbol: trade count, volume, notional, VWAP, mean, low and high price for the day."""
+        yield from _per_day(context, step_settings, validated_trades, marts.daily_volume)
 
-@asset(
-    dagster_type=DAILY_VOLUME_TYPE,
-    partitions_def=daily_partitions,
-    backfill_policy=backfill_policy,
-    group_name="trades",
-    kinds={"polars"},
-    metadata=column_schema(DAILY_VOLUME_TYPE),
-)
-def daily_volume(context: AssetExecutionContext, validated_trades: pl.LazyFrame):
-    """Per symbol: trade count, volume, notional, VWAP, mean, low and high price for the day."""
-    yield from _per_day(context, validated_trades, marts.daily_volume)
+    return [ohlcv, daily_volume]
 
 
 def _per_day(
     context: AssetExecutionContext,
+    step_settings: StepSettings,
     validated_trades: pl.LazyFrame,
     compute: Callable[[pl.LazyFrame], pl.DataFrame],
 ) -> Iterator[Output]:
@@ -56,10 +69,10 @@ def _per_day(
     re-run writes the same bytes."""
     name = context.assets_def.key.to_python_identifier()
     with (
-        retry_storage_faults(context.retry_number),
+        step_settings.retry_storage_faults(context.retry_number),
         tempfile.TemporaryDirectory(prefix=f"trade-platform-{name}-") as scratch,
     ):
-        spill = Spill(Path(scratch))
+        spill = step_settings.spill(Path(scratch))
         for day in context.partition_keys:
             with storage_errors("read", f"validated_trades of {day}"):
                 spill.add(name, compute(validated_trades.filter(pl.col("date") == date.fromisoformat(day))))

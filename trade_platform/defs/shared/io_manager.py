@@ -51,6 +51,10 @@ class ParquetLakeUPathIOManager(UPathIOManager):
 
     extension = ".parquet"
 
+    def __init__(self, base_path: UPath, max_retries: int, retry_delay_seconds: float):
+        super().__init__(base_path=base_path)
+        self._retries = partial(retry_storage_faults, max_retries, retry_delay_seconds)
+
     def get_path_for_partition(
         self, context: InputContext | OutputContext, path: UPath, partition: str
     ) -> UPath:
@@ -84,7 +88,7 @@ class ParquetLakeUPathIOManager(UPathIOManager):
         # Partitions are written two at a time: polars and pyarrow release the GIL while they
         # encode, so a range run's writes use both cores (and overlap uploads to S3).
         with (
-            retry_storage_faults(step.previous_attempt_count),
+            self._retries(step.previous_attempt_count),
             ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool,
         ):
             written = pool.map(write, paths.keys(), paths.values())
@@ -117,7 +121,7 @@ class ParquetLakeUPathIOManager(UPathIOManager):
         """All requested partitions as one lazy scan with the ``date`` column from the path."""
         paths = self._get_paths_for_partitions(context)
         allow_missing = (context.definition_metadata or {}).get("allow_missing_partitions", False)
-        with retry_storage_faults(context.step_context.previous_attempt_count):
+        with self._retries(context.step_context.previous_attempt_count):
             with storage_errors("read", str(self._base_path)):
                 missing = [key for key, path in paths.items() if not path.exists()]
         if missing and not allow_missing:
@@ -286,6 +290,9 @@ class ParquetLakeIOManager(ConfigurableIOManagerFactory):
     (a folder or ``s3://`` URL), read and written by a ``ParquetLakeUPathIOManager``."""
 
     lake_url: str
+    max_retries: int
+    """Retries of a step after a transient storage fault (as ``StepSettings``)."""
+    retry_delay_seconds: float
 
     def create_io_manager(self, context) -> ParquetLakeUPathIOManager:
-        return ParquetLakeUPathIOManager(base_path=UPath(self.lake_url))
+        return ParquetLakeUPathIOManager(UPath(self.lake_url), self.max_retries, self.retry_delay_seconds)

@@ -11,7 +11,6 @@ and a few of the worst offending values or trade_ids.
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import polars as pl
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
@@ -25,9 +24,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-SAMPLE_SIZE = 5
 MATERIALIZATIONS_PAGE = 100
-RELATIVE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -93,16 +90,3 @@ def _target_materialization(record):
     return AssetCheckEvaluationTargetMaterializationData(
         run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp
     )
-
-
-def by_day(frame: pl.LazyFrame, **aggregations: pl.Expr) -> dict[str, dict]:
-    rows = frame.group_by("date").agg(**aggregations).collect()
-    return {str(row.pop("date")): row for row in rows.iter_rows(named=True)}
-
-
-def is_day(key: str) -> pl.Expr:
-    return pl.col("date") == pl.lit(key).str.to_date()
-
-
-def close(a: float, b: float) -> bool:
-    return abs(a - b) <= RELATIVE_TOLERANCE * max(1.0, abs(a), abs(b))

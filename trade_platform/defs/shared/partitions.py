@@ -1,11 +1,11 @@
-"""The one partitioning of the platform: UTC days from TRADE_PLATFORM_START_DATE."""
+"""The one partitioning of the platform: UTC days from the configured start date."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from dagster import DailyPartitionsDefinition
 
-from trade_platform.settings import Settings
 
-daily_partitions = DailyPartitionsDefinition(
-    start_date=Settings.from_env().start_date.isoformat(), timezone="UTC"
-)
+def daily_partitions(start: date) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC")

@@ -1,38 +1,61 @@
-"""How steps retry storage faults and how backfills are batched, shared by every asset."""
+"""How steps retry storage faults and hold their outputs, and how backfills are batched."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from dagster import BackfillPolicy, Backoff, Failure, Jitter, RetryPolicy, RetryRequested
-
-from trade_platform.core.storage import PermanentStorageError, TransientStorageError
-from trade_platform.settings import Settings
-
-_settings = Settings.from_env()
-
-# The back-off of transient storage faults (timeouts, throttling, a dropped connection). It is
-# not attached to the assets as their RetryPolicy: Dagster's policy retries every exception,
-# the interrupt of a terminated run included, so a bug would be retried and a Terminate ignored.
-transient_retries = RetryPolicy(
-    max_retries=_settings.max_retries,
-    delay=_settings.retry_delay_seconds,
-    backoff=Backoff.EXPONENTIAL,
-    jitter=Jitter.PLUS_MINUS,
+from dagster import (
+    BackfillPolicy,
+    Backoff,
+    ConfigurableResource,
+    Failure,
+    Jitter,
+    RetryPolicy,
+    RetryRequested,
 )
+
+from trade_platform.core.spill import Spill
+from trade_platform.core.storage import PermanentStorageError, TransientStorageError
+
+
+class StepSettings(ConfigurableResource):
+    """How a step (and the I/O manager in it) holds outputs and retries transient storage faults."""
+
+    spill_budget_mb: int
+    max_retries: int
+    retry_delay_seconds: float
+
+    def spill(self, directory: Path, schemas: dict | None = None) -> Spill:
+        return Spill(directory, schemas, budget_bytes=self.spill_budget_mb * 2**20)
+
+    @contextmanager
+    def retry_storage_faults(self, previous_attempts: int) -> Iterator[None]:
+        with retry_storage_faults(self.max_retries, self.retry_delay_seconds, previous_attempts):
+            yield
 
 
 @contextmanager
-def retry_storage_faults(previous_attempts: int) -> Iterator[None]:
-    """Transient storage faults request a retry of the step (with back-off, up to
-    ``TRADE_PLATFORM_MAX_RETRIES``); permanent ones fail it at once; anything else passes."""
+def retry_storage_faults(max_retries: int, delay_seconds: float, previous_attempts: int) -> Iterator[None]:
+    """Transient storage faults (timeouts, throttling, a dropped connection) request a retry of
+    the step, backing off exponentially from ``delay_seconds``, up to ``max_retries``; permanent
+    ones fail it at once; anything else passes.
+
+    This is not the assets' RetryPolicy: Dagster's policy retries every exception, the
+    interrupt of a terminated run included, so a bug would be retried and a Terminate ignored.
+    """
     try:
         yield
     except TransientStorageError as exc:
+        back_off = RetryPolicy(
+            max_retries=max_retries,
+            delay=delay_seconds,
+            backoff=Backoff.EXPONENTIAL,
+            jitter=Jitter.PLUS_MINUS,
+        )
         raise RetryRequested(
-            max_retries=transient_retries.max_retries,
-            seconds_to_wait=transient_retries.calculate_delay(previous_attempts + 1),
+            max_retries=max_retries, seconds_to_wait=back_off.calculate_delay(previous_attempts + 1)
         ) from exc
     except PermanentStorageError as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc

@@ -1,16 +1,15 @@
-"""Dagster resources: where landing files come from and how marts are shaped.
+"""Dagster resources: the landing zone, the lake, and the settings steps and checks use at run time.
 
-Values come from the environment through ``EnvVar`` when set (so the UI shows their source), and
-fall back to the embedded defaults otherwise.
+``platform_resources`` builds them from one ``Settings`` object, so the UI's resource page shows
+the values a run uses, and a run's config can override them.
 """
 
 from __future__ import annotations
 
 import polars as pl
-from dagster import ConfigurableResource, EnvVar, Failure
+from dagster import ConfigurableResource, Failure
 from upath import UPath
 
-from trade_platform import settings
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
 from trade_platform.core.landing.files import (
     CORRECTIONS,
@@ -26,11 +25,8 @@ from trade_platform.defs.shared.io_manager import (
     partition_file,
     polars_storage_options,
 )
-
-
-def env_or_default(name: str, default: str) -> str:
-    """``EnvVar(name)`` when the variable is set, else the default (EnvVar alone fails when unset)."""
-    return EnvVar(name) if settings.env_str(name, "") else default  # type: ignore[return-value]
+from trade_platform.defs.shared.policies import StepSettings
+from trade_platform.settings import QualityGates, Settings, parse_intervals
 
 
 class LandingZone(ConfigurableResource):
@@ -79,28 +75,35 @@ class Lake(ConfigurableResource):
 class MartSettings(ConfigurableResource):
     """How marts are computed; ``ohlcv_intervals`` is a comma-separated list of polars durations."""
 
-    ohlcv_intervals: str = ",".join(settings.DEFAULT_OHLCV_INTERVALS)
+    ohlcv_intervals: str
 
     def intervals(self) -> tuple[str, ...]:
-        return settings.parse_intervals(self.ohlcv_intervals)
+        return parse_intervals(self.ohlcv_intervals)
 
 
-def resources_from_env() -> dict:
-    """The code location's resources, configured from the environment (defaults: ./data/...)."""
-    return local_resources(
-        env_or_default(settings.LANDING_URL_ENV, settings.DEFAULT_LANDING_URL),
-        env_or_default(settings.LAKE_URL_ENV, settings.DEFAULT_LAKE_URL),
-        env_or_default(settings.OHLCV_INTERVALS_ENV, ",".join(settings.DEFAULT_OHLCV_INTERVALS)),
-    )
+class QualityGateSettings(ConfigurableResource):
+    """The checks' thresholds: holidays (days with no trades expected) and DLQ rates."""
+
+    holidays: list[str]
+    dlq_warn_rate: float
+    dlq_error_rate: float
+
+    def gates(self) -> QualityGates:
+        return QualityGates(frozenset(self.holidays), self.dlq_warn_rate, self.dlq_error_rate)
 
 
-def local_resources(landing_url: str, lake_url: str, ohlcv_intervals: str | None = None) -> dict:
-    """The same resources with explicit URLs (tests, benchmarks, one-off runs)."""
+def platform_resources(settings: Settings) -> dict:
+    """Every resource of the code location, from ``settings``."""
+    retries = {"max_retries": settings.max_retries, "retry_delay_seconds": settings.retry_delay_seconds}
     return {
-        "landing": LandingZone(url=landing_url),
-        "lake": Lake(url=lake_url),
-        "io_manager": ParquetLakeIOManager(lake_url=lake_url),
-        "mart_settings": MartSettings(
-            ohlcv_intervals=ohlcv_intervals or ",".join(settings.DEFAULT_OHLCV_INTERVALS)
+        "landing": LandingZone(url=settings.landing_url),
+        "lake": Lake(url=settings.lake_url),
+        "io_manager": ParquetLakeIOManager(lake_url=settings.lake_url, **retries),
+        "mart_settings": MartSettings(ohlcv_intervals=",".join(settings.ohlcv_intervals)),
+        "step_settings": StepSettings(spill_budget_mb=settings.spill_budget_mb, **retries),
+        "quality_gates": QualityGateSettings(
+            holidays=sorted(settings.gates.holidays),
+            dlq_warn_rate=settings.gates.dlq_warn_rate,
+            dlq_error_rate=settings.gates.dlq_error_rate,
         ),
     }
