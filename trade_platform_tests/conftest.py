@@ -3,22 +3,42 @@ server on loopback), and a real Dagster instance."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
+from trade_platform.core.landing.files import TRADE_FIELDS
 from trade_platform.definitions import build_defs
 from trade_platform.settings import Settings
 
 DAY = "2026-11-20"
+BAD_INPUTS = Path(__file__).parent / "bad_inputs"
+"""The bad-input catalogue: one file per kind of broken landing file."""
 TEST_RETRIES = 2
+ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
+    "TRADE_PLATFORM_LANDING_URL": "s3://landing/zone",
+    "TRADE_PLATFORM_LAKE_URL": "s3://lake/tables",
+    "TRADE_PLATFORM_START_DATE": "2025-02-03",
+    "TRADE_PLATFORM_OHLCV_INTERVALS": "1m, 15m",
+    "TRADE_PLATFORM_MAX_RETRIES": "5",
+    "TRADE_PLATFORM_RETRY_DELAY_SECONDS": "0.5",
+    "TRADE_PLATFORM_SPILL_BUDGET_MB": "64",
+    "TRADE_PLATFORM_FRESHNESS_DEADLINE": "03:30",
+    "TRADE_PLATFORM_SCHEDULE_TIME": "01:45",
+    "TRADE_PLATFORM_HOLIDAYS": "2024-12-25, 2024-12-26",
+    "TRADE_PLATFORM_DLQ_WARN_RATE": "0.1",
+    "TRADE_PLATFORM_DLQ_ERROR_RATE": "0.3",
+}
 
 
 def settings_for(landing: Path | str, lake: Path | str, **overrides) -> Settings:
@@ -159,3 +179,69 @@ def s3(s3_server: S3) -> Iterator[S3]:
     s3fs.S3FileSystem.clear_instance_cache()  # a cached filesystem keeps old listings
     yield s3_server
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+# --- landing files: real CSV, JSONL, gzip and Parquet files from rows of text fields --------
+
+
+def trade(trade_id: str, **overrides: str | None) -> dict[str, str | None]:
+    """A valid trade on 2026-11-20 with some fields replaced."""
+    row = {
+        "trade_id": trade_id,
+        "symbol": "BTC-USD",
+        "side": "buy",
+        "price": "100.5",
+        "quantity": "2",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "exchange": "BINANCE",
+    }
+    row.update(overrides)
+    return row
+
+
+def write_csv(
+    path: Path, rows: list[dict], *, extra_lines: list[str] = (), header: list[str] | None = None
+) -> Path:
+    header = header or list(TRADE_FIELDS)
+    lines = [",".join(header)]
+    lines += [",".join("" if row.get(name) is None else str(row[name]) for name in header) for row in rows]
+    lines += list(extra_lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict], *, extra_lines: list[str] = ()) -> Path:
+    text = "\n".join([json.dumps(row) for row in rows] + list(extra_lines)) + "\n"
+    path.write_bytes(gzip.compress(text.encode()) if path.name.endswith(".gz") else text.encode())
+    return path
+
+
+def write_parquet(path: Path, rows: list[dict], schema: dict | None = None) -> Path:
+    pl.DataFrame(rows, schema=schema or {name: pl.String for name in TRADE_FIELDS}).write_parquet(path)
+    return path
+
+
+# --- landing text: one hard line at a time ---------------------------------------------------
+
+HEADER = "trade_id,symbol,side,price,quantity,timestamp,exchange"
+TS = f"{DAY}T10:00:00Z"
+STRAY = '1"5'  # a quote inside an unquoted field
+# 10:00Z, stored as 15:30+05:30 (from an integer: pyarrow's reading of aware datetimes varies).
+TEN_UTC_MICROS = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+def row(trade_id: str, price: str = "1.5", exchange: str = "X") -> str:
+    return f"{trade_id},BTC,buy,{price},2,{TS},{exchange}"
+
+
+def json_line(**fields: object) -> str:
+    base = {
+        "trade_id": "J",
+        "symbol": "BTC",
+        "side": "buy",
+        "price": 1.5,
+        "quantity": 2,
+        "timestamp": TS,
+        "exchange": "X",
+    }
+    return json.dumps({**base, **fields})

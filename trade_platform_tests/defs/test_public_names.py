@@ -1,10 +1,12 @@
 """The public names are a contract: this snapshot fails on any change to them, so a rename shows
-up in review (acceptance tests, UIs, alerts and lineage consumers rely on each of them)."""
+up in review (acceptance tests, UIs, alerts and lineage consumers rely on each of them). The
+definitions are built from a ``Settings`` object alone."""
 
 from __future__ import annotations
 
 from trade_platform.definitions import build_defs
-from trade_platform.settings import Settings
+from trade_platform.settings import QualityGates, Settings
+from trade_platform_tests.conftest import ENVIRONMENT
 
 ASSETS = ["daily_volume", "ohlcv", "raw_trades", "trades_dlq", "validated_trades"]
 CHECKS = [
@@ -40,3 +42,27 @@ def test_the_public_names_of_assets_checks_jobs_sensors_and_schedules_do_not_cha
         key.to_user_string(): graph.get(key).partitions_def.get_first_partition_key()
         for key in graph.get_all_asset_keys()
     } == dict.fromkeys(ASSETS, "2024-01-01")
+
+
+def test_the_definitions_are_built_from_the_settings_object_alone(monkeypatch):
+    # A poisoned environment: building from a Settings object must not read it.
+    for name in ENVIRONMENT:
+        monkeypatch.setenv(name, "poison")
+    defs = build_defs(Settings.from_env(ENVIRONMENT))
+    job = defs.resolve_job_def("trades_daily_job")
+    assert job.partitions_def.get_first_partition_key() == "2025-02-03"
+    assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "45 1 * * *"
+    resources = defs.resources
+    assert resources["landing"].url == "s3://landing/zone" and resources["lake"].url == "s3://lake/tables"
+    assert resources["mart_settings"].intervals() == ("1m", "15m")
+    assert resources["step_settings"].spill_budget_mb == 64
+    assert resources["quality_gates"].gates() == QualityGates(
+        frozenset({"2024-12-25", "2024-12-26"}), 0.1, 0.3
+    )
+    deadlines = {
+        spec.metadata["deadline_utc"]
+        for checks in defs.asset_checks
+        for spec in checks.check_specs
+        if spec.name == "freshness"
+    }
+    assert deadlines == {"03:30"}

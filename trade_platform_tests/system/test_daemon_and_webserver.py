@@ -18,7 +18,7 @@ from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster_graphql import DagsterGraphQLClient
 
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform_tests.test_webserver_ui import ui_stack
+from trade_platform_tests.system.conftest import ui_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")]
 SENSORS = ("landing_sensor", "freshness_sensor", "openlineage_sensor")

@@ -1,16 +1,14 @@
 """A real ``dagster-webserver`` over a materialized day: its GraphQL API and its asset-check page."""
 
-import importlib.util
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from trade_platform_tests.system.conftest import screenshot_ui, ui_stack
+
 pytestmark = pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 ASSETS = {"raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume"}
 PARTITIONED_CHECKS = {
     "raw_trades": {"record_count", "column_schema"},
@@ -21,16 +19,6 @@ PARTITIONED_CHECKS = {
 }
 
 
-def _script(name: str):
-    sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ui_stack = _script("ui_stack")
-screenshot_ui = _script("screenshot_ui")
 DAY = ui_stack.DAY.isoformat()
 
 

@@ -4,23 +4,8 @@ from datetime import date, time
 
 import pytest
 
-from trade_platform.definitions import build_defs
 from trade_platform.settings import QualityGates, Settings
-
-ENVIRONMENT = {
-    "TRADE_PLATFORM_LANDING_URL": "s3://landing/zone",
-    "TRADE_PLATFORM_LAKE_URL": "s3://lake/tables",
-    "TRADE_PLATFORM_START_DATE": "2025-02-03",
-    "TRADE_PLATFORM_OHLCV_INTERVALS": "1m, 15m",
-    "TRADE_PLATFORM_MAX_RETRIES": "5",
-    "TRADE_PLATFORM_RETRY_DELAY_SECONDS": "0.5",
-    "TRADE_PLATFORM_SPILL_BUDGET_MB": "64",
-    "TRADE_PLATFORM_FRESHNESS_DEADLINE": "03:30",
-    "TRADE_PLATFORM_SCHEDULE_TIME": "01:45",
-    "TRADE_PLATFORM_HOLIDAYS": "2024-12-25, 2024-12-26",
-    "TRADE_PLATFORM_DLQ_WARN_RATE": "0.1",
-    "TRADE_PLATFORM_DLQ_ERROR_RATE": "0.3",
-}
+from trade_platform_tests.conftest import ENVIRONMENT
 
 
 def test_every_variable_is_read_into_one_settings_object():
@@ -68,27 +53,3 @@ def test_a_bad_value_is_a_clear_error_naming_its_variable(name: str, bad: str):
 def test_the_error_rate_may_not_be_below_the_warning_rate():
     with pytest.raises(ValueError, match="TRADE_PLATFORM_DLQ_ERROR_RATE .* must be at least"):
         Settings.from_env({"TRADE_PLATFORM_DLQ_WARN_RATE": "0.3", "TRADE_PLATFORM_DLQ_ERROR_RATE": "0.1"})
-
-
-def test_the_definitions_are_built_from_the_settings_object_alone(monkeypatch):
-    # A poisoned environment: building from a Settings object must not read it.
-    for name in ENVIRONMENT:
-        monkeypatch.setenv(name, "poison")
-    defs = build_defs(Settings.from_env(ENVIRONMENT))
-    job = defs.resolve_job_def("trades_daily_job")
-    assert job.partitions_def.get_first_partition_key() == "2025-02-03"
-    assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "45 1 * * *"
-    resources = defs.resources
-    assert resources["landing"].url == "s3://landing/zone" and resources["lake"].url == "s3://lake/tables"
-    assert resources["mart_settings"].intervals() == ("1m", "15m")
-    assert resources["step_settings"].spill_budget_mb == 64
-    assert resources["quality_gates"].gates() == QualityGates(
-        frozenset({"2024-12-25", "2024-12-26"}), 0.1, 0.3
-    )
-    deadlines = {
-        spec.metadata["deadline_utc"]
-        for checks in defs.asset_checks
-        for spec in checks.check_specs
-        if spec.name == "freshness"
-    }
-    assert deadlines == {"03:30"}

@@ -4,13 +4,12 @@ with the others; each gets its expected outcome, and the rest of the partition s
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import polars as pl
 
-from trade_platform_tests.conftest import Platform
+from trade_platform_tests.conftest import BAD_INPUTS, Platform
 
-FIXTURES = Path(__file__).parent / "bad_inputs"
+FIXTURES = BAD_INPUTS
 
 # file -> {trade_id or source row: DLQ codes}; () means validated.
 EXPECTED: dict[str, dict[str | int, tuple[str, ...]]] = {

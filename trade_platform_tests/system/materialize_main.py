@@ -1,4 +1,4 @@
-"""``python -m trade_platform_tests.materialize_main LANDING LAKE DAY``: one partition, every
+"""``python -m trade_platform_tests.system.materialize_main LANDING LAKE DAY``: one partition, every
 asset and check, on the instance in DAGSTER_HOME. Tests run it as a process they can kill.
 Prints the process's own peak RSS in MiB as its last line."""
 

@@ -1,13 +1,12 @@
 """Hard landing files: none blocks a day, no record vanishes, each class gets one documented outcome.
 
-Most cases read one file beside a clean one through the core ingest (real files, no Dagster);
-the last tests run the hard files through Dagster, one partition and a range."""
+Each case reads one file beside a clean one through the core ingest (real files, no Dagster);
+``defs/test_hard_inputs.py`` runs the same hard files through Dagster."""
 
 from __future__ import annotations
 
-import gzip
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -19,17 +18,7 @@ from trade_platform.core.ingest import SCHEMAS, ingest_day
 from trade_platform.core.landing.files import is_landing_file, landing_format, list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
-from trade_platform_tests.conftest import DAY, Platform
-
-HEADER = "trade_id,symbol,side,price,quantity,timestamp,exchange"
-TS = f"{DAY}T10:00:00Z"
-STRAY = '1"5'  # a quote inside an unquoted field
-# 10:00Z, stored as 15:30+05:30 (from an integer: pyarrow's reading of aware datetimes varies).
-TEN_UTC_MICROS = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()) * 1_000_000
-
-
-def row(trade_id: str, price: str = "1.5", exchange: str = "X") -> str:
-    return f"{trade_id},BTC,buy,{price},2,{TS},{exchange}"
+from trade_platform_tests.conftest import DAY, HEADER, STRAY, TEN_UTC_MICROS, TS, json_line, row
 
 
 def ingest(tmp_path: Path, files: dict[str, bytes]) -> dict[str, pl.DataFrame]:
@@ -181,21 +170,6 @@ def test_files_in_hidden_folders_are_ignored(tmp_path):
     assert not is_landing_file("_temporary/0/part-0.csv") and is_landing_file("sub/part-0.csv")
 
 
-def json_line(**fields: object) -> str:
-    import json
-
-    base = {
-        "trade_id": "J",
-        "symbol": "BTC",
-        "side": "buy",
-        "price": 1.5,
-        "quantity": 2,
-        "timestamp": TS,
-        "exchange": "X",
-    }
-    return json.dumps({**base, **fields})
-
-
 def test_json_keys_named_like_platform_columns_are_kept_renamed(tmp_path):
     line = json_line(trade_id="JK1", date="x", _source_row=9)
     out = ingest(tmp_path, {"keys.jsonl": f"{line}\n".encode()})
@@ -228,40 +202,6 @@ def test_a_repeated_json_key_counts_its_last_value(tmp_path):
     assert of_file(out[VALIDATED_TRADES], "repeat.jsonl")["price"].to_list() == [8.0]
 
 
-HARD_FILES = {
-    "dup.csv": f"{HEADER},price\n{row('D1')},7\n",
-    "trailing.csv": f"{HEADER},\n{row('C1')},\n",
-    "extra.csv": f"{HEADER},date,_source_row\n{row('E1')},v,w\n",
-    "stray.csv": f"{HEADER}\n{row('Q1', price=STRAY)}\n",
-    "open.csv": f'{HEADER}\nU2,"BTC,buy,1,2,{TS},X\n{row("U3")}\n',
-    "cr.csv": f"{HEADER}\r{row('CR1')}\r",
-    "headless.csv": f"{row('H1')}\n",
-    "keys.jsonl": json_line(trade_id="JK1", date="x", _source_row=9),
-}
-
-
-def test_hard_files_never_block_a_day_through_dagster(platform: Platform):
-    for name, text in HARD_FILES.items():
-        (platform.day_dir() / name).write_text(text)
-    with gzip.open(platform.day_dir() / "good.csv.gz", "wt") as handle:
-        handle.write(f"{HEADER}\n{row('G1')}\n")
-    result = platform.materialize()
-    assert result.success
-    validated = set(platform.read("validated_trades")["trade_id"].to_list())
-    assert {"D1", "C1", "E1", "U3", "CR1", "JK1", "G1"} <= validated
-
-
-def test_a_hard_file_on_one_day_of_a_range_does_not_stop_the_others(platform: Platform):
-    days = [(date.fromisoformat(DAY) + timedelta(days=n)).isoformat() for n in (-2, -1, 0)]
-    for day in days:
-        (platform.day_dir(day) / "t.csv").write_text(f"{HEADER}\n" + row(f"T{day}").replace(DAY, day) + "\n")
-    for name, text in HARD_FILES.items():
-        (platform.day_dir(days[1]) / name).write_text(text)
-    assert platform.materialize(days[0], until=days[-1]).success
-    for day in days:
-        assert f"T{day}" in platform.read("validated_trades", day)["trade_id"].to_list()
-
-
 # --- values that would poison the marts, timestamps and symbols ---------------------------
 
 
@@ -274,24 +214,6 @@ def test_a_trade_whose_notional_would_overflow_or_underflow_is_invalid_notional(
     out = ingest(tmp_path, {"n.csv": text.encode()})
     assert codes(out, "n.csv") == {2: ["invalid_notional"]}
     assert f"'{price}'" in of_file(out[TRADES_DLQ], "n.csv")["error"][0]
-
-
-def test_no_inf_or_nan_reaches_the_marts(platform: Platform):
-    def trade(trade_id: str, price: str, quantity: str) -> str:
-        return row(trade_id, price=price).replace(",2,", f",{quantity},")
-
-    rows = [
-        trade("BIG", "1e308", "10"),  # notional inf: vwap and notional were inf
-        trade("TINY", "1e-300", "1e-300"),  # notional 0: the marts' schema failed
-        *(trade(f"HIGH{i}", "1e300", "1e-10") for i in range(3)),  # sums stay finite
-        row("PLAIN"),
-    ]
-    (platform.day_dir() / "m.csv").write_text("\n".join([HEADER, *rows]) + "\n")
-    assert platform.materialize().success
-    assert sorted(platform.read("trades_dlq")["trade_id"].to_list()) == ["BIG", "TINY"]
-    for mart in ("ohlcv", "daily_volume"):
-        numbers = platform.read(mart).select(pl.col(pl.Float64))
-        assert numbers.height and all(numbers.select(pl.all().is_finite().all()).row(0)), mart
 
 
 @pytest.mark.parametrize(

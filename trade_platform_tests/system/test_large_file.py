@@ -49,7 +49,7 @@ def test_a_1_gib_file_is_streamed_with_bounded_memory(tmp_path: Path, dagster_ho
     assert (day_dir / "big.csv").stat().st_size >= GIB
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "trade_platform_tests.materialize_main", str(landing), str(lake), DAY],
+        [sys.executable, "-m", "trade_platform_tests.system.materialize_main", str(landing), str(lake), DAY],
         env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip

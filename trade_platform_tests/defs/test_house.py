@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "trade_platform"
+PACKAGE = Path(__file__).resolve().parents[2] / "trade_platform"
 CORE = sorted(
     "trade_platform." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
     for path in (PACKAGE / "core").rglob("*.py")
@@ -43,3 +43,34 @@ def test_dagsters_dg_cli_finds_and_loads_the_code_location_through_pyproject():
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "All definitions loaded successfully" in completed.stdout + completed.stderr
+
+
+# The variables of other tools, read where those tools are configured.
+READS_OTHER_ENVIRONMENT = {
+    "defs/shared/io_manager.py": "the AWS endpoint and region for polars' own S3 reader",
+    "defs/lineage/events.py": "OPENLINEAGE_URL, the OpenLineage client's own variable",
+}
+
+
+def test_only_settings_reads_the_environment():
+    readers = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "os.environ" in path.read_text() or "getenv" in path.read_text()
+    }
+    assert readers - {"settings.py"} == set(READS_OTHER_ENVIRONMENT)
+    for name in READS_OTHER_ENVIRONMENT:
+        assert "TRADE_PLATFORM_" not in (PACKAGE / name).read_text()
+
+
+def test_importing_the_code_location_reads_no_environment():
+    # A bad value only fails when Dagster loads the definitions, naming the variable.
+    probe = (
+        "import trade_platform.definitions as d\n"
+        "try:\n    d.defs()\nexcept ValueError as exc:\n    print(exc)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "TRADE_PLATFORM_START_DATE": "yesterday"}
+    completed = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert completed.stdout.startswith("TRADE_PLATFORM_START_DATE: must be a date"), completed.stdout

@@ -19,7 +19,7 @@ from trade_platform_tests.conftest import settings_for
 
 DAY = "2024-03-01"
 PARTITIONS = "tradePlatform_partitions"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REPOSITORY_FILES = "https://raw.githubusercontent.com/trade-platform/trade_platform/main/"
 OPENLINEAGE_SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 # The part of OpenLineage's spec that a dataset facet extends (the spec is not fetched: no network).

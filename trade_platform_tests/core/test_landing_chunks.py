@@ -23,10 +23,9 @@ from trade_platform.core.landing.files import (
 )
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
-from trade_platform_tests.conftest import DAY
-from trade_platform_tests.landing_files import trade, write_csv
+from trade_platform_tests.conftest import BAD_INPUTS, DAY, trade, write_csv
 
-FIXTURES = Path(__file__).parent / "bad_inputs"
+FIXTURES = BAD_INPUTS
 NOW = datetime.now(UTC)
 
 

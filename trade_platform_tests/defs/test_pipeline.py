@@ -13,8 +13,7 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, Definitions, define_asset_job
 
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform_tests.conftest import DAY, Platform
-from trade_platform_tests.landing_files import trade, write_csv
+from trade_platform_tests.conftest import DAY, Platform, trade, write_csv
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
 

@@ -13,8 +13,7 @@ import polars as pl
 from dagster import AssetKey, DagsterRunStatus, RunsFilter
 
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform_tests.conftest import Platform
-from trade_platform_tests.landing_files import trade, write_csv, write_jsonl
+from trade_platform_tests.conftest import Platform, trade, write_csv, write_jsonl
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
 START = date(2026, 10, 1)

@@ -6,8 +6,7 @@ import polars as pl
 import pytest
 
 from trade_platform.core.dlq_codes import ALL_CODES, DlqCode
-from trade_platform_tests.conftest import Platform
-from trade_platform_tests.landing_files import trade, write_csv, write_jsonl, write_parquet
+from trade_platform_tests.conftest import Platform, trade, write_csv, write_jsonl, write_parquet
 
 # One record per record-level code (the key is the trade_id, or the code when there is none).
 FAULTY_ROWS = {

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def start(landing: str, lake: str, home: Path) -> subprocess.Popen:
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     return subprocess.Popen(
-        [sys.executable, "-m", "trade_platform_tests.materialize_main", landing, lake, DAY],
+        [sys.executable, "-m", "trade_platform_tests.system.materialize_main", landing, lake, DAY],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 

@@ -6,8 +6,7 @@ import polars as pl
 import pytest
 
 from trade_platform.core.corrections import apply_corrections
-from trade_platform_tests.conftest import DAY, Platform
-from trade_platform_tests.landing_files import trade, write_csv
+from trade_platform_tests.conftest import DAY, Platform, trade, write_csv
 
 SOURCE = "trades/date=2026-11-20/t.csv"
 

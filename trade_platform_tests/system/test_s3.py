@@ -132,7 +132,7 @@ def test_bad_credentials_fail_with_the_url_and_cause(
 
 
 def test_a_transient_failure_is_retried_without_duplicating_rows(s3: S3, landed: str, instance, monkeypatch):
-    from trade_platform_tests.flaky_proxy import flaky_proxy
+    from trade_platform_tests.system.flaky_proxy import flaky_proxy
 
     # Writes of validated_trades are throttled (after raw_trades was written) until s3fs's own
     # retries give up once, so the step fails and Dagster's RetryPolicy runs it again.
