@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: venv demo test lint ui lock clean screenshot bench bench-quick
+.PHONY: venv demo test lint ui lock clean screenshot bench bench-quick stack stack-down
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,14 @@ ui: venv $(DAGSTER_HOME)/dagster.yaml
 # Screenshot of the asset-check page (installs Debian's chromium with apt-get when missing).
 screenshot: venv
 	$(BIN)/python scripts/screenshot_ui.py --output docs/screenshots/asset_checks.png
+
+# The scale-out stack on loopback (README, "Scaling out"): PostgreSQL, Redis, moto's S3, the
+# daemon, the webserver and two workers; state, logs and env.sh under .stack/.
+stack: venv
+	$(BIN)/python scripts/stack.py up
+
+stack-down: venv
+	$(BIN)/python scripts/stack.py down
 
 lock: venv
 	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock

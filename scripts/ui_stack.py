@@ -79,7 +79,7 @@ def running_webserver(env: dict[str, str], log: Path, timeout: float = 120.0) ->
     url = f"http://127.0.0.1:{port}"
     command = ["dagster-webserver", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     with _running(command, env, log) as process:
-        _wait_until_loaded(url, process, timeout, log)
+        wait_until_loaded(url, process, timeout, log)
         yield url
 
 
@@ -115,7 +115,7 @@ def _running(command: list[str], env: dict[str, str], log: Path) -> Iterator[sub
                 process.wait()
 
 
-def _wait_until_loaded(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+def wait_until_loaded(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
     from dagster_graphql import DagsterGraphQLClient
 
     query = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"

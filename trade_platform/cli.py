@@ -34,7 +34,24 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument(
             "--landing", default=current.landing_url, help=f"landing URL (env {settings.LANDING_URL_ENV})"
         )
+    worker = commands.add_parser(
+        "worker",
+        help="start a Celery run worker (dagster-celery): one run at a time, a fresh process per run",
+    )
+    worker.add_argument("--name", required=True, help="recorded on each run it runs as trade_platform/worker")
+    worker.add_argument("--queue", default="dagster", help="Celery queue to take runs from (default dagster)")
+    worker.add_argument("--loglevel", default="INFO")
+    backfill = commands.add_parser(
+        "backfill", help="submit a backfill of every asset over a range of days to the instance's daemon"
+    )
+    backfill.add_argument(
+        "--from", dest="first", type=date.fromisoformat, required=True, help="first day (UTC)"
+    )
+    backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True, help="last day (UTC)")
+    backfill.add_argument("--wait", action="store_true", help="follow the runs until the backfill finishes")
     args = parser.parse_args(argv)
+    if args.command in ("worker", "backfill"):
+        return scaleout(parser, args, current)
     if args.days < 1:
         parser.error("--days must be at least 1")
     days = [args.end - timedelta(days=offset) for offset in reversed(range(args.days))]
@@ -44,6 +61,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return run_demo(days, current)
     return 0
+
+
+def quiet_dagster() -> None:
+    """The versions are pinned; a user of the CLI has no use for Dagster's API-stability notes."""
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    for category in (BetaWarning, PreviewWarning):
+        warnings.simplefilter("ignore", category)
+
+
+def scaleout(parser: argparse.ArgumentParser, args: argparse.Namespace, current: settings.Settings) -> int:
+    from trade_platform.scaleout.commands import run_backfill, run_worker
+
+    quiet_dagster()
+    try:
+        if args.command == "worker":
+            return run_worker(args.name, args.queue, args.loglevel, current)
+        return run_backfill(args.first, args.last, args.wait, current)
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 def generate_days(days: list[date], args: argparse.Namespace) -> None:
@@ -63,14 +102,11 @@ def generate_days(days: list[date], args: argparse.Namespace) -> None:
 
 def run_demo(days: list[date], current: settings.Settings) -> int:
     """Materialize every asset and check, one run per day, on the persistent instance."""
-    import warnings
+    from dagster import DagsterInstance
 
-    from dagster import BetaWarning, DagsterInstance, PreviewWarning
-
-    # The versions are pinned; a user of the CLI has no use for Dagster's API-stability notes.
-    for category in (BetaWarning, PreviewWarning):
-        warnings.simplefilter("ignore", category)
     from trade_platform.definitions import build_defs
+
+    quiet_dagster()
 
     job = build_defs(current).resolve_implicit_global_asset_job_def()
     instance = DagsterInstance.get()

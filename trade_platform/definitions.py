@@ -20,6 +20,7 @@ from trade_platform.defs.lineage.sensors import build_lineage_sensor
 from trade_platform.defs.marts.assets import build_mart_assets
 from trade_platform.defs.marts.checks import build_mart_checks
 from trade_platform.defs.shared.partitions import daily_partitions
+from trade_platform.defs.shared.policies import backfill_policy
 from trade_platform.defs.shared.resources import platform_resources
 from trade_platform.settings import Settings
 
@@ -27,9 +28,10 @@ from trade_platform.settings import Settings
 def build_defs(settings: Settings) -> dg.Definitions:
     """Everything wired to the landing zone, lake and knobs of ``settings``."""
     partitions = daily_partitions(settings.start_date)
+    backfills = backfill_policy(settings.max_partitions_per_run)
     freshness_checks = build_freshness_checks(settings.freshness_deadline, settings.start_date)
     return dg.Definitions(
-        assets=[build_ingest_assets(partitions), *build_mart_assets(partitions)],
+        assets=[build_ingest_assets(partitions, backfills), *build_mart_assets(partitions, backfills)],
         asset_checks=[*build_ingest_checks(partitions), *build_mart_checks(partitions), freshness_checks],
         jobs=[trades_daily_job, replay_dlq_job],
         schedules=[build_daily_schedule(trades_daily_job, settings.schedule_time)],

@@ -22,6 +22,9 @@ RETRY_DELAY_ENV = "TRADE_PLATFORM_RETRY_DELAY_SECONDS"
 SPILL_BUDGET_ENV = "TRADE_PLATFORM_SPILL_BUDGET_MB"
 FRESHNESS_DEADLINE_ENV = "TRADE_PLATFORM_FRESHNESS_DEADLINE"
 SCHEDULE_TIME_ENV = "TRADE_PLATFORM_SCHEDULE_TIME"
+MAX_PARTITIONS_PER_RUN_ENV = "TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN"
+CELERY_BROKER_URL_ENV = "TRADE_PLATFORM_CELERY_BROKER_URL"
+CELERY_BACKEND_URL_ENV = "TRADE_PLATFORM_CELERY_BACKEND_URL"
 HOLIDAYS_ENV = "TRADE_PLATFORM_HOLIDAYS"
 DLQ_WARN_RATE_ENV = "TRADE_PLATFORM_DLQ_WARN_RATE"
 DLQ_ERROR_RATE_ENV = "TRADE_PLATFORM_DLQ_ERROR_RATE"
@@ -81,6 +84,12 @@ class Settings:
     schedule_time: time = DEFAULT_SCHEDULE_TIME
     """When ``daily_schedule`` runs the previous day (UTC)."""
     gates: QualityGates = field(default_factory=QualityGates)
+    max_partitions_per_run: int | None = None
+    """Days per run of a backfill; None: a backfill of any range is one run."""
+    celery_broker_url: str | None = None
+    """Where runs are queued for the Celery workers (``deploy/dagster.yaml``, ``trade-platform worker``)."""
+    celery_backend_url: str | None = None
+    """Where the workers record each run's task state (persistent, so run monitoring can read it)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +110,9 @@ class Settings:
             spill_budget_mb=env.parse(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, _count),
             freshness_deadline=env.parse(FRESHNESS_DEADLINE_ENV, DEFAULT_FRESHNESS_DEADLINE, _time_of_day),
             schedule_time=env.parse(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME, _time_of_day),
+            max_partitions_per_run=env.parse(MAX_PARTITIONS_PER_RUN_ENV, None, _positive),
+            celery_broker_url=env.text(CELERY_BROKER_URL_ENV, "") or None,
+            celery_backend_url=env.text(CELERY_BACKEND_URL_ENV, "") or None,
             gates=QualityGates(
                 holidays=env.parse(HOLIDAYS_ENV, frozenset(), _days),
                 dlq_warn_rate=warn,
@@ -169,6 +181,13 @@ def _number(kind: type, text: str):
 
 def _count(text: str) -> int:
     return _number(int, text)
+
+
+def _positive(text: str) -> int:
+    value = _number(int, text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {text!r}")
+    return value
 
 
 def _seconds(text: str) -> float:

@@ -20,6 +20,9 @@ def test_every_variable_is_read_into_one_settings_object():
         freshness_deadline=time(3, 30),
         schedule_time=time(1, 45),
         gates=QualityGates(frozenset({"2024-12-25", "2024-12-26"}), 0.1, 0.3),
+        max_partitions_per_run=2,
+        celery_broker_url="redis://127.0.0.1:6379/0",
+        celery_backend_url="redis://127.0.0.1:6379/1",
     )
 
 
@@ -43,6 +46,8 @@ def test_unset_and_blank_variables_take_the_embedded_defaults():
         ("TRADE_PLATFORM_HOLIDAYS", "christmas"),
         ("TRADE_PLATFORM_DLQ_WARN_RATE", "1.5"),
         ("TRADE_PLATFORM_DLQ_ERROR_RATE", "5%"),
+        ("TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN", "0"),
+        ("TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN", "two"),
     ],
 )
 def test_a_bad_value_is_a_clear_error_naming_its_variable(name: str, bad: str):

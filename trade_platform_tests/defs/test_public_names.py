@@ -4,6 +4,8 @@ definitions are built from a ``Settings`` object alone."""
 
 from __future__ import annotations
 
+from dagster import BackfillPolicy
+
 from trade_platform.definitions import build_defs
 from trade_platform.settings import QualityGates, Settings
 from trade_platform_tests.conftest import ENVIRONMENT
@@ -66,3 +68,6 @@ def test_the_definitions_are_built_from_the_settings_object_alone(monkeypatch):
         if spec.name == "freshness"
     }
     assert deadlines == {"03:30"}
+    policies = {assets.backfill_policy for assets in defs.assets}
+    assert policies == {BackfillPolicy.multi_run(2)}  # fan-out: a backfill becomes runs of 2 days
+    assert {a.backfill_policy for a in build_defs(Settings()).assets} == {BackfillPolicy.single_run()}

@@ -13,6 +13,7 @@ from dagster import (
     AssetKey,
     AssetOut,
     AssetsDefinition,
+    BackfillPolicy,
     MetadataValue,
     Output,
     PartitionsDefinition,
@@ -23,7 +24,7 @@ from trade_platform.core.ingest import SCHEMAS, DaySummary, gone_sources, ingest
 from trade_platform.core.landing.files import LandingFile, order_raw_columns
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
-from trade_platform.defs.shared.policies import StepSettings, backfill_policy
+from trade_platform.defs.shared.policies import StepSettings
 from trade_platform.defs.shared.resources import Lake, LandingZone
 
 
@@ -32,7 +33,9 @@ def column_schema(dagster_type) -> dict:
     return {"dagster/column_schema": dagster_type.metadata["schema"].schema}
 
 
-def build_ingest_assets(partitions: PartitionsDefinition) -> AssetsDefinition:
+def build_ingest_assets(
+    partitions: PartitionsDefinition, backfill_policy: BackfillPolicy
+) -> AssetsDefinition:
     """The multi-asset that writes ``raw_trades``, ``validated_trades`` and ``trades_dlq``."""
 
     @multi_asset(

@@ -6,18 +6,27 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetsDefinition, Output, PartitionsDefinition, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    Output,
+    PartitionsDefinition,
+    asset,
+)
 
 from trade_platform.core import marts
 from trade_platform.core.names import DAILY_VOLUME, OHLCV
 from trade_platform.core.storage import storage_errors
 from trade_platform.defs.ingest.assets import column_schema
 from trade_platform.defs.shared.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
-from trade_platform.defs.shared.policies import StepSettings, backfill_policy
+from trade_platform.defs.shared.policies import StepSettings
 from trade_platform.defs.shared.resources import MartSettings
 
 
-def build_mart_assets(partitions: PartitionsDefinition) -> list[AssetsDefinition]:
+def build_mart_assets(
+    partitions: PartitionsDefinition, backfill_policy: BackfillPolicy
+) -> list[AssetsDefinition]:
     @asset(
         name=OHLCV,
         dagster_type=OHLCV_TYPE,

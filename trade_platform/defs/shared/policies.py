@@ -61,6 +61,10 @@ def retry_storage_faults(max_retries: int, delay_seconds: float, previous_attemp
         raise Failure(description=str(exc), allow_retries=False) from exc
 
 
-# A backfill of any range is one run per asset step; each partition is still written, checked
-# and recorded separately by the I/O manager and the checks.
-backfill_policy = BackfillPolicy.single_run()
+def backfill_policy(max_partitions_per_run: int | None) -> BackfillPolicy:
+    """Unlimited: a backfill of any range is one run (each partition is still written, checked
+    and recorded separately). With a limit N, a backfill fans out into runs of at most N days,
+    which the run queue spreads over the workers."""
+    if max_partitions_per_run is None:
+        return BackfillPolicy.single_run()
+    return BackfillPolicy.multi_run(max_partitions_per_run)
