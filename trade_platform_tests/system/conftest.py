@@ -1,10 +1,11 @@
-"""Shared by the system tests: the scripts that start a real webserver and daemon."""
+"""Shared by the system tests: the scripts that start a real webserver, daemon and scale-out stack."""
 
 import importlib.util
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts"
 
 
 def _script(name: str):
@@ -17,3 +18,4 @@ def _script(name: str):
 
 ui_stack = _script("ui_stack")
 screenshot_ui = _script("screenshot_ui")
+stack = _script("stack")
