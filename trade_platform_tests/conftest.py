@@ -248,3 +248,44 @@ def json_line(**fields: object) -> str:
         "exchange": "X",
     }
     return json.dumps({**base, **fields})
+
+
+# --- who wrote which days when: the write intervals of runs, from their event logs ------------
+
+
+@dataclass(frozen=True)
+class Writing:
+    run_id: str
+    step: str
+    days: frozenset[str]
+    start: float
+    """When the step held its days (``partition_locks.HOLDING``)."""
+    end: float
+    """When the step ended (its outputs were written by then)."""
+
+
+def writings(instance: DagsterInstance, run_ids: list[str]) -> list[Writing]:
+    from trade_platform.defs.shared.partition_locks import HOLDING
+
+    found = []
+    for run_id in run_ids:
+        held: dict[str, tuple[frozenset[str], float]] = {}
+        for entry in instance.all_logs(run_id):
+            if entry.user_message.startswith(HOLDING):
+                days = frozenset(entry.user_message.removeprefix(HOLDING).strip().split(", "))
+                held[entry.step_key] = (days, entry.timestamp)
+            elif entry.is_dagster_event and entry.dagster_event.is_step_event and entry.step_key in held:
+                if entry.dagster_event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                    days, start = held.pop(entry.step_key)
+                    found.append(Writing(run_id, entry.step_key, days, start, entry.timestamp))
+    return found
+
+
+def overlapping_writes(found: list[Writing]) -> list[tuple[Writing, Writing]]:
+    """Pairs of steps of different runs that held a common day at the same time."""
+    return [
+        (a, b)
+        for i, a in enumerate(found)
+        for b in found[i + 1 :]
+        if a.run_id != b.run_id and a.days & b.days and a.start < b.end and b.start < a.end
+    ]

@@ -1,6 +1,7 @@
-"""``python -m trade_platform_tests.system.materialize_main LANDING LAKE DAY``: one partition, every
-asset and check, on the instance in DAGSTER_HOME. Tests run it as a process they can kill.
-Prints the process's own peak RSS in MiB as its last line."""
+"""``python -m trade_platform_tests.system.materialize_main LANDING LAKE DAY [LAST_DAY]``: one
+partition (or the range DAY..LAST_DAY in one run), every asset and check, on the instance in
+DAGSTER_HOME. Tests run it as a process they can kill. Prints the process's own peak RSS in MiB
+as its last line."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from trade_platform.definitions import build_defs
 from trade_platform.settings import Settings
 
 
-def main(landing: str, lake: str, day: str) -> int:
+def main(landing: str, lake: str, day: str, last: str | None = None) -> int:
     job = build_defs(Settings(landing_url=landing, lake_url=lake)).resolve_implicit_global_asset_job_def()
+    days = (
+        {"tags": {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": last}}
+        if last
+        else {"partition_key": day}
+    )
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, **days)
     print(peak_rss_mib())
     return 0 if result.success else 1
 

@@ -8,26 +8,27 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import boto3
 import polars as pl
 import pytest
-from dagster import DagsterRunStatus
+from dagster import DagsterInstance, DagsterRunStatus
 
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform_tests.conftest import DAY, S3
+from trade_platform_tests.conftest import DAY, S3, overlapping_writes, writings
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
 KILL_AFTER_SECONDS = (1.0, 2.0, 3.0, 4.0, 5.5)
 pytestmark = pytest.mark.slow
 
 
-def start(landing: str, lake: str, home: Path) -> subprocess.Popen:
+def start(landing: str, lake: str, home: Path, first: str = DAY, last: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "DAGSTER_HOME": str(home)}
+    days = [first, last] if last else [first]
     return subprocess.Popen(
-        [sys.executable, "-m", "trade_platform_tests.system.materialize_main", landing, lake, DAY],
+        [sys.executable, "-m", "trade_platform_tests.system.materialize_main", landing, lake, *days],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 
@@ -150,6 +151,33 @@ def test_two_runs_of_the_same_partition_at_once_end_as_last_writer_wins(tmp_path
     for asset in LAKE_ASSETS:
         assert lake.names(asset) == ["part-0.parquet"]
     assert pl.read_parquet(concurrent["validated_trades"])["trade_id"].is_unique().all()
+    with DagsterInstance.get() as instance:
+        runs = [run.run_id for run in instance.get_runs()]
+        assert len(runs) == 3 and not overlapping_writes(writings(instance, runs))  # they took turns
+
+
+def test_two_runs_over_overlapping_ranges_never_write_a_day_at_the_same_time(
+    tmp_path: Path, dagster_home: Path
+):
+    lake, landing = LocalLake(tmp_path / "lake"), str(tmp_path / "landing")
+    days = [(date.fromisoformat(DAY) + timedelta(days=n)).isoformat() for n in (-2, -1, 0)]
+    for seed, day in enumerate(days):
+        write_day(generate_day(date.fromisoformat(day), 100_000, seed=seed, n_symbols=50), landing)
+    assert start(landing, lake.url, dagster_home, days[0]).wait(timeout=300) == 0  # creates the tables
+    first = start(landing, lake.url, dagster_home, days[0], days[1])
+    second = start(landing, lake.url, dagster_home, days[1], days[2])
+    assert first.wait(timeout=300) == 0, first.stderr.read().decode()[-2000:]
+    assert second.wait(timeout=300) == 0, second.stderr.read().decode()[-2000:]
+    with DagsterInstance.get() as instance:
+        runs = [run.run_id for run in instance.get_runs(limit=2)]
+        found = writings(instance, runs)
+        assert {w.step for w in found} == {"ingest_trades", "ohlcv", "daily_volume"}
+        assert not overlapping_writes(found)
+        # The shared day really was contended: one run waited for it.
+        waits = [
+            e for run in runs for e in instance.all_logs(run) if e.user_message.startswith("waiting for")
+        ]
+        assert {e.user_message for e in waits} == {f"waiting for {days[1]}: another run is writing it"}
 
 
 def test_a_run_marked_canceled_while_it_computes_writes_nothing(platform, monkeypatch):

@@ -24,6 +24,7 @@ from trade_platform.core.ingest import SCHEMAS, DaySummary, gone_sources, ingest
 from trade_platform.core.landing.files import LandingFile, order_raw_columns
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
+from trade_platform.defs.shared.partition_locks import holding_days
 from trade_platform.defs.shared.policies import StepSettings
 from trade_platform.defs.shared.resources import Lake, LandingZone
 
@@ -79,6 +80,7 @@ def build_ingest_assets(
         now, run_id = datetime.now(UTC), context.run.run_id
         with (
             step_settings.retry_storage_faults(context.retry_number),
+            holding_days(context, context.partition_keys),
             tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch,
         ):
             spill = step_settings.spill(Path(scratch), SCHEMAS)

@@ -20,6 +20,7 @@ from trade_platform.core.names import DAILY_VOLUME, OHLCV
 from trade_platform.core.storage import storage_errors
 from trade_platform.defs.ingest.assets import column_schema
 from trade_platform.defs.shared.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
+from trade_platform.defs.shared.partition_locks import holding_days
 from trade_platform.defs.shared.policies import StepSettings
 from trade_platform.defs.shared.resources import MartSettings
 
@@ -79,6 +80,7 @@ def _per_day(
     name = context.assets_def.key.to_python_identifier()
     with (
         step_settings.retry_storage_faults(context.retry_number),
+        holding_days(context, context.partition_keys),
         tempfile.TemporaryDirectory(prefix=f"trade-platform-{name}-") as scratch,
     ):
         spill = step_settings.spill(Path(scratch))
