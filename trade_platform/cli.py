@@ -81,7 +81,7 @@ def scaleout(parser: argparse.ArgumentParser, args: argparse.Namespace, current:
         if args.command == "worker":
             return run_worker(args.name, args.queue, args.loglevel, current)
         return run_backfill(args.first, args.last, args.wait, current)
-    except ValueError as exc:
+    except (ValueError, ConnectionError) as exc:
         parser.error(str(exc))
 
 

@@ -6,6 +6,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -20,9 +22,11 @@ POLL_SECONDS = 5.0
 
 def run_worker(name: str, queue: str, loglevel: str, settings: Settings) -> int:
     """Replace this process with ``dagster-celery worker start`` for our app."""
-    from trade_platform.scaleout.config import celery_app_args
+    from trade_platform.scaleout.config import celery_app_args, check_reachable
 
-    celery_app_args(settings)  # a missing broker or backend fails here, before Celery starts
+    args = celery_app_args(settings)  # a missing broker or backend fails here, before Celery starts
+    check_reachable(args["broker"], "Redis, the Celery broker (TRADE_PLATFORM_CELERY_BROKER_URL),")
+    check_reachable(args["backend"], "Redis, the Celery result backend (TRADE_PLATFORM_CELERY_BACKEND_URL),")
     command = [
         str(Path(sys.executable).with_name("dagster-celery")),
         "worker", "start",
@@ -41,14 +45,12 @@ def run_worker(name: str, queue: str, loglevel: str, settings: Settings) -> int:
 
 def run_backfill(first: date, last: date, wait: bool, settings: Settings) -> int:
     """Submit the backfill; with ``wait``, follow its runs until it finishes."""
-    from dagster import DagsterInstance
-
     from trade_platform.definitions import build_defs
     from trade_platform.scaleout.backfill import submit_backfill
 
     days = (last - first).days + 1
     per_run = settings.max_partitions_per_run or days
-    with DagsterInstance.get() as instance:
+    with instance_or_clear_error() as instance:
         backfill = submit_backfill(instance, build_defs(settings), first, last)
         print(
             f"backfill {backfill.backfill_id}: {days} days {first}..{last} in {math.ceil(days / per_run)} "
@@ -58,8 +60,29 @@ def run_backfill(first: date, last: date, wait: bool, settings: Settings) -> int
         return follow(instance, backfill.backfill_id) if wait else 0
 
 
+@contextmanager
+def instance_or_clear_error() -> Iterator:
+    """The instance of ``DAGSTER_HOME``; an unreachable PostgreSQL fails naming it."""
+    from dagster import DagsterInstance
+    from dagster_postgres.utils import DagsterPostgresException
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        instance = DagsterInstance.get()
+    except (OperationalError, DagsterPostgresException) as exc:
+        while exc.__cause__ is not None:  # dagster-postgres gives up after retries, from the driver's error
+            exc = exc.__cause__
+        reason = str(getattr(exc, "orig", exc)).strip()
+        raise ConnectionError(
+            f"cannot reach PostgreSQL, the Dagster instance's storage (DAGSTER_PG_URL): {reason}"
+        ) from None
+    with instance:
+        yield instance
+
+
 def follow(instance, backfill_id: str) -> int:
-    """Print the backfill's run counts whenever they change; 0 when every run succeeded."""
+    """Print the backfill's run counts whenever they change; 0 when the daemon finished it with
+    every day materialized (a run that failed and was retried by run retries counts as retried)."""
     from dagster import DagsterRunStatus, RunsFilter
     from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES, BulkActionStatus
 
@@ -76,8 +99,12 @@ def follow(instance, backfill_id: str) -> int:
         if line != last_line:
             print(line, flush=True)
             last_line = line
-        done = backfill.status in BULK_ACTION_TERMINAL_STATUSES
-        if done and all(run.is_finished for run in runs):
-            ok = backfill.status == BulkActionStatus.COMPLETED_SUCCESS
-            return 0 if ok and all(run.status == DagsterRunStatus.SUCCESS for run in runs) else 1
+        if backfill.status in BULK_ACTION_TERMINAL_STATUSES and all(run.is_finished for run in runs):
+            retried = {run.tags.get("dagster/parent_run_id") for run in runs}
+            failed = [run.run_id for run in runs if run.status != DagsterRunStatus.SUCCESS]
+            if failed:
+                print(
+                    f"{sum(r in retried for r in failed)} of {len(failed)} failed runs were retried: {', '.join(failed)}"
+                )
+            return 0 if backfill.status == BulkActionStatus.COMPLETED_SUCCESS else 1
         time.sleep(POLL_SECONDS)

@@ -13,6 +13,17 @@ QUEUE = "dagster"
 RESULT_EXPIRES_SECONDS = 7 * 24 * 3600
 
 
+def check_reachable(url: str, service: str) -> None:
+    """Fail with the service's name and address (password masked) when it does not answer."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as connection:
+        try:
+            connection.ensure_connection(max_retries=1, timeout=5)
+        except Exception as exc:  # kombu and the transports raise several kinds
+            raise ConnectionError(f"cannot reach {service} at {connection.as_uri()}: {exc}") from None
+
+
 def celery_app_args(settings: Settings | None = None) -> dict:
     """``Celery(...)`` arguments: the broker and the persistent result backend from the
     environment, one task at a time, and stdout left alone so Dagster captures compute logs."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster_celery.launcher import CeleryRunLauncher
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
+from kombu.exceptions import OperationalError
 
 INSPECT_TIMEOUT_SECONDS = 3.0
 INSPECT_ATTEMPTS = 3  # a busy broker may miss one reply; a dead worker misses every one
@@ -41,6 +42,13 @@ class WorkerAwareCeleryRunLauncher(CeleryRunLauncher):
                 WorkerStatus.FAILED, f"Celery worker {worker} is gone or no longer runs the run's task"
             )
         return super().check_run_worker_health(run)
+
+    def launch_run(self, context) -> None:
+        try:
+            super().launch_run(context)
+        except OperationalError as exc:  # the broker did not answer
+            uri = self.celery.connection_for_write().as_uri()
+            raise ConnectionError(f"cannot reach Redis, the Celery broker, at {uri}: {exc}") from exc
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)

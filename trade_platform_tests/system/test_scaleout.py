@@ -4,20 +4,25 @@ two Celery workers (``scripts/stack.py``), against the embedded single-machine r
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import boto3
 import polars as pl
 import pytest
-from dagster import DagsterInstance, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, TRADES_DLQ
 from trade_platform.definitions import build_defs
+from trade_platform.defs.shared.partition_locks import HOLDING
 from trade_platform.settings import Settings
+from trade_platform_tests.conftest import overlapping_writes, writings
 from trade_platform_tests.system.conftest import REPO, stack
 
 pytestmark = pytest.mark.slow
@@ -81,38 +86,40 @@ def s3_client(running):
     )
 
 
-def test_a_backfill_fans_out_over_both_workers_and_equals_the_embedded_run(
-    services, landing, embedded_lake, tmp_path, monkeypatch
-):
+@pytest.fixture(scope="module")
+def landed(services, landing) -> None:
     s3 = s3_client(services)
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         s3.upload_file(str(path), stack.BUCKET, f"landing/{path.relative_to(landing)}")
 
-    command = [str(BIN / "trade-platform"), "backfill", "--from", DAYS[0], "--to", DAYS[-1], "--wait"]
-    done = subprocess.run(command, env=environment(services), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    assert "6 days" in done.stdout and "in 3 runs of up to 2 days" in done.stdout
-    assert "Warning" not in done.stderr  # the CLI is quiet
 
-    for name, value in {**services.env, "DAGSTER_HOME": environment(services)["DAGSTER_HOME"]}.items():
+@pytest.fixture
+def instance(services, monkeypatch):
+    """The stack's instance (PostgreSQL), as the control host sees it."""
+    for name, value in environment(services).items():
         monkeypatch.setenv(name, value)
     with DagsterInstance.get() as instance:
-        backfill_id = done.stdout.split()[1].rstrip(":")
-        runs = instance.get_runs(RunsFilter.for_backfill(backfill_id))
-        assert len(runs) == 3 and all(run.status.value == "SUCCESS" for run in runs)
-        assert {run.tags["trade_platform/worker"] for run in runs} == {"w1", "w2"}
-        ranges = sorted(
-            (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"])
-            for run in runs
-        )
-        assert ranges == [(DAYS[0], DAYS[1]), (DAYS[2], DAYS[3]), (DAYS[4], DAYS[5])]
-        every_check = [key for checks in build_defs(Settings()).asset_checks for key in checks.check_keys]
-        for key in every_check:
-            if key.name == "freshness":  # judges yesterday, not these days
-                continue
-            history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
-            assert sorted(record.partition for record in history) == DAYS, key.to_user_string()
+        yield instance
 
+
+def backfill(services, first: str, last: str) -> subprocess.Popen:
+    command = [str(BIN / "trade-platform"), "backfill", "--from", first, "--to", last, "--wait"]
+    return subprocess.Popen(
+        command, env=environment(services), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finished(process: subprocess.Popen) -> tuple[str, str]:
+    """The backfill's id and what the command printed, once ``--wait`` has seen it succeed."""
+    out, err = process.communicate(timeout=900)
+    assert process.returncode == 0, out + err[-3000:]
+    assert "Warning" not in err  # the CLI is quiet
+    [submitted] = [line for line in out.splitlines() if line.startswith("backfill ")]
+    return submitted.split()[1].rstrip(":"), out
+
+
+def assert_lake_equals(services, embedded_lake: Path, tmp_path: Path) -> None:
+    s3 = s3_client(services)
     for asset in ALL:
         for day in DAYS:
             key = f"lake/{asset}/date={day}/part-0.parquet"
@@ -125,3 +132,131 @@ def test_a_backfill_fans_out_over_both_workers_and_equals_the_embedded_run(
                 assert pl.read_parquet(stored).drop(stamps).equals(pl.read_parquet(local).drop(stamps)), key
             else:
                 assert stored.read_bytes() == local.read_bytes(), key
+
+
+def test_a_backfill_fans_out_over_both_workers_and_equals_the_embedded_run(
+    services, landed, embedded_lake, instance, tmp_path
+):
+    backfill_id, printed = finished(backfill(services, DAYS[0], DAYS[-1]))
+    assert f"6 days {DAYS[0]}..{DAYS[-1]} in 3 runs of up to 2 days" in printed
+    runs = instance.get_runs(RunsFilter.for_backfill(backfill_id))
+    assert len(runs) == 3 and all(run.status.value == "SUCCESS" for run in runs)
+    assert {run.tags["trade_platform/worker"] for run in runs} == {"w1", "w2"}
+    ranges = sorted(
+        (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"])
+        for run in runs
+    )
+    assert ranges == [(DAYS[0], DAYS[1]), (DAYS[2], DAYS[3]), (DAYS[4], DAYS[5])]
+    every_check = [key for checks in build_defs(Settings()).asset_checks for key in checks.check_keys]
+    for key in every_check:
+        if key.name == "freshness":  # judges yesterday, not these days
+            continue
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
+        assert sorted(record.partition for record in history) == DAYS, key.to_user_string()
+
+    assert_lake_equals(services, embedded_lake, tmp_path)
+
+
+def test_a_run_whose_worker_process_is_killed_is_retried_and_the_backfill_completes(
+    services, landed, embedded_lake, instance, tmp_path
+):
+    process = backfill(services, DAYS[0], DAYS[-1])
+    victim = wait_for_a_run_writing(instance)
+    task = celery(services).AsyncResult(victim.tags[DAGSTER_CELERY_TASK_ID_TAG])
+    os.kill(task.info["pid"], signal.SIGKILL)  # the worker's pool process that runs the run
+
+    backfill_id, _ = finished(process)
+    runs = instance.get_runs(RunsFilter.for_backfill(backfill_id))
+    killed = instance.get_run_by_id(victim.run_id)
+    assert killed.status == DagsterRunStatus.FAILURE
+    [retry] = [run for run in runs if run.tags.get("dagster/parent_run_id") == victim.run_id]
+    assert retry.status == DagsterRunStatus.SUCCESS
+    assert_lake_equals(services, embedded_lake, tmp_path)  # no partial or duplicated partition
+
+
+def test_two_overlapping_backfills_at_once_take_turns_on_the_shared_days(
+    services, landed, embedded_lake, instance, tmp_path
+):
+    first, second = backfill(services, DAYS[0], DAYS[3]), backfill(services, DAYS[2], DAYS[5])
+    runs = [
+        run.run_id
+        for process in (first, second)
+        for run in instance.get_runs(RunsFilter.for_backfill(finished(process)[0]))
+    ]
+    assert not overlapping_writes(writings(instance, runs))
+    assert_lake_equals(services, embedded_lake, tmp_path)
+
+
+def celery(services):
+    from celery import Celery
+
+    return Celery(
+        broker=services.env["TRADE_PLATFORM_CELERY_BROKER_URL"],
+        backend=services.env["TRADE_PLATFORM_CELERY_BACKEND_URL"],
+    )
+
+
+def wait_for_a_run_writing(instance, timeout: float = 300.0):
+    """A started run of the backfill whose first step holds its days."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
+            if any(e.user_message.startswith(HOLDING) for e in instance.all_logs(run.run_id)):
+                return run
+        time.sleep(0.5)
+    raise TimeoutError("no run started writing")
+
+
+def test_a_day_locked_by_one_worker_is_locked_for_every_other(services):
+    from trade_platform.defs.shared.partition_locks import _advisory_locks
+
+    url = services.env["DAGSTER_PG_URL"]
+    with _advisory_locks(url) as first:
+        assert first(DAYS[0])
+        with _advisory_locks(url) as second:  # another session, as on another machine
+            assert not second(DAYS[0]) and second(DAYS[1])
+    with _advisory_locks(url) as third:  # a closed session frees its days
+        assert third(DAYS[0])
+
+
+def test_a_stopped_redis_or_postgresql_is_named_with_its_address(services, landed, instance):
+    """Last in this module: it stops the stack's Redis, then its PostgreSQL."""
+    stack._stop(services.pids["redis"], signal.SIGTERM)
+    redis_address = services.env["TRADE_PLATFORM_CELERY_BROKER_URL"].split("//")[1].split("/")[0]
+    worker = subprocess.run(
+        [str(BIN / "trade-platform"), "worker", "--name", "w9"],
+        env=environment(services), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert worker.returncode == 2
+    assert (
+        f"cannot reach Redis, the Celery broker (TRADE_PLATFORM_CELERY_BROKER_URL), at redis://:**@{redis_address}/0"
+        in worker.stderr
+    )
+
+    submitted = subprocess.run(
+        [str(BIN / "trade-platform"), "backfill", "--from", DAYS[0], "--to", DAYS[0]],
+        env=environment(services), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    backfill_id = submitted.stdout.split()[1].rstrip(":")
+    deadline = time.monotonic() + 180
+    while not (runs := instance.get_runs(RunsFilter.for_backfill(backfill_id))) or not runs[0].is_finished:
+        assert time.monotonic() < deadline, "the run was neither launched nor failed"
+        time.sleep(1)
+    assert runs[0].status == DagsterRunStatus.FAILURE
+    # The launch failure's error is recorded with the run's failure.
+    messages = " ".join(
+        f"{entry.message} {entry.dagster_event.event_specific_data if entry.is_dagster_event else ''}"
+        for entry in instance.all_logs(runs[0].run_id)
+    )
+    assert f"cannot reach Redis, the Celery broker, at redis://:**@{redis_address}/0" in messages
+
+    stack._stop(services.pids["postgres"], signal.SIGINT)
+    postgres_port = services.env["DAGSTER_PG_URL"].rsplit(":", 1)[1].split("/")[0]
+    refused = subprocess.run(
+        [str(BIN / "trade-platform"), "backfill", "--from", DAYS[0], "--to", DAYS[0]],
+        env=environment(services), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "cannot reach PostgreSQL, the Dagster instance's storage (DAGSTER_PG_URL)" in refused.stderr
+    assert f'"127.0.0.1", port {postgres_port} failed' in refused.stderr
