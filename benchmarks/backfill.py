@@ -1,25 +1,36 @@
 """``python -m benchmarks.backfill``: a year of daily partitions through Dagster, the way a user runs it.
 
-Every asset and check of the code location runs on a SQLite-backed instance. Two ways are timed:
+Every asset and check of the code location runs. The ways timed (``--modes``):
 
 - ``ranges``: the whole range as runs over ``--batch-days`` consecutive partitions each (the run
   tags ``dagster/asset_partition_range_start/end`` that ``dagster asset materialize
-  --partition-range`` sets), one after the other; with ``--batch-days 365`` it is one run.
+  --partition-range`` sets), one after the other, on a SQLite instance; with ``--batch-days 365``
+  it is one run.
+- ``ranges-postgres``: the same on an instance stored in PostgreSQL (a cluster of the project's
+  own, from ``scripts/stack.py``); ``ranges-postgres-batched`` also sets
+  ``DAGSTER_EVENT_BATCH_SIZE`` (``--event-batch-size``), so a range run's events are written in
+  batches.
+- ``stack``: ``trade-platform backfill --wait`` on the whole scale-out stack (PostgreSQL, Redis,
+  the daemon and two Celery workers), with ``TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN=--batch-days``;
+  landing zone and lake on local disk, which both workers reach on this one machine.
 - ``per-partition``: one run per partition, timed on ``--sample`` days spread over the range and
   extrapolated to all of them.
 
-Each way runs in its own process, so its peak RSS is its own.
+Each way runs in its own process, so its peak RSS is its own (the stack's is not measured).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -51,7 +62,9 @@ def generate(landing: Path, n_days: int, n_trades: int) -> float:
     return time.perf_counter() - started
 
 
-def child(mode: str, landing: Path, lake: Path, n_days: int, batch_days: int, sample: int) -> dict:
+def child(
+    mode: str, landing: Path, lake: Path, n_days: int, batch_days: int, sample: int, postgres: str
+) -> dict:
     from dagster import DagsterInstance
 
     from trade_platform.definitions import build_defs
@@ -61,10 +74,14 @@ def child(mode: str, landing: Path, lake: Path, n_days: int, batch_days: int, sa
     job = build_defs(settings).resolve_implicit_global_asset_job_def()
     home = lake.parent / f"dagster-home-{mode}"
     home.mkdir(parents=True, exist_ok=True)
-    instance = DagsterInstance.local_temp(str(home))
+    if postgres:
+        (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: {postgres}\n")
+        instance = DagsterInstance.from_config(str(home))
+    else:
+        instance = DagsterInstance.local_temp(str(home))
     all_days = [d.isoformat() for d in days(n_days)]
     runs = []
-    if mode == "ranges":
+    if mode.startswith("ranges"):
         batches = [all_days[i : i + batch_days] for i in range(0, len(all_days), batch_days)]
     else:
         step = max(1, len(all_days) // sample)
@@ -100,14 +117,16 @@ def child(mode: str, landing: Path, lake: Path, n_days: int, batch_days: int, sa
     return {"mode": mode, "total_seconds": time.perf_counter() - started, "runs": runs}
 
 
-def run_child(mode: str, args: argparse.Namespace) -> dict:
+def run_child(mode: str, args: argparse.Namespace, postgres: str = "") -> dict:
     lake = args.work / f"lake-{mode}"
     command = [
         sys.executable, "-m", "benchmarks.backfill", "--child", mode, "--work", str(args.work),
         "--days", str(args.days), "--trades-per-day", str(args.trades_per_day),
-        "--batch-days", str(args.batch_days), "--sample", str(args.sample),
+        "--batch-days", str(args.batch_days), "--sample", str(args.sample), "--postgres", postgres,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if mode.endswith("-batched"):
+        env["DAGSTER_EVENT_BATCH_SIZE"] = str(args.event_batch_size)
     stdout_path, stderr_path = args.work / f"{mode}.stdout", args.work / f"{mode}.log"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, cwd=ROOT.parent)
@@ -117,6 +136,60 @@ def run_child(mode: str, args: argparse.Namespace) -> dict:
     result = json.loads(stdout_path.read_text().strip().splitlines()[-1])
     result["lake"] = str(lake)
     return result
+
+
+def _stack_module():
+    sys.path.insert(0, str(ROOT.parent / "scripts"))
+    import stack
+
+    return stack
+
+
+@contextlib.contextmanager
+def postgres_cluster(folder: Path) -> Iterator[str]:
+    """A PostgreSQL cluster of the project's own (Debian's binaries) for one mode; its URL."""
+    services = _stack_module().Stack(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield services.start_postgres()
+    finally:
+        services.down()
+
+
+def run_on_stack(args: argparse.Namespace, landing: Path) -> dict:
+    """``trade-platform backfill --wait`` of the whole range on the scale-out stack."""
+    stack = _stack_module()
+    lake = args.work / "lake-stack"
+    shutil.rmtree(lake, ignore_errors=True)
+    env = {
+        "TRADE_PLATFORM_LANDING_URL": str(landing),
+        "TRADE_PLATFORM_LAKE_URL": str(lake),
+        "TRADE_PLATFORM_START_DATE": START.isoformat(),
+        "TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN": str(args.batch_days),
+    }
+    with stack.Stack(args.work / "stack", env=env) as services:
+        run_env = {
+            **os.environ,
+            **services.env,
+            "DAGSTER_HOME": str(services.directory / "control" / "dagster_home"),
+        }
+        workspace = str(ROOT.parent / "workspace.yaml")
+        for sensor in ("landing_sensor", "freshness_sensor"):  # only the backfill's runs
+            subprocess.run([str(Path(sys.executable).with_name("dagster")), "sensor", "stop", sensor, "-w", workspace],
+                           env=run_env, check=True, capture_output=True)  # fmt: skip
+        last = days(args.days)[-1].isoformat()
+        command = [str(Path(sys.executable).with_name("trade-platform")), "backfill", "--from", START.isoformat(),
+                   "--to", last, "--wait"]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(command, env=run_env, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    (args.work / "stack.log").write_text(done.stdout + done.stderr)
+    return {
+        "mode": "stack",
+        "total_seconds": seconds,
+        "workers": 2,
+        "runs": [{"success": done.returncode == 0, "output": done.stdout.splitlines()[-3:]}],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,16 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="per-partition,ranges")
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "backfill")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument(
+        "--event-batch-size", type=int, default=1000, help="DAGSTER_EVENT_BATCH_SIZE of *-batched"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--postgres", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     landing = args.work / f"landing-{args.trades_per_day}"
     if args.child:
-        import shutil
-
         lake = args.work / f"lake-{args.child}"
         shutil.rmtree(lake, ignore_errors=True)
         shutil.rmtree(args.work / f"dagster-home-{args.child}", ignore_errors=True)
-        result = child(args.child, landing, lake, args.days, args.batch_days, args.sample)
+        result = child(args.child, landing, lake, args.days, args.batch_days, args.sample, args.postgres)
         print(json.dumps({**result, "peak_rss_mib": peak_rss_mib()}))
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
@@ -153,7 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         "modes": {},
     }  # fmt: skip
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        result = run_child(mode, args)
+        if mode == "stack":
+            result = run_on_stack(args, landing)
+        elif mode.startswith("ranges-postgres"):
+            with postgres_cluster(args.work / f"postgres-{mode}") as url:
+                result = run_child(mode, args, url)
+        else:
+            result = run_child(mode, args)
         if mode == "per-partition":
             per_run = statistics.median(run["seconds"] for run in result["runs"])
             result["median_run_seconds"] = per_run
@@ -161,8 +242,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"per-partition: median {per_run:.2f}s per run -> {per_run * args.days / 60:.1f} min for {args.days} days"
                   f" (peak RSS {result['peak_rss_mib']:.0f} MiB)", flush=True)  # fmt: skip
         else:
-            print(f"ranges of {args.batch_days} days: {result['total_seconds'] / 60:.1f} min for {args.days} days "
-                  f"(peak RSS {result['peak_rss_mib']:.0f} MiB)", flush=True)  # fmt: skip
+            rss = (
+                f"peak RSS {result['peak_rss_mib']:.0f} MiB"
+                if result.get("peak_rss_mib")
+                else "RSS not measured"
+            )
+            print(f"{mode}, ranges of {args.batch_days} days: {result['total_seconds'] / 60:.1f} min for "
+                  f"{args.days} days ({rss})", flush=True)  # fmt: skip
         # Failed checks are recorded (freshness, say, fails on old data by design); a failed run is not ok.
         ok = all(run["success"] for run in result["runs"])
         result["all_runs_succeeded"] = ok

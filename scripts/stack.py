@@ -50,7 +50,7 @@ class Stack:
     def up(self) -> Stack:
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
-            postgres_url = self._postgres()
+            postgres_url = self.start_postgres()
             redis_url = self._redis()
             s3 = self._moto()
             self.env = {
@@ -101,7 +101,8 @@ class Stack:
         self._save()
         return self
 
-    def _postgres(self) -> str:
+    def start_postgres(self) -> str:
+        """A PostgreSQL cluster with a ``dagster`` database; returns its URL."""
         initdb = _debian_binary("initdb", "/usr/lib/postgresql/*/bin/initdb")
         # The cluster runs as Debian's postgres user (initdb refuses root), in a folder it can reach.
         data = Path(tempfile.mkdtemp(prefix="trade-platform-pg-"))

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from trade_platform.settings import Settings
+from trade_platform.settings import CELERY_BACKEND_URL_ENV, CELERY_BROKER_URL_ENV, Settings
 
 CELERY_APP = "trade_platform.scaleout.celery_app"
 # One run at a time, each in a fresh process (nothing leaks from one run into the next), and no
@@ -25,8 +25,8 @@ def run_worker(name: str, queue: str, loglevel: str, settings: Settings) -> int:
     from trade_platform.scaleout.config import celery_app_args, check_reachable
 
     args = celery_app_args(settings)  # a missing broker or backend fails here, before Celery starts
-    check_reachable(args["broker"], "Redis, the Celery broker (TRADE_PLATFORM_CELERY_BROKER_URL),")
-    check_reachable(args["backend"], "Redis, the Celery result backend (TRADE_PLATFORM_CELERY_BACKEND_URL),")
+    check_reachable(args["broker"], f"Redis, the Celery broker ({CELERY_BROKER_URL_ENV}),")
+    check_reachable(args["backend"], f"Redis, the Celery result backend ({CELERY_BACKEND_URL_ENV}),")
     command = [
         str(Path(sys.executable).with_name("dagster-celery")),
         "worker", "start",
