@@ -38,10 +38,19 @@ STOP_SECONDS = 20.0
 class Stack:
     """The stack's processes and the environment that reaches them."""
 
-    def __init__(self, directory: Path, workers: tuple[str, ...] = ("w1", "w2"), env: dict | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        workers: tuple[str, ...] = ("w1", "w2"),
+        env: dict | None = None,
+        monitoring_seconds: int | None = None,
+    ):
+        """``monitoring_seconds``: run monitoring's poll interval instead of deploy/dagster.yaml's
+        (the tests check for lost workers every few seconds rather than every 30)."""
         self.directory = directory.resolve()
         self.workers = workers
         self.extra_env = env or {}
+        self.monitoring_seconds = monitoring_seconds
         self.pids: dict[str, int] = {}
         self.env: dict[str, str] = {}
         self.url = ""
@@ -166,7 +175,12 @@ class Stack:
     def _dagster_home(self, folder: Path) -> Path:
         home = folder / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        config = (REPO / "deploy" / "dagster.yaml").read_text()
+        if self.monitoring_seconds:
+            config = config.replace(
+                "poll_interval_seconds: 30", f"poll_interval_seconds: {self.monitoring_seconds}"
+            )
+        (home / "dagster.yaml").write_text(config)
         return folder
 
     def _worker_home(self, name: str) -> Path:

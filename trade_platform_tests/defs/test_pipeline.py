@@ -148,6 +148,32 @@ def test_cli_materializes_every_asset_of_a_partition(tmp_path: Path, dagster_hom
     assert completed.stderr.count("ASSET_CHECK_EVALUATION") >= 3
 
 
+def test_the_demo_stays_embedded_and_quiet(tmp_path: Path, dagster_home: Path, instance):
+    """`make demo`: the SQLite instance, runs in the CLI's own process, no API-stability notes."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "TRADE_PLATFORM_LANDING_URL": str(tmp_path / "landing"),
+        "TRADE_PLATFORM_LAKE_URL": str(tmp_path / "lake"),
+    }
+    command = [
+        str(Path(sys.executable).parent / "trade-platform"),
+        "demo",
+        "--days",
+        "2",
+        "--trades-per-day",
+        "1000",
+    ]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.count(": ok in ") == 2
+    assert "Warning" not in completed.stderr
+    runs = instance.get_runs()
+    assert len(runs) == 2 and {run.status.value for run in runs} == {"SUCCESS"}
+    assert not [run for run in runs if "trade_platform/worker" in run.tags]  # no Celery anywhere
+    assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
+
+
 # A polars error while parsing a landing file is the file's fault (``unreadable_file``, see the
 # bad-input catalogue); a bug of another kind in a landing read fails the step like one in a write.
 @pytest.mark.parametrize(

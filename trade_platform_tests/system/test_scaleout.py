@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
-    with stack.Stack(tmp_path_factory.mktemp("stack")) as running:
+    with stack.Stack(tmp_path_factory.mktemp("stack"), monitoring_seconds=5) as running:
         for sensor in ("landing_sensor", "freshness_sensor"):  # the test launches its own runs
             dagster(running, "sensor", "stop", sensor)
         yield running
@@ -160,7 +160,7 @@ def test_a_backfill_fans_out_over_both_workers_and_equals_the_embedded_run(
 def test_a_run_whose_worker_process_is_killed_is_retried_and_the_backfill_completes(
     services, landed, embedded_lake, instance, tmp_path
 ):
-    process = backfill(services, DAYS[0], DAYS[-1])
+    process = backfill(services, DAYS[0], DAYS[1])  # one run
     victim = wait_for_a_run_writing(instance)
     task = celery(services).AsyncResult(victim.tags[DAGSTER_CELERY_TASK_ID_TAG])
     os.kill(task.info["pid"], signal.SIGKILL)  # the worker's pool process that runs the run
@@ -184,6 +184,30 @@ def test_two_overlapping_backfills_at_once_take_turns_on_the_shared_days(
         for run in instance.get_runs(RunsFilter.for_backfill(finished(process)[0]))
     ]
     assert not overlapping_writes(writings(instance, runs))
+    assert_lake_equals(services, embedded_lake, tmp_path)
+
+
+def test_a_run_whose_whole_worker_dies_is_retried_on_the_other_worker(
+    services, landed, embedded_lake, instance, tmp_path
+):
+    """The worker itself is gone (its machine, say): Celery cannot record the task's failure,
+    so the launcher asks the worker, and gets no answer. Leaves one worker running."""
+    process = backfill(services, DAYS[2], DAYS[3])  # one run
+    victim = wait_for_a_run_writing(instance)
+    worker = victim.tags["trade_platform/worker"]
+    stack._stop(services.pids.pop(f"worker-{worker}"), signal.SIGKILL)  # the whole process group
+
+    backfill_id, _ = finished(process)
+    killed = instance.get_run_by_id(victim.run_id)
+    assert killed.status == DagsterRunStatus.FAILURE
+    messages = " ".join(entry.message for entry in instance.all_logs(victim.run_id))
+    assert f"Celery worker {worker}@" in messages and "is gone" in messages
+    [retry] = [
+        run
+        for run in instance.get_runs(RunsFilter.for_backfill(backfill_id))
+        if run.tags.get("dagster/parent_run_id") == victim.run_id
+    ]
+    assert retry.status == DagsterRunStatus.SUCCESS and retry.tags["trade_platform/worker"] != worker
     assert_lake_equals(services, embedded_lake, tmp_path)
 
 
