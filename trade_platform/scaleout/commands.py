@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from trade_platform.settings import CELERY_BACKEND_URL_ENV, CELERY_BROKER_URL_ENV, Settings
 
@@ -20,10 +22,12 @@ WORKER_ARGS = ("--concurrency=1", "--max-tasks-per-child=1", "--disable-prefetch
 POLL_SECONDS = 5.0
 
 
-def run_worker(name: str, queue: str, loglevel: str, settings: Settings) -> int:
+def run_worker(name: str, queue: str, loglevel: str, settings: Settings) -> NoReturn:
     """Replace this process with ``dagster-celery worker start`` for our app."""
     from trade_platform.scaleout.config import celery_app_args, check_reachable
 
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):  # Celery names it NAME@host; runs are tagged NAME
+        raise ValueError(f"--name takes letters, digits, '.', '_' and '-', got {name!r}")
     args = celery_app_args(settings)  # a missing broker or backend fails here, before Celery starts
     check_reachable(args["broker"], f"Redis, the Celery broker ({CELERY_BROKER_URL_ENV}),")
     check_reachable(args["backend"], f"Redis, the Celery result backend ({CELERY_BACKEND_URL_ENV}),")
@@ -40,7 +44,6 @@ def run_worker(name: str, queue: str, loglevel: str, settings: Settings) -> int:
     # dagster-celery starts `celery` from PATH: this virtualenv's, also when it is not activated.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     os.execve(command[0], command, {**os.environ, "PATH": path})
-    return 0  # not reached
 
 
 def run_backfill(first: date, last: date, wait: bool, settings: Settings) -> int:

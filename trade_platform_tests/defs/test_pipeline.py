@@ -203,3 +203,24 @@ def test_a_bug_inside_a_lake_write_or_landing_read_fails_at_once_with_its_own_me
         messages.append(error.message)
     assert any(f"{type(bug).__name__}: a bug in our own code" in m for m in messages), messages
     assert not any("Cannot " in m for m in messages), messages  # not reported as a storage fault
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--name", "w1"], {}, "set TRADE_PLATFORM_CELERY_BROKER_URL and TRADE_PLATFORM_CELERY_BACKEND_URL"),
+        (
+            ["--name", "w1@host"],
+            {
+                "TRADE_PLATFORM_CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+                "TRADE_PLATFORM_CELERY_BACKEND_URL": "redis://127.0.0.1:1/1",
+            },
+            "--name takes letters, digits",
+        ),
+    ],
+)
+def test_a_worker_without_its_settings_or_with_a_bad_name_refuses_to_start(args, env, message):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRADE_PLATFORM_CELERY")}
+    command = [str(Path(sys.executable).parent / "trade-platform"), "worker", *args]
+    completed = subprocess.run(command, env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2 and message in completed.stderr

@@ -147,6 +147,11 @@ def test_a_backfill_fans_out_over_both_workers_and_equals_the_embedded_run(
         for run in runs
     )
     assert ranges == [(DAYS[0], DAYS[1]), (DAYS[2], DAYS[3]), (DAYS[4], DAYS[5])]
+    for run in runs:  # the steps' logs are on S3, where the webserver reads what any worker wrote
+        logs = s3_client(services).list_objects_v2(
+            Bucket=stack.BUCKET, Prefix=f"compute-logs/storage/{run.run_id}/"
+        )
+        assert logs.get("KeyCount", 0) > 0, run.run_id
     every_check = [key for checks in build_defs(Settings()).asset_checks for key in checks.check_keys]
     for key in every_check:
         if key.name == "freshness":  # judges yesterday, not these days
