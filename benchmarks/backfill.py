@@ -168,20 +168,12 @@ def run_on_stack(args: argparse.Namespace, landing: Path) -> dict:
         "TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN": str(args.batch_days),
     }
     with stack.Stack(args.work / "stack", env=env) as services:
-        run_env = {
-            **os.environ,
-            **services.env,
-            "DAGSTER_HOME": str(services.directory / "control" / "dagster_home"),
-        }
-        workspace = str(ROOT.parent / "workspace.yaml")
-        for sensor in ("landing_sensor", "freshness_sensor"):  # only the backfill's runs
-            subprocess.run([str(Path(sys.executable).with_name("dagster")), "sensor", "stop", sensor, "-w", workspace],
-                           env=run_env, check=True, capture_output=True)  # fmt: skip
+        services.stop_sensors("landing_sensor", "freshness_sensor")  # only the backfill's runs
         last = days(args.days)[-1].isoformat()
         command = [str(Path(sys.executable).with_name("trade-platform")), "backfill", "--from", START.isoformat(),
                    "--to", last, "--wait"]  # fmt: skip
         started = time.perf_counter()
-        done = subprocess.run(command, env=run_env, capture_output=True, text=True)
+        done = subprocess.run(command, env=services.client_env(), capture_output=True, text=True)
         seconds = time.perf_counter() - started
     (args.work / "stack.log").write_text(done.stdout + done.stderr)
     return {

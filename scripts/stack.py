@@ -204,6 +204,17 @@ class Stack:
 
         _wait(answered, f"workers {', '.join(self.workers)}", self.directory / "worker-*.log", timeout=120)
 
+    # --- using it -----------------------------------------------------------------------
+    def client_env(self) -> dict[str, str]:
+        """The environment of a command on the control host (CLI, backfill, ``dagster``)."""
+        return {**os.environ, **self.env, "DAGSTER_HOME": str(self.directory / "control" / "dagster_home")}
+
+    def stop_sensors(self, *names: str) -> None:
+        """Stop these sensors, so that only the runs a caller launches run."""
+        for name in names:
+            command = [str(BIN / "dagster"), "sensor", "stop", name, "-w", str(REPO / "workspace.yaml")]
+            subprocess.run(command, env=self.client_env(), check=True, capture_output=True)
+
     # --- processes ----------------------------------------------------------------------
     def log(self, name: str) -> Path:
         return self.directory / f"{name}.log"

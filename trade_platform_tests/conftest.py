@@ -121,6 +121,25 @@ def instance(dagster_home: Path) -> Iterator[DagsterInstance]:
 
 
 @pytest.fixture
+def split_losing_a_row(monkeypatch) -> None:
+    """A bug in validation: the first chunk's first validated row vanishes (reconciliation must
+    catch it)."""
+    import trade_platform.core.ingest as ingest_module
+
+    split = ingest_module.split_trades
+    leaked = []
+
+    def leaky_split(*args, **kwargs):
+        result = split(*args, **kwargs)
+        if leaked:
+            return result
+        leaked.append(result.validated[0])
+        return type(result)(validated=result.validated.slice(1), dlq=result.dlq)
+
+    monkeypatch.setattr(ingest_module, "split_trades", leaky_split)
+
+
+@pytest.fixture
 def platform(tmp_path: Path, instance: DagsterInstance) -> Platform:
     return Platform(landing=tmp_path / "landing", lake=tmp_path / "lake", instance=instance)
 

@@ -154,19 +154,7 @@ def test_column_schema_warns_about_an_added_landing_column(odd_day, instance):
     assert evaluations(result, "column_schema", "validated_trades")[DAY].passed
 
 
-def test_blocking_reconciliation_failure_stops_downstream_assets(lake, instance, monkeypatch):
-    split = ingest_module.split_trades
-
-    leaked = []
-
-    def leaky_split(*args, **kwargs):  # a bug that loses one validated row (of the first chunk)
-        result = split(*args, **kwargs)
-        if leaked:
-            return result
-        leaked.append(result.validated[0])
-        return type(result)(validated=result.validated.slice(1), dlq=result.dlq)
-
-    monkeypatch.setattr(ingest_module, "split_trades", leaky_split)
+def test_blocking_reconciliation_failure_stops_downstream_assets(lake, instance, split_losing_a_row):
     result = run(lake, instance, partition=DAY)
     assert not result.success
     check = evaluations(result, "reconciliation")[DAY]

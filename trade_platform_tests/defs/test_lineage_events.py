@@ -12,7 +12,6 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-import trade_platform.core.ingest as ingest_module
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
 from trade_platform_tests.conftest import settings_for
@@ -197,19 +196,8 @@ def test_the_partitions_facet_validates_against_the_schema_its_url_names(defs, i
         validator.validate({**facets[0], "partitions": [{"date": DAY, "rows": 1}]})
 
 
-def test_failed_run_emits_fail_with_the_error_and_what_it_wrote(defs, instance, tmp_path, monkeypatch):
-    split = ingest_module.split_trades
-
-    leaked = []
-
-    def leaky_split(*args, **kwargs):  # a bug that loses a validated row: reconciliation blocks
-        result = split(*args, **kwargs)
-        if leaked:
-            return result
-        leaked.append(result.validated[0])
-        return type(result)(validated=result.validated.slice(1), dlq=result.dlq)
-
-    monkeypatch.setattr(ingest_module, "split_trades", leaky_split)
+def test_failed_run_emits_fail_with_the_error_and_what_it_wrote(defs, instance, tmp_path, split_losing_a_row):
+    # reconciliation blocks: the marts are not built
     failed = defs.resolve_job_def("trades_daily_job").execute_in_process(
         partition_key=DAY, instance=instance, raise_on_error=False
     )

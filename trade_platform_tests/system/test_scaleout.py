@@ -23,7 +23,7 @@ from trade_platform.definitions import build_defs
 from trade_platform.defs.shared.partition_locks import HOLDING
 from trade_platform.settings import Settings
 from trade_platform_tests.conftest import overlapping_writes, writings
-from trade_platform_tests.system.conftest import REPO, stack
+from trade_platform_tests.system.conftest import stack
 
 pytestmark = pytest.mark.slow
 FIRST = date(2026, 11, 10)
@@ -34,22 +34,8 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     with stack.Stack(tmp_path_factory.mktemp("stack"), monitoring_seconds=5) as running:
-        for sensor in ("landing_sensor", "freshness_sensor"):  # the test launches its own runs
-            dagster(running, "sensor", "stop", sensor)
+        running.stop_sensors("landing_sensor", "freshness_sensor")  # the test launches its own runs
         yield running
-
-
-def dagster(running, *args: str) -> subprocess.CompletedProcess:
-    command = [str(BIN / "dagster"), *args, "-w", str(REPO / "workspace.yaml")]
-    return subprocess.run(command, env=environment(running), capture_output=True, text=True, check=True)
-
-
-def environment(running) -> dict[str, str]:
-    return {
-        **os.environ,
-        **running.env,
-        "DAGSTER_HOME": str(running.directory / "control" / "dagster_home"),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +82,7 @@ def landed(services, landing) -> None:
 @pytest.fixture
 def instance(services, monkeypatch):
     """The stack's instance (PostgreSQL), as the control host sees it."""
-    for name, value in environment(services).items():
+    for name, value in services.client_env().items():
         monkeypatch.setenv(name, value)
     with DagsterInstance.get() as instance:
         yield instance
@@ -105,7 +91,7 @@ def instance(services, monkeypatch):
 def backfill(services, first: str, last: str) -> subprocess.Popen:
     command = [str(BIN / "trade-platform"), "backfill", "--from", first, "--to", last, "--wait"]
     return subprocess.Popen(
-        command, env=environment(services), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, env=services.client_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -254,7 +240,7 @@ def test_a_stopped_redis_or_postgresql_is_named_with_its_address(services, lande
     redis_address = services.env["TRADE_PLATFORM_CELERY_BROKER_URL"].split("//")[1].split("/")[0]
     worker = subprocess.run(
         [str(BIN / "trade-platform"), "worker", "--name", "w9"],
-        env=environment(services), capture_output=True, text=True, timeout=120,
+        env=services.client_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert worker.returncode == 2
     assert (
@@ -264,7 +250,7 @@ def test_a_stopped_redis_or_postgresql_is_named_with_its_address(services, lande
 
     submitted = subprocess.run(
         [str(BIN / "trade-platform"), "backfill", "--from", DAYS[0], "--to", DAYS[0]],
-        env=environment(services), capture_output=True, text=True, timeout=120,
+        env=services.client_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr[-2000:]
     backfill_id = submitted.stdout.split()[1].rstrip(":")
@@ -284,7 +270,7 @@ def test_a_stopped_redis_or_postgresql_is_named_with_its_address(services, lande
     postgres_port = services.env["DAGSTER_PG_URL"].rsplit(":", 1)[1].split("/")[0]
     refused = subprocess.run(
         [str(BIN / "trade-platform"), "backfill", "--from", DAYS[0], "--to", DAYS[0]],
-        env=environment(services), capture_output=True, text=True, timeout=300,
+        env=services.client_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert refused.returncode == 2
     assert "cannot reach PostgreSQL, the Dagster instance's storage (DAGSTER_PG_URL)" in refused.stderr
