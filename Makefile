@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: venv demo test lint ui lock clean screenshot bench bench-quick stack stack-down
+.PHONY: venv demo test lint ui lock clean screenshot bench bench-quick stack stack-down kafka kafka-down
 
 venv: $(VENV)/.installed
 
@@ -35,25 +35,37 @@ bench: venv
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.run --sizes 10000000 --impls platform --reps 1 --label rss10m
 	$(BIN)/python -m benchmarks.backfill
+	$(BIN)/python -m benchmarks.kafka_ingest
 
 bench-quick: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run --quick
 
+# Runs from the UI use the demo's development PII key unless one is set (README, "PII ...").
+DEV_PII_KEY = $(if $(TRADE_PLATFORM_PII_KEY)$(TRADE_PLATFORM_PII_KEY_FILE),,TRADE_PLATFORM_PII_KEY="$$($(BIN)/python -c 'from trade_platform.core.pseudonymise import DEVELOPMENT_KEY; print(DEVELOPMENT_KEY.decode())')")
+
 ui: venv $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(DEV_PII_KEY) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # Screenshot of the asset-check page (installs Debian's chromium with apt-get when missing).
 screenshot: venv
 	$(BIN)/python scripts/screenshot_ui.py --output docs/screenshots/asset_checks.png
 
 # The scale-out stack on loopback (README, "Scaling out"): PostgreSQL, Redis, moto's S3, the
-# daemon, the webserver and two workers; state, logs and env.sh under .stack/.
+# daemon, the webserver, two workers and a Kafka broker; state, logs and env.sh under .stack/.
 stack: venv
 	$(BIN)/python scripts/stack.py up
 
 stack-down: venv
 	$(BIN)/python scripts/stack.py down
+
+# A single-node Kafka broker (KRaft) on loopback, from Kafka's jars that mvn fetches into ~/.m2
+# (deploy/kafka/pom.xml; needs Java 17+ and Maven); data, log and env.sh under .kafka/.
+kafka: venv
+	$(BIN)/python scripts/kafka_broker.py up
+
+kafka-down: venv
+	$(BIN)/python scripts/kafka_broker.py down
 
 lock: venv
 	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock

@@ -64,7 +64,10 @@ def write_landing(landing: Path, n_trades: int, day: date = DAY, seed: int = SEE
     The generator's own format mix is kept except that JSONL records go to the CSV file; malformed
     records are always CSV lines.
     """
-    generated = generate_day(day, n_trades, seed=seed, n_symbols=N_SYMBOLS, bad_fraction=BAD_FRACTION)
+    # Without account_id/trader_id: the independent implementations know only the trade fields.
+    generated = generate_day(
+        day, n_trades, seed=seed, n_symbols=N_SYMBOLS, bad_fraction=BAD_FRACTION, identities=False
+    )
     records = generated.records.with_columns(
         format=pl.when(pl.col("format") == "parquet").then(pl.lit("parquet")).otherwise(pl.lit("csv"))
     )

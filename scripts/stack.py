@@ -7,7 +7,8 @@ that reaches them) and returns; ``down`` (``make stack-down``) stops exactly the
 started, by the pids it recorded. PostgreSQL and Redis come from Debian's packages, installed with
 apt-get when missing (as root). Each worker has its own working directory, scratch directory and
 ``DAGSTER_HOME``: the workers share only S3, PostgreSQL and Redis. The tests use ``Stack`` as a
-context manager.
+context manager. ``up`` also starts a Kafka broker (scripts/kafka_broker.py) and exports its
+address as ``KAFKA_BOOTSTRAP_SERVERS``; the tests' ``Stack`` does not, unless asked.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kafka_broker import KafkaBroker  # noqa: E402
 from ui_stack import free_port, wait_until_loaded  # noqa: E402
 
 DEBIAN_PACKAGES = ("postgresql", "redis-server")
+KAFKA_PARTITIONS = 4
 BUCKET = "trade-platform"
 STOP_SECONDS = 20.0
 
@@ -44,19 +47,26 @@ class Stack:
         workers: tuple[str, ...] = ("w1", "w2"),
         env: dict | None = None,
         monitoring_seconds: int | None = None,
+        kafka: bool = False,
     ):
         """``monitoring_seconds``: run monitoring's poll interval instead of deploy/dagster.yaml's
-        (the tests check for lost workers every few seconds rather than every 30)."""
+        (the tests check for lost workers every few seconds rather than every 30).
+        ``kafka``: also a Kafka broker (off by default: the scale-out tests need none, and it
+        would cost them a JVM)."""
         self.directory = directory.resolve()
         self.workers = workers
         self.extra_env = env or {}
         self.monitoring_seconds = monitoring_seconds
+        self.kafka = kafka
+        self.broker: KafkaBroker | None = None
         self.pids: dict[str, int] = {}
         self.env: dict[str, str] = {}
         self.url = ""
 
     # --- start -------------------------------------------------------------------------
     def up(self) -> Stack:
+        from trade_platform.core.pseudonymise import DEVELOPMENT_KEY
+
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
             postgres_url = self.start_postgres()
@@ -77,8 +87,12 @@ class Stack:
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": "us-east-1",
                 "AWS_DEFAULT_REGION": "us-east-1",
+                # Generated trades carry account and trader ids: a development stack's own key.
+                "TRADE_PLATFORM_PII_KEY": DEVELOPMENT_KEY.decode(),
                 **self.extra_env,
             }
+            if self.kafka:
+                self.env["KAFKA_BOOTSTRAP_SERVERS"] = self._kafka()
             self._bucket(s3)
             control = self._dagster_home(self.directory / "control")
             self._start(
@@ -163,6 +177,16 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         _wait(lambda: _http_ready(url), "moto's S3 server", self.log("s3"))
         return url
+
+    def _kafka(self) -> str:
+        """A fresh broker (the stack's PostgreSQL starts empty too); returns its bootstrap servers."""
+        folder = self.directory / "kafka"
+        KafkaBroker(folder).stop()  # one a failed `down` left running, by its recorded pid
+        shutil.rmtree(folder, ignore_errors=True)
+        self.broker = KafkaBroker(folder).start()
+        # The default topic, so `trade-platform stream` and kafka_lag_sensor have one to read.
+        self.broker.create_topic(self.extra_env.get("TRADE_PLATFORM_KAFKA_TOPIC", "trades"), KAFKA_PARTITIONS)
+        return self.broker.bootstrap_servers
 
     def _bucket(self, endpoint: str) -> None:
         import boto3
@@ -259,6 +283,10 @@ class Stack:
         for name in sorted(self.pids, key=_stop_order):
             _stop(self.pids[name], signal.SIGINT if name == "postgres" else signal.SIGTERM)
         self.pids = {}
+        # After the workers (its clients); by the pid in kafka/broker.pid when `up` ran elsewhere.
+        if self.broker is not None or (self.directory / "kafka" / "broker.pid").exists():
+            (self.broker or KafkaBroker(self.directory / "kafka")).stop()
+            self.broker = None
         data = self.directory / "postgres-data"
         if data.exists():
             shutil.rmtree(data.read_text(), ignore_errors=True)
@@ -373,6 +401,7 @@ def main() -> int:
     parser.add_argument(
         "--dir", type=Path, default=REPO / ".stack", help="state, logs and env.sh (default .stack/)"
     )
+    parser.add_argument("--no-kafka", action="store_true", help="up: without the Kafka broker")
     args = parser.parse_args()
     if args.action == "down":
         if not (args.dir / "stack.json").exists():
@@ -384,8 +413,10 @@ def main() -> int:
     if (args.dir / "stack.json").exists() and Stack.load(args.dir).pids:
         print(f"a stack is already up ({args.dir}/stack.json); run `make stack-down` first")
         return 1
-    stack = Stack(args.dir).up()
+    stack = Stack(args.dir, kafka=not args.no_kafka).up()
     print(f"webserver: {stack.url}\nlogs: {args.dir}/*.log\nenvironment: source {args.dir}/env.sh")
+    if stack.broker is not None:
+        print(f"kafka: {stack.broker.bootstrap_servers} (log {stack.broker.log})")
     return 0
 
 

@@ -43,6 +43,7 @@ def materialized_instance(workdir: Path, day: date = DAY, trades: int = 2_000) -
     from dagster import DagsterInstance
 
     from trade_platform.core.generate import generate_day, write_day
+    from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
     from trade_platform.definitions import build_defs
     from trade_platform.settings import Settings
 
@@ -51,9 +52,8 @@ def materialized_instance(workdir: Path, day: date = DAY, trades: int = 2_000) -
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
     write_day(generate_day(day, trades, seed=7), str(landing), corrupt_file=True)
     with DagsterInstance.from_config(str(home)) as instance:
-        job = build_defs(Settings(landing_url=str(landing), lake_url=str(lake))).resolve_job_def(
-            "trades_daily_job"
-        )
+        settings = Settings(landing_url=str(landing), lake_url=str(lake), pii_key=PiiKey(DEVELOPMENT_KEY))
+        job = build_defs(settings).resolve_job_def("trades_daily_job")
         result = job.execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=False
         )
@@ -63,6 +63,7 @@ def materialized_instance(workdir: Path, day: date = DAY, trades: int = 2_000) -
         "DAGSTER_HOME": str(home),
         "TRADE_PLATFORM_LANDING_URL": str(landing),
         "TRADE_PLATFORM_LAKE_URL": str(lake),
+        "TRADE_PLATFORM_PII_KEY": DEVELOPMENT_KEY.decode(),  # the generated trades carry account ids
     }
 
 

@@ -49,9 +49,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True, help="last day (UTC)")
     backfill.add_argument("--wait", action="store_true", help="follow the runs until the backfill finishes")
+    stream = commands.add_parser(
+        "stream",
+        help=f"consume the Kafka topic ({settings.KAFKA_TOPIC_ENV}) into the landing zone until SIGTERM",
+    )
+    stream.add_argument(
+        "--landing", default=current.landing_url, help=f"landing URL (env {settings.LANDING_URL_ENV})"
+    )
+    sql = commands.add_parser(
+        "sql", help="query the lake's tables with SQL (polars): one statement, or an interactive prompt"
+    )
+    sql.add_argument("query", nargs="?", help="statements to run; without it, a prompt (or stdin's)")
+    sql.add_argument("--csv", action="store_true", help="print results as CSV instead of a table")
+    sql.add_argument("--lake", default=current.lake_url, help=f"lake URL (env {settings.LAKE_URL_ENV})")
+    sql.add_argument("--max-rows", type=int, default=50, help="rows shown of a result table (default 50)")
     args = parser.parse_args(argv)
+    if args.command == "sql":
+        return query_lake(parser, args)
     if args.command in ("worker", "backfill"):
         return scaleout(parser, args, current)
+    if args.command == "stream":
+        from trade_platform.streaming.commands import run_stream
+
+        return run_stream(current, args.landing)
     if args.days < 1:
         parser.error("--days must be at least 1")
     days = [args.end - timedelta(days=offset) for offset in reversed(range(args.days))]
@@ -71,6 +91,15 @@ def quiet_dagster() -> None:
 
     for category in (BetaWarning, PreviewWarning):
         warnings.simplefilter("ignore", category)
+
+
+def query_lake(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from trade_platform.core.sql_shell import Shell
+
+    if args.max_rows < 1:
+        parser.error("--max-rows must be at least 1")
+    shell = Shell(args.lake, csv=args.csv, max_rows=args.max_rows)
+    return shell.prompt(sys.stdin) if args.query is None else shell.one_shot(args.query)
 
 
 def scaleout(parser: argparse.ArgumentParser, args: argparse.Namespace, current: settings.Settings) -> int:
@@ -102,11 +131,21 @@ def generate_days(days: list[date], args: argparse.Namespace) -> None:
 
 def run_demo(days: list[date], current: settings.Settings) -> int:
     """Materialize every asset and check, one run per day, on the persistent instance."""
+    from dataclasses import replace
+
     from dagster import DagsterInstance
 
+    from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
     from trade_platform.definitions import build_defs
 
     quiet_dagster()
+    if current.pii_key is None:  # the generated trades carry account_id and trader_id
+        current = replace(current, pii_key=PiiKey(DEVELOPMENT_KEY))
+        print(
+            f"PII key: {settings.PII_KEY_ENV} and {settings.PII_KEY_FILE_ENV} are not set, so the demo "
+            "pseudonymises account_id and trader_id with the built-in development key (never for real data)",
+            flush=True,
+        )
 
     job = build_defs(current).resolve_implicit_global_asset_job_def()
     instance = DagsterInstance.get()

@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 
+from trade_platform import setting_values as values
+from trade_platform.core.pseudonymise import PiiKey
+
 LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
 LAKE_URL_ENV = "TRADE_PLATFORM_LAKE_URL"
 START_DATE_ENV = "TRADE_PLATFORM_START_DATE"
@@ -28,6 +31,17 @@ CELERY_BACKEND_URL_ENV = "TRADE_PLATFORM_CELERY_BACKEND_URL"
 HOLIDAYS_ENV = "TRADE_PLATFORM_HOLIDAYS"
 DLQ_WARN_RATE_ENV = "TRADE_PLATFORM_DLQ_WARN_RATE"
 DLQ_ERROR_RATE_ENV = "TRADE_PLATFORM_DLQ_ERROR_RATE"
+RETENTION_ENV = "TRADE_PLATFORM_RETENTION"
+GLUE_DATABASE_ENV = "TRADE_PLATFORM_GLUE_DATABASE"
+PII_KEY_ENV = "TRADE_PLATFORM_PII_KEY"
+PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
+KAFKA_BOOTSTRAP_SERVERS_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+KAFKA_PREFIX = "TRADE_PLATFORM_KAFKA_"
+KAFKA_TOPIC_ENV = KAFKA_PREFIX + "TOPIC"
+KAFKA_GROUP_ENV = KAFKA_PREFIX + "GROUP"
+KAFKA_BATCH_MESSAGES_ENV = KAFKA_PREFIX + "BATCH_MESSAGES"
+KAFKA_BATCH_SECONDS_ENV = KAFKA_PREFIX + "BATCH_SECONDS"
+KAFKA_TIMEOUT_ENV = KAFKA_PREFIX + "TIMEOUT_SECONDS"
 
 DEFAULT_LANDING_URL = "./data/landing"
 DEFAULT_LAKE_URL = "./data/lake"
@@ -42,6 +56,13 @@ DEFAULT_FRESHNESS_DEADLINE = time(2, 0)
 DEFAULT_SCHEDULE_TIME = time(0, 15)
 DEFAULT_DLQ_WARN_RATE = 0.05
 DEFAULT_DLQ_ERROR_RATE = 0.20
+DEFAULT_KAFKA_TOPIC = "trades"
+DEFAULT_KAFKA_GROUP = "trade-platform-landing"
+DEFAULT_KAFKA_BATCH_MESSAGES = 200_000
+DEFAULT_KAFKA_BATCH_SECONDS = 5.0
+DEFAULT_KAFKA_TIMEOUT_SECONDS = 10.0
+# Consumer settings the consumer owns: offsets are committed by hand once the files are durable.
+KAFKA_OWNED = frozenset({"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,53 @@ class QualityGates:
                 f"{DLQ_ERROR_RATE_ENV} ({self.dlq_error_rate}) must be at least "
                 f"{DLQ_WARN_RATE_ENV} ({self.dlq_warn_rate})"
             )
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where trades are consumed from (``trade_platform.streaming``)."""
+
+    bootstrap_servers: str | None = None
+    topic: str = DEFAULT_KAFKA_TOPIC
+    group: str = DEFAULT_KAFKA_GROUP
+    batch_messages: int = DEFAULT_KAFKA_BATCH_MESSAGES
+    """Messages buffered before they are written and committed."""
+    batch_seconds: float = DEFAULT_KAFKA_BATCH_SECONDS
+    """``trade-platform stream``: the longest a consumed message waits to be written."""
+    timeout_seconds: float = DEFAULT_KAFKA_TIMEOUT_SECONDS
+    """How long a metadata or offsets request may wait before the brokers count as unreachable."""
+    client_config: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Any other librdkafka setting, from ``TRADE_PLATFORM_KAFKA_<SETTING>`` (``SECURITY_PROTOCOL``
+    -> ``security.protocol``); values may be secrets, so they are never logged."""
+
+    @classmethod
+    def from_env(cls, env: _Env) -> KafkaSettings:
+        own = {
+            KAFKA_TOPIC_ENV,
+            KAFKA_GROUP_ENV,
+            KAFKA_BATCH_MESSAGES_ENV,
+            KAFKA_BATCH_SECONDS_ENV,
+            KAFKA_TIMEOUT_ENV,
+        }
+        client_config = {}
+        for name, value in env.environ.items():
+            if name.startswith(KAFKA_PREFIX) and name not in own and value.strip():
+                setting = name.removeprefix(KAFKA_PREFIX).lower().replace("_", ".")
+                if setting in KAFKA_OWNED:
+                    raise ValueError(
+                        f"{name}: {setting} is set by trade-platform (use {KAFKA_BOOTSTRAP_SERVERS_ENV} "
+                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable)"
+                    )
+                client_config[setting] = value.strip()
+        return cls(
+            bootstrap_servers=env.text(KAFKA_BOOTSTRAP_SERVERS_ENV, "") or None,
+            topic=env.text(KAFKA_TOPIC_ENV, DEFAULT_KAFKA_TOPIC),
+            group=env.text(KAFKA_GROUP_ENV, DEFAULT_KAFKA_GROUP),
+            batch_messages=env.parse(KAFKA_BATCH_MESSAGES_ENV, DEFAULT_KAFKA_BATCH_MESSAGES, values.positive),
+            batch_seconds=env.parse(KAFKA_BATCH_SECONDS_ENV, DEFAULT_KAFKA_BATCH_SECONDS, values.seconds),
+            timeout_seconds=env.parse(KAFKA_TIMEOUT_ENV, DEFAULT_KAFKA_TIMEOUT_SECONDS, values.seconds),
+            client_config=client_config,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,33 +158,42 @@ class Settings:
     """Where runs are queued for the Celery workers (``deploy/dagster.yaml``, ``trade-platform worker``)."""
     celery_backend_url: str | None = None
     """Where the workers record each run's task state (persistent, so run monitoring can read it)."""
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    retention: Mapping[str, int] = field(default_factory=dict, hash=False)
+    """Days each layer (``names.RETENTION_LAYERS``) is kept, today included; a layer not named is
+    kept forever (``core.retention``)."""
+    glue_database: str | None = None
+    """The AWS Glue database that registers every asset and partition (``core.glue_catalog``); None: no Glue."""
+    pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings of ``environ`` (default: this process's environment); a value that
         cannot be parsed fails here, naming the variable, when the code location loads."""
         env = _Env(os.environ if environ is None else environ)
-        warn = env.parse(DLQ_WARN_RATE_ENV, DEFAULT_DLQ_WARN_RATE, _rate)
-        error = env.parse(DLQ_ERROR_RATE_ENV, DEFAULT_DLQ_ERROR_RATE, _rate)
-        if error < warn:
-            raise ValueError(f"{DLQ_ERROR_RATE_ENV} ({error}) must be at least {DLQ_WARN_RATE_ENV} ({warn})")
         return cls(
             landing_url=env.text(LANDING_URL_ENV, DEFAULT_LANDING_URL),
             lake_url=env.text(LAKE_URL_ENV, DEFAULT_LAKE_URL),
-            start_date=env.parse(START_DATE_ENV, DEFAULT_START_DATE, _day),
-            ohlcv_intervals=env.parse(OHLCV_INTERVALS_ENV, DEFAULT_OHLCV_INTERVALS, parse_intervals),
-            max_retries=env.parse(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, _count),
-            retry_delay_seconds=env.parse(RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, _seconds),
-            spill_budget_mb=env.parse(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, _count),
-            freshness_deadline=env.parse(FRESHNESS_DEADLINE_ENV, DEFAULT_FRESHNESS_DEADLINE, _time_of_day),
-            schedule_time=env.parse(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME, _time_of_day),
-            max_partitions_per_run=env.parse(MAX_PARTITIONS_PER_RUN_ENV, None, _positive),
+            start_date=env.parse(START_DATE_ENV, DEFAULT_START_DATE, values.day),
+            ohlcv_intervals=env.parse(OHLCV_INTERVALS_ENV, DEFAULT_OHLCV_INTERVALS, values.parse_intervals),
+            max_retries=env.parse(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, values.count),
+            retry_delay_seconds=env.parse(RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, values.seconds),
+            spill_budget_mb=env.parse(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, values.count),
+            freshness_deadline=env.parse(
+                FRESHNESS_DEADLINE_ENV, DEFAULT_FRESHNESS_DEADLINE, values.time_of_day
+            ),
+            schedule_time=env.parse(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME, values.time_of_day),
+            max_partitions_per_run=env.parse(MAX_PARTITIONS_PER_RUN_ENV, None, values.positive),
             celery_broker_url=env.text(CELERY_BROKER_URL_ENV, "") or None,
             celery_backend_url=env.text(CELERY_BACKEND_URL_ENV, "") or None,
+            kafka=KafkaSettings.from_env(env),
+            retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
+            glue_database=env.text(GLUE_DATABASE_ENV, "") or None,
+            pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)}),
             gates=QualityGates(
-                holidays=env.parse(HOLIDAYS_ENV, frozenset(), _days),
-                dlq_warn_rate=warn,
-                dlq_error_rate=error,
+                holidays=env.parse(HOLIDAYS_ENV, frozenset(), values.days),
+                dlq_warn_rate=env.parse(DLQ_WARN_RATE_ENV, DEFAULT_DLQ_WARN_RATE, values.rate),
+                dlq_error_rate=env.parse(DLQ_ERROR_RATE_ENV, DEFAULT_DLQ_ERROR_RATE, values.rate),
             ),
         )
 
@@ -138,67 +215,3 @@ class _Env:
             return parse(text)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
-
-
-def parse_intervals(text: str) -> tuple[str, ...]:
-    """Parse a comma-separated list of polars durations such as ``1m,5m,1h``."""
-    intervals = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not intervals:
-        raise ValueError(f"name at least one interval like 1m,5m,1h, got {text!r}")
-    return intervals
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"must be a date like 2024-01-01, got {text!r}") from None
-
-
-def _days(text: str) -> frozenset[str]:
-    try:
-        return frozenset(date.fromisoformat(p.strip()).isoformat() for p in text.split(",") if p.strip())
-    except ValueError as exc:
-        raise ValueError(f"must list days like 2024-12-25,2024-12-26: {exc}") from None
-
-
-def _time_of_day(text: str) -> time:
-    try:
-        return time.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"must be a UTC time of day like 02:00, got {text!r}") from None
-
-
-def _number(kind: type, text: str):
-    try:
-        value = kind(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"must be a {kind.__name__} >= 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    return _number(int, text)
-
-
-def _positive(text: str) -> int:
-    value = _number(int, text)
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    return _number(float, text)
-
-
-def _rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"must be a fraction between 0 and 1, got {text!r}")
-    return rate

@@ -18,6 +18,7 @@ import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from trade_platform.core.landing.files import TRADE_FIELDS
+from trade_platform.core.pseudonymise import PiiKey
 from trade_platform.definitions import build_defs
 from trade_platform.settings import Settings
 
@@ -25,6 +26,8 @@ DAY = "2026-11-20"
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 """The bad-input catalogue: one file per kind of broken landing file."""
 TEST_RETRIES = 2
+TEST_PII_KEY = PiiKey(b"trade-platform tests' PII key (not a secret)")
+"""Every test's key unless it says otherwise (``settings_for(..., pii_key=None)``)."""
 ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
     "TRADE_PLATFORM_LANDING_URL": "s3://landing/zone",
     "TRADE_PLATFORM_LAKE_URL": "s3://lake/tables",
@@ -41,18 +44,21 @@ ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
     "TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN": "2",
     "TRADE_PLATFORM_CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     "TRADE_PLATFORM_CELERY_BACKEND_URL": "redis://127.0.0.1:6379/1",
+    "TRADE_PLATFORM_RETENTION": "landing=30, raw_trades=90,trades_dlq=365",
+    "TRADE_PLATFORM_GLUE_DATABASE": " trade_lake ",
+    "TRADE_PLATFORM_PII_KEY": " test-environment-pii-key-0123456789abcdef ",
 }
 
 
 def settings_for(landing: Path | str, lake: Path | str, **overrides) -> Settings:
     """A test's settings: its own landing zone and lake, and storage retries without the
-    production back-off (the policy is kept, the waiting is not)."""
+    production back-off (the policy is kept, the waiting is not), and ``TEST_PII_KEY``."""
     return Settings(
         landing_url=str(landing),
         lake_url=str(lake),
         max_retries=TEST_RETRIES,
         retry_delay_seconds=0.1,
-        **overrides,
+        **{"pii_key": TEST_PII_KEY, **overrides},
     )
 
 

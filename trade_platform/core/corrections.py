@@ -2,15 +2,16 @@
 
 A corrections file (any landing format) under ``<landing>/corrections/date=D/`` names a record by
 ``source_file`` and ``source_row`` (as in the DLQ's ``_source_file``/``_source_row``) and gives the
-trade fields to replace; blank fields keep the received value. ``raw_trades`` keeps the record as
-received; only what is validated changes. Applying the same corrections again changes nothing.
+landing fields (trade or identifying) to replace; blank fields keep the received value.
+``raw_trades`` keeps the record as received; only what is validated changes. Applying the same
+corrections again changes nothing.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from trade_platform.core.landing.files import TRADE_FIELDS
+from trade_platform.core.landing.columns import LANDING_FIELDS
 
 KEYS = ("source_file", "source_row")
 
@@ -26,7 +27,7 @@ def apply_corrections(records: pl.DataFrame, corrections: pl.DataFrame) -> tuple
     missing = [key for key in KEYS if key not in corrections.columns]
     if missing:
         raise ValueError(f"corrections need the columns {', '.join(KEYS)}; missing {', '.join(missing)}")
-    fields = [name for name in TRADE_FIELDS if name in corrections.columns]
+    fields = [name for name in LANDING_FIELDS if name in corrections.columns]
     latest = (
         corrections.select(
             pl.col("source_file").str.strip_chars().alias("_source_file"),

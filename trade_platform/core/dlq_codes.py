@@ -22,6 +22,8 @@ class DlqCode(StrEnum):
     TIMESTAMP_IN_FUTURE = "timestamp_in_future"
     TIMESTAMP_OUTSIDE_PARTITION = "timestamp_outside_partition"
     INVALID_EXCHANGE = "invalid_exchange"
+    INVALID_ACCOUNT_ID = "invalid_account_id"
+    INVALID_TRADER_ID = "invalid_trader_id"
     DUPLICATE_TRADE_ID = "duplicate_trade_id"
     UNREADABLE_FILE = "unreadable_file"
 

@@ -1,5 +1,6 @@
-"""Seeded synthetic trades: random-walk prices per symbol, several exchanges, every file format,
-and a small share of bad records of every DLQ kind, written into a landing zone.
+"""Seeded synthetic trades: random-walk prices per symbol, several exchanges, the accounts and
+traders behind them, every file format, and a small share of bad records of every DLQ kind,
+written into a landing zone.
 
 Generation is vectorized (numpy draws, polars expressions); the same code feeds the demo, the
 tests and the benchmark.
@@ -17,12 +18,18 @@ import numpy as np
 import polars as pl
 
 from trade_platform.core.dlq_codes import DlqCode
-from trade_platform.core.landing.files import TRADE_FIELDS, day_prefix
+from trade_platform.core.landing.columns import LANDING_FIELDS
+from trade_platform.core.landing.files import day_prefix
 
 EXCHANGES = ("BINANCE", "COINBASE", "KRAKEN", "BITSTAMP", "OKX")
 FORMATS = ("csv", "jsonl.gz", "parquet")
 # Faults injected into single records; unreadable_file is a whole corrupt file instead.
 RECORD_FAULTS = tuple(code for code in DlqCode if code is not DlqCode.UNREADABLE_FILE)
+IDENTITY_FAULTS = (DlqCode.INVALID_ACCOUNT_ID, DlqCode.INVALID_TRADER_ID)
+ACCOUNTS, TRADERS = 400, 150
+"""The people behind the trades: the same ids trade day after day, so tokens join across days."""
+NO_TRADER_SHARE = 0.02
+"""Trades without a trader_id (the column is optional)."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,16 @@ def symbols(count: int) -> list[str]:
 
 
 def generate_day(
-    day: date, n_trades: int, *, seed: int, n_symbols: int = 8, bad_fraction: float = 0.01
+    day: date,
+    n_trades: int,
+    *,
+    seed: int,
+    n_symbols: int = 8,
+    bad_fraction: float = 0.01,
+    identities: bool = True,
 ) -> GeneratedDay:
+    """``identities``: records carry ``account_id`` and ``trader_id`` (drawn from a generator of
+    their own, so the trades themselves are the same either way)."""
     rng = np.random.default_rng([seed, day.toordinal()])
     base = np.exp(rng.uniform(np.log(1.0), np.log(50_000.0), n_symbols))
     symbol_idx = rng.integers(0, n_symbols, n_trades)
@@ -71,16 +86,29 @@ def generate_day(
         exchange="exchange",
         format="format",
     )
-    return GeneratedDay(day=day, records=_inject_faults(frame, rng, day, bad_fraction))
+    if identities:
+        frame = frame.with_columns(_identities(np.random.default_rng([seed, day.toordinal(), 1]), n_trades))
+    faults = RECORD_FAULTS if identities else tuple(c for c in RECORD_FAULTS if c not in IDENTITY_FAULTS)
+    return GeneratedDay(day=day, records=_inject_faults(frame, rng, day, bad_fraction, faults))
+
+
+def _identities(rng: np.random.Generator, n: int) -> list[pl.Series]:
+    accounts = pl.Series("account_id", [f"ACC-{i:05d}" for i in range(ACCOUNTS)])
+    traders = pl.Series("trader_id", [f"TRD-{i:04d}" for i in range(TRADERS)])
+    trader = traders.gather(rng.integers(0, TRADERS, n))
+    return [
+        accounts.gather(rng.integers(0, ACCOUNTS, n)),
+        trader.scatter(np.flatnonzero(rng.random(n) < NO_TRADER_SHARE), None),
+    ]
 
 
 def _inject_faults(
-    frame: pl.DataFrame, rng: np.random.Generator, day: date, bad_fraction: float
+    frame: pl.DataFrame, rng: np.random.Generator, day: date, bad_fraction: float, faults: tuple[DlqCode, ...]
 ) -> pl.DataFrame:
     """Give about ``bad_fraction`` of the records one fault each, spread over every kind."""
     n = frame.height
     pick = rng.random(n) < bad_fraction
-    kinds = pl.Series([code.value for code in RECORD_FAULTS], dtype=pl.String)
+    kinds = pl.Series([code.value for code in faults], dtype=pl.String)
     fault = kinds.gather(rng.integers(0, len(kinds), n))
     frame = frame.with_columns(fault=pl.when(pl.Series(pick)).then(fault))
     # A malformed record only exists in a text file.
@@ -116,9 +144,13 @@ def _inject_faults(
             ),
         ],
         "exchange": [(DlqCode.INVALID_EXCHANGE, pl.lit("EX CHANGE!"))],
+        "account_id": [(DlqCode.INVALID_ACCOUNT_ID, pl.concat_str(pl.lit("acct "), pl.col("account_id")))],
+        "trader_id": [(DlqCode.INVALID_TRADER_ID, pl.lit("trader?"))],
     }
     updates = []
     for column, cases in replacements.items():
+        if column not in frame.columns:
+            continue
         expr = pl.col(column)
         for code, value in cases:
             expr = pl.when(pl.col("fault") == code.value).then(value).otherwise(expr)
@@ -128,7 +160,8 @@ def _inject_faults(
 
 def render(records: pl.DataFrame, file_format: str) -> bytes:
     """The records as one landing file's bytes; malformed records are broken as text."""
-    fields = records.select(TRADE_FIELDS)
+    names = [name for name in LANDING_FIELDS if name in records.columns]
+    fields = records.select(names)
     malformed = records["fault"] == DlqCode.MALFORMED_RECORD.value
     if file_format == "parquet":
         buffer = io.BytesIO()
@@ -137,7 +170,7 @@ def render(records: pl.DataFrame, file_format: str) -> bytes:
     if file_format.startswith("csv"):
         lines = fields.select(pl.concat_str(pl.all().fill_null(""), separator=",")).to_series()
         lines = pl.select(pl.when(malformed).then(lines + ",UNEXPECTED").otherwise(lines)).to_series()
-        text = ",".join(TRADE_FIELDS) + "\n" + "\n".join(lines.to_list()) + "\n"
+        text = ",".join(names) + "\n" + "\n".join(lines.to_list()) + "\n"
     else:
         lines = fields.select(pl.struct(pl.all()).struct.json_encode()).to_series()
         lines = pl.select(pl.when(malformed).then(lines.str.slice(0, 20)).otherwise(lines)).to_series()

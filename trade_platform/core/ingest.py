@@ -1,8 +1,9 @@
 """One day's landing files -> raw, validated and dead-letter rows, a chunk at a time.
 
-Each chunk of each file is read, corrected, split and handed to a ``Spill``, so a day of any
-size is ingested with the memory of one chunk plus the day's accepted trade_ids (which find
-duplicates across chunks and files). A file found unreadable part-way loses the chunks it gave:
+Each chunk of each file is read, corrected, split, pseudonymised (``core.pseudonymise``: the
+validated rows' PII columns become tokens) and handed to a ``Spill``, so a day of any size is
+ingested with the memory of one chunk plus the day's accepted trade_ids (which find duplicates
+across chunks and files). A file found unreadable part-way loses the chunks it gave:
 it becomes one DLQ entry and none of its records reach raw, exactly as if it had failed at once.
 """
 
@@ -15,10 +16,12 @@ from datetime import date, datetime
 
 import polars as pl
 
+from trade_platform.core.classification import Classification, column_classifications
 from trade_platform.core.corrections import apply_corrections
 from trade_platform.core.dlq_codes import DlqCode
 from trade_platform.core.landing.files import (
     CHUNK_BYTES,
+    IDENTITY_FIELDS,
     PARQUET_BYTES_PER_ROW,
     RAW_SCHEMA,
     LandingFile,
@@ -26,6 +29,8 @@ from trade_platform.core.landing.files import (
     iter_landing_file,
 )
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
+from trade_platform.core.pseudonymise import PiiKey, pseudonymise, require_key
+from trade_platform.core.schemas import ValidatedTrades
 from trade_platform.core.spill import Spill
 from trade_platform.core.storage import storage_errors
 from trade_platform.core.validation import (
@@ -42,6 +47,10 @@ SCHEMAS = {
     TRADES_DLQ: DLQ_SCHEMA,
 }
 """The outputs' columns for a ``Spill`` (raw may gain unknown extra columns)."""
+TOKENISED = tuple(
+    name for name, c in column_classifications(ValidatedTrades).items() if c is Classification.PII
+)
+"""The columns of ``validated_trades`` that hold tokens: those its model classifies ``pii``."""
 
 
 @dataclass
@@ -155,11 +164,14 @@ def ingest_day(
     now: datetime,
     run_id: str,
     spill: Spill,
+    pii_key: PiiKey | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> DaySummary:
     """Add the day's raw, validated and DLQ rows (each with ``date``) to ``spill``; count them.
 
-    ``sources`` are read in order of their path: the landing files, and any ``gone_sources``."""
+    ``sources`` are read in order of their path: the landing files, and any ``gone_sources``.
+    Without ``pii_key``, a record with an identifying value raises ``MissingPiiKeyError`` (the
+    spill holds the outputs until the caller publishes them, so nothing is published)."""
     partition = date.fromisoformat(day)
     replayed = sum(not isinstance(source, LandingFile) for source in sources)
     summary = DaySummary(files=len(sources), replayed_files=replayed)
@@ -170,11 +182,12 @@ def ingest_day(
             for chunk in _chunks(source, chunk_bytes):
                 raw = chunk.with_columns(date=pl.lit(partition))
                 records, corrected = apply_corrections(raw, corrections)
+                require_key(records, IDENTITY_FIELDS, pii_key)
                 earlier = accepted.candidates(records["trade_id"])
                 split = split_trades(records, now=now, run_id=run_id, accepted_ids=earlier)
                 accepted.add(split.validated["trade_id"])
                 spill.add(RAW_TRADES, raw)
-                spill.add(VALIDATED_TRADES, split.validated)
+                spill.add(VALIDATED_TRADES, pseudonymise(split.validated, TOKENISED, pii_key))
                 spill.add(TRADES_DLQ, split.dlq)
                 counts.add(_counts(raw.height, split.validated.height, split.dlq, corrected))
         except UnreadableFileError as exc:

@@ -15,3 +15,10 @@ INGESTED = (RAW_TRADES, VALIDATED_TRADES, TRADES_DLQ)
 """Written together by one pass over a day's landing files."""
 MARTS = (OHLCV, DAILY_VOLUME)
 ALL = (*INGESTED, *MARTS)
+
+LANDING = "landing"
+"""The landing zone's day folders, as a retention layer (``TRADE_PLATFORM_RETENTION``)."""
+LINEAGE = "lineage"
+"""The lake's folder of OpenLineage event files, one per day, a retention layer too."""
+RETENTION_LAYERS = (LANDING, *ALL, LINEAGE)
+"""Every layer that retention deletes by day: the landing zone, each lake asset and lineage."""

@@ -12,29 +12,67 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
+from trade_platform.core import names
 from trade_platform.core.dlq_codes import ALL_CODES
+from trade_platform.core.pseudonymise import TOKEN_PATTERN
 from trade_platform.core.validation import EXCHANGE_PATTERN, SIDES, SYMBOL_PATTERN
 
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
+KafkaTimestamp = Annotated[pl.Datetime, "ms", "UTC"]
+_KAFKA = {"classification": "internal"}
 
 
 class RawTrades(pa.DataFrameModel):
     """Every landed record as received (text), with provenance; unknown extra columns are kept."""
 
-    trade_id: str = pa.Field(nullable=True)
-    symbol: str = pa.Field(nullable=True)
-    side: str = pa.Field(nullable=True)
-    price: str = pa.Field(nullable=True)
-    quantity: str = pa.Field(nullable=True)
-    timestamp: str = pa.Field(nullable=True, description="as received: ISO-8601 text or epoch")
-    exchange: str = pa.Field(nullable=True)
-    source_file: str = pa.Field(alias="_source_file", description="path relative to the landing root")
-    source_row: pl.Int64 = pa.Field(
-        alias="_source_row", ge=1, description="line (CSV/JSONL) or row (Parquet)"
+    trade_id: str = pa.Field(nullable=True, metadata={"classification": "internal"})
+    symbol: str = pa.Field(nullable=True, metadata={"classification": "public"})
+    side: str = pa.Field(nullable=True, metadata={"classification": "internal"})
+    price: str = pa.Field(nullable=True, metadata={"classification": "internal"})
+    quantity: str = pa.Field(nullable=True, metadata={"classification": "internal"})
+    timestamp: str = pa.Field(
+        nullable=True,
+        description="as received: ISO-8601 text or epoch",
+        metadata={"classification": "internal"},
     )
-    raw_record: str = pa.Field(alias="_raw_record", nullable=True, description="the record as received")
-    parse_error: str = pa.Field(alias="_parse_error", nullable=True, description="why it could not be split")
-    date: pl.Date = pa.Field(description="partition day (UTC)")
+    exchange: str = pa.Field(nullable=True, metadata={"classification": "public"})
+    account_id: str = pa.Field(
+        nullable=True, description="optional; as received", metadata={"classification": "pii"}
+    )
+    trader_id: str = pa.Field(
+        nullable=True, description="optional; as received", metadata={"classification": "pii"}
+    )
+    source_file: str = pa.Field(
+        alias="_source_file",
+        description="path relative to the landing root",
+        metadata={"classification": "internal"},
+    )
+    source_row: pl.Int64 = pa.Field(
+        alias="_source_row",
+        ge=1,
+        description="line (CSV/JSONL) or row (Parquet)",
+        metadata={"classification": "internal"},
+    )
+    raw_record: str = pa.Field(
+        alias="_raw_record",
+        nullable=True,
+        description="the record as received",
+        metadata={"classification": "pii"},
+    )
+    parse_error: str = pa.Field(
+        alias="_parse_error",
+        nullable=True,
+        description="why it could not be split",
+        metadata={"classification": "internal"},
+    )
+    # Kafka provenance: only records consumed from Kafka carry it (``streaming``).
+    kafka_topic: str | None = pa.Field(alias="_kafka_topic", nullable=True, metadata=_KAFKA)
+    kafka_partition: pl.Int64 | None = pa.Field(alias="_kafka_partition", nullable=True, metadata=_KAFKA)
+    kafka_offset: pl.Int64 | None = pa.Field(alias="_kafka_offset", nullable=True, metadata=_KAFKA)
+    kafka_timestamp: KafkaTimestamp | None = pa.Field(
+        alias="_kafka_timestamp", nullable=True, description="the message's timestamp", metadata=_KAFKA
+    )
+    date: pl.Date = pa.Field(description="partition day (UTC)", metadata={"classification": "public"})
 
     class Config:
         name = "RawTrades"
@@ -44,16 +82,28 @@ class RawTrades(pa.DataFrameModel):
 class ValidatedTrades(pa.DataFrameModel):
     """Typed, normalized trades: one row per trade_id per day."""
 
-    trade_id: str
-    symbol: str = pa.Field(str_matches=SYMBOL_PATTERN)
-    side: str = pa.Field(isin=list(SIDES))
-    price: pl.Float64 = pa.Field(gt=0)
-    quantity: pl.Float64 = pa.Field(gt=0)
-    timestamp: UtcTimestamp
-    exchange: str = pa.Field(str_matches=EXCHANGE_PATTERN)
-    source_file: str = pa.Field(alias="_source_file")
-    source_row: pl.Int64 = pa.Field(alias="_source_row", ge=1)
-    date: pl.Date
+    trade_id: str = pa.Field(metadata={"classification": "internal"})
+    symbol: str = pa.Field(str_matches=SYMBOL_PATTERN, metadata={"classification": "public"})
+    side: str = pa.Field(isin=list(SIDES), metadata={"classification": "internal"})
+    price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    quantity: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    timestamp: UtcTimestamp = pa.Field(metadata={"classification": "internal"})
+    exchange: str = pa.Field(str_matches=EXCHANGE_PATTERN, metadata={"classification": "public"})
+    account_id: str = pa.Field(
+        nullable=True,
+        str_matches=TOKEN_PATTERN,
+        description="HMAC-SHA256 token of the account_id received (null: none)",
+        metadata={"classification": "pii"},
+    )
+    trader_id: str = pa.Field(
+        nullable=True,
+        str_matches=TOKEN_PATTERN,
+        description="HMAC-SHA256 token of the trader_id received (null: none)",
+        metadata={"classification": "pii"},
+    )
+    source_file: str = pa.Field(alias="_source_file", metadata={"classification": "internal"})
+    source_row: pl.Int64 = pa.Field(alias="_source_row", ge=1, metadata={"classification": "internal"})
+    date: pl.Date = pa.Field(metadata={"classification": "public"})
 
     class Config:
         name = "ValidatedTrades"
@@ -78,16 +128,22 @@ class TradesDlq(pa.DataFrameModel):
     """Rejected records with every reason, where they came from and which run rejected them."""
 
     raw_record: str = pa.Field(
-        nullable=True, description="the record as received (null for unreadable files)"
+        nullable=True,
+        description="the record as received (null for unreadable files)",
+        metadata={"classification": "pii"},
     )
-    trade_id: str = pa.Field(nullable=True)
-    error_codes: pl.List(pl.String) = pa.Field(description=f"subset of {', '.join(ALL_CODES)}")
-    error: str
-    source_file: str = pa.Field(alias="_source_file")
-    source_row: pl.Int64 = pa.Field(alias="_source_row", nullable=True)
-    run_id: str
-    rejected_at: UtcTimestamp
-    date: pl.Date
+    trade_id: str = pa.Field(nullable=True, metadata={"classification": "internal"})
+    error_codes: pl.List(pl.String) = pa.Field(
+        description=f"subset of {', '.join(ALL_CODES)}", metadata={"classification": "internal"}
+    )
+    error: str = pa.Field(metadata={"classification": "pii"})
+    source_file: str = pa.Field(alias="_source_file", metadata={"classification": "internal"})
+    source_row: pl.Int64 = pa.Field(
+        alias="_source_row", nullable=True, metadata={"classification": "internal"}
+    )
+    run_id: str = pa.Field(metadata={"classification": "internal"})
+    rejected_at: UtcTimestamp = pa.Field(metadata={"classification": "internal"})
+    date: pl.Date = pa.Field(metadata={"classification": "public"})
 
     class Config:
         name = "TradesDlq"
@@ -105,17 +161,17 @@ class TradesDlq(pa.DataFrameModel):
 class Ohlcv(pa.DataFrameModel):
     """Candles per symbol, interval and UTC-aligned bucket start."""
 
-    symbol: str
-    interval: str
-    timestamp: UtcTimestamp = pa.Field(description="bucket start")
-    open: pl.Float64 = pa.Field(gt=0)
-    high: pl.Float64 = pa.Field(gt=0)
-    low: pl.Float64 = pa.Field(gt=0)
-    close: pl.Float64 = pa.Field(gt=0)
-    volume: pl.Float64 = pa.Field(gt=0)
-    trade_count: pl.Int64 = pa.Field(ge=1)
-    vwap: pl.Float64 = pa.Field(gt=0)
-    date: pl.Date
+    symbol: str = pa.Field(metadata={"classification": "public"})
+    interval: str = pa.Field(metadata={"classification": "public"})
+    timestamp: UtcTimestamp = pa.Field(description="bucket start", metadata={"classification": "internal"})
+    open: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    high: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    low: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    close: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    volume: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    trade_count: pl.Int64 = pa.Field(ge=1, metadata={"classification": "internal"})
+    vwap: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    date: pl.Date = pa.Field(metadata={"classification": "public"})
 
     class Config:
         name = "Ohlcv"
@@ -128,17 +184,27 @@ class Ohlcv(pa.DataFrameModel):
 class DailyVolume(pa.DataFrameModel):
     """Per symbol and day: activity, volume and prices."""
 
-    symbol: str
-    trade_count: pl.Int64 = pa.Field(ge=1)
-    total_volume: pl.Float64 = pa.Field(gt=0)
-    notional: pl.Float64 = pa.Field(gt=0)
-    vwap: pl.Float64 = pa.Field(gt=0)
-    avg_price: pl.Float64 = pa.Field(gt=0)
-    low_price: pl.Float64 = pa.Field(gt=0)
-    high_price: pl.Float64 = pa.Field(gt=0)
-    date: pl.Date
+    symbol: str = pa.Field(metadata={"classification": "public"})
+    trade_count: pl.Int64 = pa.Field(ge=1, metadata={"classification": "internal"})
+    total_volume: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    notional: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    vwap: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    avg_price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    low_price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    high_price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
+    date: pl.Date = pa.Field(metadata={"classification": "public"})
 
     class Config:
         name = "DailyVolume"
         strict = True
         # One row per (date, symbol): verified by the ``daily_volume_totals`` check (see Ohlcv).
+
+
+ASSET_MODELS: dict[str, type[pa.DataFrameModel]] = {
+    names.RAW_TRADES: RawTrades,
+    names.VALIDATED_TRADES: ValidatedTrades,
+    names.TRADES_DLQ: TradesDlq,
+    names.OHLCV: Ohlcv,
+    names.DAILY_VOLUME: DailyVolume,
+}
+"""The model of each asset's stored partitions."""

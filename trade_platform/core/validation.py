@@ -14,10 +14,12 @@ from datetime import date, datetime
 import polars as pl
 
 from trade_platform.core.dlq_codes import DlqCode
-from trade_platform.core.landing.files import TRADE_FIELDS
+from trade_platform.core.landing.columns import IDENTITY_FIELDS, LANDING_FIELDS, TRADE_FIELDS
 from trade_platform.core.timestamps import UTC_MICROS, canonical_instant, parse_timestamp
 
 TRADE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+ID_PATTERN = TRADE_ID_PATTERN
+"""What a present ``account_id``/``trader_id`` must match once trimmed (both are optional)."""
 SYMBOL_PATTERN = r"^[A-Z0-9_-]+$"
 EXCHANGE_PATTERN = r"^[A-Z0-9_-]+$"
 # Checked on the text as received, before upper-casing: Unicode upper-casing turns ß, ı and ﬁ
@@ -34,6 +36,7 @@ VALIDATED_SCHEMA: dict[str, pl.DataType] = {
     "quantity": pl.Float64(),
     "timestamp": UTC_MICROS,
     "exchange": pl.String(),
+    **{name: pl.String() for name in IDENTITY_FIELDS},
     "_source_file": pl.String(),
     "_source_row": pl.Int64(),
     "date": pl.Date(),
@@ -79,6 +82,10 @@ def split_trades(
         for name in TRADE_FIELDS
     }
     present = {name: ~malformed & ~flag for name, flag in missing.items()}
+    malformed_id = {
+        name: ~malformed & (pl.col(f"_t_{name}") != "") & ~pl.col(f"_t_{name}").str.contains(ID_PATTERN)
+        for name in IDENTITY_FIELDS
+    }
     has_time = present["timestamp"] & pl.col("_instant").is_not_null()
     faults: dict[DlqCode, pl.Expr] = {
         DlqCode.MALFORMED_RECORD: malformed,
@@ -105,6 +112,8 @@ def split_trades(
             | (pl.col("_instant") >= pl.col("_day_start").dt.offset_by("1d"))
         ),
         DlqCode.INVALID_EXCHANGE: present["exchange"] & ~pl.col("_t_exchange").str.contains(ASCII_CODE),
+        DlqCode.INVALID_ACCOUNT_ID: malformed_id["account_id"],
+        DlqCode.INVALID_TRADER_ID: malformed_id["trader_id"],
     }
     flagged = parsed.with_columns(
         **{_flag(code): fault.fill_null(False) for code, fault in faults.items()},
@@ -128,6 +137,8 @@ def split_trades(
         quantity="_quantity",
         timestamp="_instant",
         exchange="_exchange",
+        # As received, trimmed; blank is absent. ``core.pseudonymise`` turns them into tokens.
+        **{name: pl.when(pl.col(f"_t_{name}") != "").then(f"_t_{name}") for name in IDENTITY_FIELDS},
         _source_file="_source_file",
         _source_row="_source_row",
         date="date",
@@ -187,12 +198,15 @@ def _stamped(dlq: pl.DataFrame, now: datetime, run_id: str) -> pl.DataFrame:
 def _parse_fields(raw: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Raw records in (date, file, row) order with ``_pos``, trimmed ``_t_*`` text and parsed values."""
     frame = raw.collect(engine="in-memory") if isinstance(raw, pl.LazyFrame) else raw
+    frame = frame.with_columns(
+        pl.lit(None, pl.String).alias(n) for n in IDENTITY_FIELDS if n not in frame.columns
+    )
     if not _in_source_order(frame):
         frame = frame.sort("date", "_source_file", "_source_row")
     parsed = (
         frame.lazy()
         .with_row_index("_pos")
-        .with_columns(pl.col(name).str.strip_chars().alias(f"_t_{name}") for name in TRADE_FIELDS)
+        .with_columns(pl.col(name).str.strip_chars().alias(f"_t_{name}") for name in LANDING_FIELDS)
         .with_columns(
             _symbol=pl.col("_t_symbol").str.to_uppercase(),
             _exchange=pl.col("_t_exchange").str.to_uppercase(),
@@ -266,5 +280,7 @@ def _messages() -> dict[DlqCode, pl.Expr]:
             "timestamp '{}' is outside partition {}", pl.col("timestamp"), pl.col("date")
         ),
         DlqCode.INVALID_EXCHANGE: quoted("exchange", "is not ASCII letters, digits, _ or -"),
+        DlqCode.INVALID_ACCOUNT_ID: quoted("account_id", f"does not match {ID_PATTERN} once trimmed"),
+        DlqCode.INVALID_TRADER_ID: quoted("trader_id", f"does not match {ID_PATTERN} once trimmed"),
         DlqCode.DUPLICATE_TRADE_ID: quoted("trade_id", "was already accepted from an earlier record"),
     }

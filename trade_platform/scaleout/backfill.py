@@ -31,7 +31,7 @@ def submit_backfill(
         if not partitions.has_partition_key(day.isoformat()):
             raise ValueError(
                 f"{day} is not a partition: they run from {partitions.get_first_partition_key()} "
-                f"to {partitions.get_last_partition_key()} (yesterday, UTC)"
+                f"to {partitions.get_last_partition_key()} (today, UTC)"
             )
     days = partitions.get_partition_keys_in_range(PartitionKeyRange(first.isoformat(), last.isoformat()))
     backfill = PartitionBackfill.from_asset_partitions(

@@ -23,7 +23,7 @@ from trade_platform.core.landing.files import (
 )
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
-from trade_platform_tests.conftest import BAD_INPUTS, DAY, trade, write_csv
+from trade_platform_tests.conftest import BAD_INPUTS, DAY, TEST_PII_KEY, trade, write_csv
 
 FIXTURES = BAD_INPUTS
 NOW = datetime.now(UTC)
@@ -35,7 +35,14 @@ def ingest(
     spill = Spill(scratch, SCHEMAS, budget_bytes=budget_bytes)
     files = list_landing_files(str(landing), DAY)
     summary = ingest_day(
-        files, pl.DataFrame(), DAY, now=NOW, run_id="r", spill=spill, chunk_bytes=chunk_bytes
+        files,
+        pl.DataFrame(),
+        DAY,
+        now=NOW,
+        run_id="r",
+        spill=spill,
+        pii_key=TEST_PII_KEY,  # the generated trades carry account_id and trader_id
+        chunk_bytes=chunk_bytes,
     )
     frames = {
         RAW_TRADES: order_raw_columns(spill.result(RAW_TRADES)),

@@ -149,3 +149,13 @@ def test_column_differences(stored, added, removed, retyped, breaking):
 def test_close_is_relative_for_large_numbers_and_absolute_near_zero():
     assert close(1e12, 1e12 + 1) and not close(1e12, 1e12 + 1e4)
     assert close(0.0, 1e-10) and not close(0.0, 1e-8)
+
+
+def test_an_optional_declared_column_may_be_absent_but_not_retyped():
+    declared = {"a": "String", "_kafka_offset": "Int64"}
+    assert not compare_columns(declared, {"a": "String"}, optional={"_kafka_offset"}).breaking
+    assert compare_columns(declared, {"a": "String"}).removed == ["_kafka_offset: Int64"]
+    retyped = compare_columns(
+        declared, {"a": "String", "_kafka_offset": "String"}, optional={"_kafka_offset"}
+    )
+    assert retyped.retyped == {"_kafka_offset": "Int64 -> String"}

@@ -4,6 +4,7 @@ from datetime import date, time
 
 import pytest
 
+from trade_platform.core.pseudonymise import PiiKey
 from trade_platform.settings import QualityGates, Settings
 from trade_platform_tests.conftest import ENVIRONMENT
 
@@ -23,6 +24,9 @@ def test_every_variable_is_read_into_one_settings_object():
         max_partitions_per_run=2,
         celery_broker_url="redis://127.0.0.1:6379/0",
         celery_backend_url="redis://127.0.0.1:6379/1",
+        retention={"landing": 30, "raw_trades": 90, "trades_dlq": 365},
+        glue_database="trade_lake",
+        pii_key=PiiKey(b"test-environment-pii-key-0123456789abcdef"),
     )
 
 
@@ -48,6 +52,11 @@ def test_unset_and_blank_variables_take_the_embedded_defaults():
         ("TRADE_PLATFORM_DLQ_ERROR_RATE", "5%"),
         ("TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN", "0"),
         ("TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN", "two"),
+        ("TRADE_PLATFORM_RETENTION", "raw=90"),
+        ("TRADE_PLATFORM_RETENTION", "raw_trades=0"),
+        ("TRADE_PLATFORM_RETENTION", "raw_trades=ninety"),
+        ("TRADE_PLATFORM_RETENTION", "raw_trades"),
+        ("TRADE_PLATFORM_RETENTION", "raw_trades=90,raw_trades=30"),
     ],
 )
 def test_a_bad_value_is_a_clear_error_naming_its_variable(name: str, bad: str):
@@ -58,3 +67,24 @@ def test_a_bad_value_is_a_clear_error_naming_its_variable(name: str, bad: str):
 def test_the_error_rate_may_not_be_below_the_warning_rate():
     with pytest.raises(ValueError, match="TRADE_PLATFORM_DLQ_ERROR_RATE .* must be at least"):
         Settings.from_env({"TRADE_PLATFORM_DLQ_WARN_RATE": "0.3", "TRADE_PLATFORM_DLQ_ERROR_RATE": "0.1"})
+
+
+def test_retention_windows_are_days_per_layer_and_a_layer_not_named_is_kept_forever():
+    every = "landing=30,raw_trades=90,trades_dlq=365,validated_trades=730,ohlcv=1825,daily_volume=1825,lineage=2555"
+    assert Settings.from_env({"TRADE_PLATFORM_RETENTION": every}).retention == {
+        "landing": 30,
+        "raw_trades": 90,
+        "trades_dlq": 365,
+        "validated_trades": 730,
+        "ohlcv": 1825,
+        "daily_volume": 1825,
+        "lineage": 2555,
+    }
+    spaced = Settings.from_env({"TRADE_PLATFORM_RETENTION": " raw_trades = 3 , "})
+    assert spaced.retention == {"raw_trades": 3}
+    assert Settings().retention == {}
+    unknown = "TRADE_PLATFORM_RETENTION: unknown layer 'raw'; the layers are landing, raw_trades, "
+    with pytest.raises(ValueError, match=unknown):
+        Settings.from_env({"TRADE_PLATFORM_RETENTION": "raw=90"})
+    with pytest.raises(ValueError, match="TRADE_PLATFORM_RETENTION: raw_trades: must be at least 1"):
+        Settings.from_env({"TRADE_PLATFORM_RETENTION": "raw_trades=0"})

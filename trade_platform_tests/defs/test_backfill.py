@@ -81,6 +81,7 @@ def test_cli_materializes_a_partition_range_in_one_run(tmp_path: Path, dagster_h
         "DAGSTER_HOME": str(dagster_home),
         "TRADE_PLATFORM_LANDING_URL": str(landing),
         "TRADE_PLATFORM_LAKE_URL": str(lake),
+        "TRADE_PLATFORM_PII_KEY": "backfill-test-pii-key-0123456789abcdef",  # trades carry account ids
     }
     command = [
         str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "trade_platform.definitions",

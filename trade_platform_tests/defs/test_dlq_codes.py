@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from trade_platform.core.dlq_codes import ALL_CODES, DlqCode
+from trade_platform.core.landing.columns import LANDING_FIELDS
 from trade_platform_tests.conftest import Platform, trade, write_csv, write_jsonl, write_parquet
 
 # One record per record-level code (the key is the trade_id, or the code when there is none).
@@ -22,6 +23,8 @@ FAULTY_ROWS = {
     DlqCode.TIMESTAMP_IN_FUTURE: trade("F1", timestamp="2999-01-01T00:00:00Z"),
     DlqCode.TIMESTAMP_OUTSIDE_PARTITION: trade("O1", timestamp="2026-11-19T23:59:59Z"),
     DlqCode.INVALID_EXCHANGE: trade("E1", exchange="EX CHANGE!"),
+    DlqCode.INVALID_ACCOUNT_ID: trade("AC1", account_id="acct 7"),
+    DlqCode.INVALID_TRADER_ID: trade("TR1", trader_id="-T9"),
     DlqCode.DUPLICATE_TRADE_ID: trade("G1", price="101"),
 }
 GOOD_ROWS = [trade("G1"), trade("G2", symbol=" eth-usd ", side=" SELL ", exchange="kraken ")]
@@ -32,14 +35,17 @@ def land_every_code(platform: Platform, file_format: str) -> None:
     rows = GOOD_ROWS + list(FAULTY_ROWS.values())
     if file_format == "csv":
         write_csv(
-            day / "trades.csv", rows, extra_lines=["MAL1,BTC,buy,1,1,2026-11-20T10:00:00Z,X,unexpected"]
+            day / "trades.csv",
+            rows,
+            extra_lines=["MAL1,BTC,buy,1,1,2026-11-20T10:00:00Z,X,,,unexpected"],
+            header=list(LANDING_FIELDS),
         )
         (day / "unreadable.csv").write_bytes(b"trade_id,symbol\x00\x00\x00binary")
     elif file_format == "jsonl":
         write_jsonl(day / "trades.jsonl.gz", rows, extra_lines=['{"trade_id": "MAL1", "price": '])
         (day / "unreadable.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     else:
-        write_parquet(day / "trades.parquet", rows)
+        write_parquet(day / "trades.parquet", rows, schema=dict.fromkeys(LANDING_FIELDS, pl.String))
         write_parquet(
             day / "zz-malformed.parquet",
             [{"trade_id": "MAL1", "price": [1.0, 2.0]}],

@@ -48,7 +48,7 @@ def test_dagsters_dg_cli_finds_and_loads_the_code_location_through_pyproject():
 
 # The variables of other tools, read where those tools are configured.
 READS_OTHER_ENVIRONMENT = {
-    "defs/shared/io_manager.py": "the AWS endpoint and region for polars' own S3 reader",
+    "core/storage.py": "the AWS endpoint and region for polars' own S3 reader",
     "defs/lineage/events.py": "OPENLINEAGE_URL, the OpenLineage client's own variable",
     "scaleout/commands.py": "PATH, so that dagster-celery finds this virtualenv's celery",
 }

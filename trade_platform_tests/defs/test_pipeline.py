@@ -13,6 +13,7 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, Definitions, define_asset_job
 
 from trade_platform.core.generate import generate_day, write_day
+from trade_platform.core.pseudonymise import DEVELOPMENT_KEY
 from trade_platform_tests.conftest import DAY, Platform, trade, write_csv
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
@@ -130,11 +131,14 @@ def test_an_empty_landing_day_materializes_empty_partitions(platform: Platform):
 def test_cli_materializes_every_asset_of_a_partition(tmp_path: Path, dagster_home: Path):
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     write_day(generate_day(date(2026, 11, 20), 500, seed=3), str(landing))
+    key_file = tmp_path / "pii.key"  # the generated trades carry account_id and trader_id
+    key_file.write_text("a-key-only-this-test-knows-0123456789abcdef\n")
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "TRADE_PLATFORM_LANDING_URL": str(landing),
         "TRADE_PLATFORM_LAKE_URL": str(lake),
+        "TRADE_PLATFORM_PII_KEY_FILE": str(key_file),
     }
     command = [
         str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
@@ -146,12 +150,13 @@ def test_cli_materializes_every_asset_of_a_partition(tmp_path: Path, dagster_hom
     for asset in LAKE_ASSETS:
         assert (lake / asset / "date=2026-11-20" / "part-0.parquet").is_file()
     assert completed.stderr.count("ASSET_CHECK_EVALUATION") >= 3
+    assert "a-key-only-this-test-knows" not in completed.stdout + completed.stderr
 
 
 def test_the_demo_stays_embedded_and_quiet(tmp_path: Path, dagster_home: Path, instance):
     """`make demo`: the SQLite instance, runs in the CLI's own process, no API-stability notes."""
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if not name.startswith("TRADE_PLATFORM_PII_")},
         "DAGSTER_HOME": str(dagster_home),
         "TRADE_PLATFORM_LANDING_URL": str(tmp_path / "landing"),
         "TRADE_PLATFORM_LAKE_URL": str(tmp_path / "lake"),
@@ -167,6 +172,8 @@ def test_the_demo_stays_embedded_and_quiet(tmp_path: Path, dagster_home: Path, i
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.count(": ok in ") == 2
+    assert "the built-in development key" in completed.stdout  # none is set here
+    assert DEVELOPMENT_KEY.decode() not in completed.stdout + completed.stderr
     assert "Warning" not in completed.stderr
     runs = instance.get_runs()
     assert len(runs) == 2 and {run.status.value for run in runs} == {"SUCCESS"}

@@ -26,9 +26,9 @@ CHECKS = [
     "validated_trades:record_count",
     "validated_trades:unique_trade_id",
 ]
-JOBS = ["replay_dlq", "trades_daily_job"]
-SENSORS = ["freshness_sensor", "landing_sensor", "openlineage_sensor"]
-SCHEDULES = ["daily_schedule"]
+JOBS = ["kafka_ingest", "replay_dlq", "retention", "trades_daily_job"]
+SENSORS = ["freshness_sensor", "kafka_lag_sensor", "landing_sensor", "openlineage_sensor"]
+SCHEDULES = ["daily_schedule", "retention_schedule"]
 
 
 def test_the_public_names_of_assets_checks_jobs_sensors_and_schedules_do_not_change(tmp_path):
@@ -61,6 +61,8 @@ def test_the_definitions_are_built_from_the_settings_object_alone(monkeypatch):
     assert resources["quality_gates"].gates() == QualityGates(
         frozenset({"2024-12-25", "2024-12-26"}), 0.1, 0.3
     )
+    assert resources["retention"].days == {"landing": 30, "raw_trades": 90, "trades_dlq": 365}
+    assert resources["io_manager"].glue_database == resources["lake"].glue_database == "trade_lake"
     deadlines = {
         spec.metadata["deadline_utc"]
         for checks in defs.asset_checks

@@ -1,7 +1,7 @@
 """The landing sensor: one run per day whose file set changed, never twice for the same files."""
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import fsspec
 import pytest
@@ -116,12 +116,22 @@ def test_hidden_unsupported_and_unfinished_days_do_not_trigger(tmp_path, instanc
     for name in (".trades.csv.tmp", "_SUCCESS", "notes.txt", "_temporary/0/part-0.csv", ".staging/t.csv"):
         with fsspec.open(f"{folder}/{name}", "w", auto_mkdir=True) as handle:
             handle.write("x")
-    today = date.today().isoformat()
-    land(landing, today)  # today is not a complete partition yet
-    land(landing, (date.today() + timedelta(days=1)).isoformat())
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    land(landing, tomorrow)  # not a partition yet
     daemon = Daemon(landing, instance)
     assert daemon.requested() == {}
-    assert today not in json.loads(daemon.cursor)  # so it is requested once the day is over
+    assert tomorrow not in json.loads(daemon.cursor)  # so it is requested once the day begins
+
+
+def test_todays_files_are_materialized_while_the_day_is_open(tmp_path, instance):
+    """Streamed trades land all day: today is a partition, requested again as its files change."""
+    landing = str(tmp_path / "landing")
+    today = datetime.now(UTC).date().isoformat()
+    land(landing, today)
+    daemon = Daemon(landing, instance)
+    assert list(daemon.requested()) == [today]
+    land(landing, today, trades=60)
+    assert list(daemon.requested()) == [today]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """A reverse proxy in front of the test S3 server that answers chosen requests with 503 SlowDown,
-the throttling response S3 itself sends: a real transient fault on the wire."""
+the throttling response S3 itself sends (or another refusal, such as Glue's
+``GLUE_THROTTLING``): a real transient fault on the wire."""
 
 from __future__ import annotations
 
@@ -14,11 +15,22 @@ SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
 )
+GLUE_THROTTLING = (
+    400,
+    "application/x-amz-json-1.1",
+    b'{"__type": "ThrottlingException", "message": "Rate exceeded"}',
+)
+"""How Glue (a JSON-protocol service) answers a caller over its request rate."""
 
 
 @contextmanager
-def flaky_proxy(upstream: str, fail: Callable[[str, str], bool]) -> Iterator[tuple[str, list[str]]]:
-    """Serve on a free loopback port; ``fail(method, path)`` picks the requests to refuse.
+def flaky_proxy(
+    upstream: str,
+    fail: Callable[[str, str], bool],
+    refusal: tuple[int, str, bytes] = (503, "application/xml", SLOW_DOWN),
+) -> Iterator[tuple[str, list[str]]]:
+    """Serve on a free loopback port; ``fail(method, path)`` picks the requests to refuse, which
+    are answered with ``refusal`` (status, content type, body).
 
     Yields the proxy's URL and the list of refused requests.
     """
@@ -36,11 +48,12 @@ def flaky_proxy(upstream: str, fail: Callable[[str, str], bool]) -> Iterator[tup
             body = self.rfile.read(length) if length else None
             if fail(self.command, self.path):
                 refused.append(f"{self.command} {self.path}")
-                self.send_response(503)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                status, content_type, answer = refusal
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(SLOW_DOWN)
+                self.wfile.write(answer)
                 return
             upstream_connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}

@@ -12,10 +12,12 @@ from dagster import DagsterInstance
 from benchmarks.common import peak_rss_mib
 from trade_platform.definitions import build_defs
 from trade_platform.settings import Settings
+from trade_platform_tests.conftest import TEST_PII_KEY
 
 
 def main(landing: str, lake: str, day: str, last: str | None = None) -> int:
-    job = build_defs(Settings(landing_url=landing, lake_url=lake)).resolve_implicit_global_asset_job_def()
+    settings = Settings(landing_url=landing, lake_url=lake, pii_key=TEST_PII_KEY)
+    job = build_defs(settings).resolve_implicit_global_asset_job_def()
     days = (
         {"tags": {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": last}}
         if last

@@ -18,6 +18,7 @@ from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster_graphql import DagsterGraphQLClient
 
 from trade_platform.core.generate import generate_day, write_day
+from trade_platform_tests.conftest import TEST_PII_KEY
 from trade_platform_tests.system.conftest import ui_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")]
@@ -101,6 +102,7 @@ def stack(tmp_path_factory):
         "DAGSTER_HOME": str(home),
         "TRADE_PLATFORM_LANDING_URL": str(landing),
         "TRADE_PLATFORM_LAKE_URL": str(lake),
+        "TRADE_PLATFORM_PII_KEY": TEST_PII_KEY.secret.decode(),  # the trades carry account ids
     }
     # The instance's databases exist before the services start, so that they do not race to create them.
     with DagsterInstance.from_config(str(home)) as instance:
@@ -187,6 +189,7 @@ def test_every_sensor_previews_without_error(sensor: str, tmp_path: Path, dagste
         "DAGSTER_HOME": str(dagster_home),
         "TRADE_PLATFORM_LANDING_URL": str(landing),
         "TRADE_PLATFORM_LAKE_URL": str(tmp_path / "lake"),
+        "TRADE_PLATFORM_PII_KEY": TEST_PII_KEY.secret.decode(),
     }
     command = [str(Path(sys.executable).with_name("dagster")), "sensor", "preview", sensor]
     completed = subprocess.run(

@@ -19,6 +19,7 @@ from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, TRADES_DLQ
+from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
 from trade_platform.definitions import build_defs
 from trade_platform.defs.shared.partition_locks import HOLDING
 from trade_platform.settings import Settings
@@ -52,9 +53,9 @@ def landing(tmp_path_factory) -> Path:
 def embedded_lake(landing, tmp_path_factory) -> Path:
     """The same landing data through the embedded default: one in-process range run, local disk."""
     lake = tmp_path_factory.mktemp("embedded") / "lake"
-    job = build_defs(
-        Settings(landing_url=str(landing), lake_url=str(lake))
-    ).resolve_implicit_global_asset_job_def()
+    # The stack's key (scripts/stack.py), so that the two lakes' tokens are equal too.
+    settings = Settings(landing_url=str(landing), lake_url=str(lake), pii_key=PiiKey(DEVELOPMENT_KEY))
+    job = build_defs(settings).resolve_implicit_global_asset_job_def()
     tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]}
     with DagsterInstance.ephemeral() as instance:
         assert job.execute_in_process(tags=tags, instance=instance).success

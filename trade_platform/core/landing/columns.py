@@ -1,11 +1,14 @@
 """The names landed records are stored under, the same for every format.
 
-Trade fields are matched case-insensitively after trimming and stored in lower case; any other
-column is an extra, kept under its trimmed name. An extra without a name is ``column_<n>`` (its
-1-based position), and an extra named like a column of the platform (``date``, or any name that
-starts with ``_``) is kept as ``extra_<name>``, so no landed name can collide with ours. When a
-name occurs twice in one header or record, the last occurrence counts (as JSON parsers decide);
-the record as received is kept in ``_raw_record`` either way.
+Landing fields (the trade fields and the optional identifying fields) are matched
+case-insensitively after trimming and stored in lower case; any other column is an extra, kept
+under its trimmed name. An extra without a name is ``column_<n>`` (its 1-based position), and
+an extra named like a column of the platform (``date``, or any name that starts with ``_``) is
+kept as ``extra_<name>``, so no landed name can collide with ours. The Kafka provenance names
+(``KAFKA_COLUMNS`` and ``KAFKA_VALUE``, written by the Kafka consumer) are the one exception:
+they are kept as they are. When a name occurs twice in one header or record, the last
+occurrence counts (as JSON parsers decide); the record as received is kept in ``_raw_record``
+either way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ TRADE_FIELDS: tuple[str, ...] = (
     "timestamp",
     "exchange",
 )
+IDENTITY_FIELDS: tuple[str, ...] = ("account_id", "trader_id")
+"""Optional columns that identify people: kept as received in raw_trades, tokens downstream."""
+LANDING_FIELDS: tuple[str, ...] = (*TRADE_FIELDS, *IDENTITY_FIELDS)
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source_file", "_source_row", "_raw_record", "_parse_error")
+KAFKA_COLUMNS: tuple[str, ...] = ("_kafka_topic", "_kafka_partition", "_kafka_offset", "_kafka_timestamp")
+"""Where a record consumed from Kafka came from; ``raw_trades`` keeps them after the provenance."""
+KAFKA_VALUE = "_kafka_value"
+"""A Kafka message that is not a JSON object, landed as its text (``core.landing.kafka_messages``)."""
 RESERVED_PREFIX = "_"
 PARTITION_COLUMN = "date"
 
@@ -34,10 +44,12 @@ class UnreadableFileError(Exception):
 
 def column_name(received: str, position: int) -> str:
     name = received.strip()
-    if name.lower() in TRADE_FIELDS:
+    if name.lower() in LANDING_FIELDS:
         return name.lower()
     if not name:
         return f"column_{position}"
+    if name in KAFKA_COLUMNS or name == KAFKA_VALUE:
+        return name
     if name.lower() == PARTITION_COLUMN or name.startswith(RESERVED_PREFIX):
         return f"extra_{name}"
     return name

@@ -26,6 +26,10 @@ import pyarrow as pa
 from fsspec.core import url_to_fs
 
 from trade_platform.core.landing.columns import (
+    IDENTITY_FIELDS,
+    KAFKA_COLUMNS,
+    KAFKA_VALUE,
+    LANDING_FIELDS,
     PROVENANCE_COLUMNS,
     TRADE_FIELDS,
     UnreadableFileError,
@@ -50,12 +54,17 @@ PARQUET_BYTES_PER_ROW = 128
 GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
-    **{name: pl.String() for name in TRADE_FIELDS},
+    **{name: pl.String() for name in (*TRADE_FIELDS, *IDENTITY_FIELDS)},
     "_source_file": pl.String(),
     "_source_row": pl.Int64(),
     "_raw_record": pl.String(),
     "_parse_error": pl.String(),
 }
+KAFKA_SCHEMA: dict[str, pl.DataType] = dict(
+    zip(KAFKA_COLUMNS, (pl.String(), pl.Int64(), pl.Int64(), pl.Datetime("ms", "UTC")), strict=True)
+)
+"""Types of the Kafka provenance columns, present in raw only when a record carried them."""
+NOT_AN_OBJECT = "the Kafka message is not a JSON object"
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,7 @@ def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES)
     source = pl.lit(landing_file.relative_path, pl.String).alias("_source_file")
     try:
         for chunk in chunks:
-            yield order_raw_columns(chunk.with_columns(source))
+            yield order_raw_columns(_unwrap_kafka_value(chunk.with_columns(source)))
     except (UnreadableFileError, StorageError):
         raise
     except PARSE_ERRORS as exc:
@@ -198,13 +207,35 @@ def _jsonl_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.Data
         yield jsonl_records(lines.rename({"_line": "_raw_record"}))
 
 
+def _unwrap_kafka_value(records: pl.DataFrame) -> pl.DataFrame:
+    """A Kafka message that was not a JSON object is landed as ``{"_kafka_...": ..., "_kafka_value":
+    text}``: its record is that text, malformed, so ``malformed_record`` dead-letters it."""
+    if KAFKA_VALUE not in records.columns:
+        return records
+    wrapped = pl.col(KAFKA_VALUE).is_not_null()
+    return records.with_columns(
+        _raw_record=pl.coalesce(KAFKA_VALUE, "_raw_record"),
+        _parse_error=pl.when(wrapped).then(pl.lit(NOT_AN_OBJECT)).otherwise("_parse_error"),
+    ).drop(KAFKA_VALUE)
+
+
 def order_raw_columns(records: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """Trade fields first, then unknown extra columns by name, then provenance (then ``date``);
-    missing raw columns are added as nulls. Rows keep their order."""
+    """Landing fields first, then unknown extra columns by name, then provenance, then any Kafka
+    provenance (then ``date``); missing raw columns are added as nulls. Rows keep their order."""
     names = records.collect_schema().names()
     missing = [pl.lit(None, dtype).alias(name) for name, dtype in RAW_SCHEMA.items() if name not in names]
-    extras = sorted(c for c in names if c not in RAW_SCHEMA and c != "date")
-    ordered = [*TRADE_FIELDS, *extras, *PROVENANCE_COLUMNS, *(["date"] if "date" in names else [])]
-    return records.with_columns(missing).select(
-        pl.col(c).cast(RAW_SCHEMA.get(c, pl.Date() if c == "date" else pl.String())) for c in ordered
-    )
+    kafka = [c for c in KAFKA_COLUMNS if c in names]
+    extras = sorted(c for c in names if c not in RAW_SCHEMA and c not in KAFKA_SCHEMA and c != "date")
+    ordered = [*LANDING_FIELDS, *extras, *PROVENANCE_COLUMNS, *kafka, *(["date"] if "date" in names else [])]
+    return records.with_columns(missing).select(_typed(c, records.collect_schema().get(c)) for c in ordered)
+
+
+def _typed(name: str, received: pl.DataType | None) -> pl.Expr:
+    """The column in its raw type; Kafka provenance from its landed text (a value that is not a
+    number or an ISO timestamp is null: the record as received keeps it)."""
+    if name == "_kafka_timestamp" and received == pl.String():
+        return pl.col(name).str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="ms", time_zone="UTC"
+        )
+    dtype = RAW_SCHEMA.get(name) or KAFKA_SCHEMA.get(name) or (pl.Date() if name == "date" else pl.String())
+    return pl.col(name).cast(dtype, strict=name not in KAFKA_SCHEMA)

@@ -3,10 +3,10 @@
 Keys are stored under ``columns.column_names`` (the last of a repeated key counts). A
 value is kept as text: a string as is, a number as its digits, ``true``/``false``, and ``null`` as
 missing. A nested value (object or array) in an extra field is kept as JSON text, as Parquet
-structs are; in a trade field it makes the record malformed. A line that is not a JSON object is
-malformed. Flat objects with distinct keys, by far the usual case, are decoded by polars in bulk;
-the rest (nested values, repeated keys, numbers polars' decoder rejects such as ``1e400``) line by
-line, with the same result.
+structs are; in a trade or identifying field it makes the record malformed (its Kafka
+provenance is kept). A line that is not a JSON object is malformed. Flat objects with distinct
+keys, by far the usual case, are decoded by polars in bulk; the rest (nested values, repeated
+keys, numbers polars' decoder rejects such as ``1e400``) line by line, with the same result.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from trade_platform.core.landing.columns import TRADE_FIELDS, column_names
+from trade_platform.core.landing.columns import KAFKA_COLUMNS, LANDING_FIELDS, column_names
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
 _SCALAR = rf"(?:{_STRING}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)"
@@ -111,9 +111,10 @@ def _record(row: int, line: str) -> dict[str, Any]:
     if not isinstance(pairs, _Pairs):
         return {**record, "_parse_error": "not a JSON object"}
     fields = dict(zip(column_names([key for key, _ in pairs]), (value for _, value in pairs), strict=True))
-    nested = [name for name in TRADE_FIELDS if isinstance(fields.get(name), list)]
+    nested = [name for name in LANDING_FIELDS if isinstance(fields.get(name), list)]
     if nested:
-        return {**record, "_parse_error": f"nested value in field(s): {', '.join(nested)}"}
+        provenance = {name: _text(fields[name]) for name in KAFKA_COLUMNS if name in fields}
+        return {**record, **provenance, "_parse_error": f"nested value in field(s): {', '.join(nested)}"}
     return {**record, **{name: _text(value) for name, value in fields.items()}}
 
 

@@ -1,8 +1,8 @@
 """Parquet landing files as raw records, a row batch at a time, every value as text.
 
 Columns are stored under ``columns.column_names``; zoned timestamps become UTC text, binary
-``0x`` hex, durations ISO 8601, nested values JSON (a nested trade field makes the record
-malformed). Any error pyarrow raises on the bytes is corruption: the file is unreadable.
+``0x`` hex, durations ISO 8601, nested values JSON (a nested trade or identifying field makes
+the record malformed). Any error pyarrow raises on the bytes is corruption: the file is unreadable.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from trade_platform.core.landing.columns import TRADE_FIELDS, UnreadableFileError, column_names, kept_columns
+from trade_platform.core.landing.columns import (
+    LANDING_FIELDS,
+    UnreadableFileError,
+    column_names,
+    kept_columns,
+)
 from trade_platform.core.storage import storage_errors
 
 T = TypeVar("T")
@@ -73,8 +78,8 @@ def _local_copy(url: str) -> Iterator[str]:
 
 
 def _parquet_records(table: pl.DataFrame, offset: int) -> pl.DataFrame:
-    # A trade field holding a list or struct cannot be a value: that record is malformed.
-    nested = [name for name, dtype in table.schema.items() if name in TRADE_FIELDS and dtype.is_nested()]
+    # A landing field holding a list or struct cannot be a value: that record is malformed.
+    nested = [name for name, dtype in table.schema.items() if name in LANDING_FIELDS and dtype.is_nested()]
     parse_error = pl.lit(None, pl.String)
     if nested:
         names = (

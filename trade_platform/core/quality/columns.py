@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 
@@ -19,11 +19,18 @@ class ColumnDiff:
         return bool(self.removed or self.retyped)
 
 
-def compare_columns(declared: Mapping[str, str], stored: Mapping[str, str]) -> ColumnDiff:
-    """How ``stored`` columns (name -> type) differ from the ``declared`` ones."""
+def compare_columns(
+    declared: Mapping[str, str], stored: Mapping[str, str], optional: Collection[str] = ()
+) -> ColumnDiff:
+    """How ``stored`` columns (name -> type) differ from the ``declared`` ones; an ``optional``
+    declared column may be absent (raw_trades' Kafka provenance, on a day without Kafka files)."""
     return ColumnDiff(
         added=[f"{name}: {kind}" for name, kind in stored.items() if name not in declared],
-        removed=[f"{name}: {kind}" for name, kind in declared.items() if name not in stored],
+        removed=[
+            f"{name}: {kind}"
+            for name, kind in declared.items()
+            if name not in stored and name not in optional
+        ],
         retyped={
             name: f"{kind} -> {stored[name]}"
             for name, kind in declared.items()

@@ -14,6 +14,7 @@ from dagster import (
     AssetOut,
     AssetsDefinition,
     BackfillPolicy,
+    Failure,
     MetadataValue,
     Output,
     PartitionsDefinition,
@@ -23,10 +24,12 @@ from dagster import (
 from trade_platform.core.ingest import SCHEMAS, DaySummary, gone_sources, ingest_day
 from trade_platform.core.landing.files import LandingFile, order_raw_columns
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
+from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
 from trade_platform.defs.shared.partition_locks import holding_days
 from trade_platform.defs.shared.policies import StepSettings
-from trade_platform.defs.shared.resources import Lake, LandingZone
+from trade_platform.defs.shared.resources import Lake, LandingZone, RetentionWindows
+from trade_platform.settings import PII_KEY_ENV, PII_KEY_FILE_ENV
 
 
 def column_schema(dagster_type) -> dict:
@@ -35,9 +38,12 @@ def column_schema(dagster_type) -> dict:
 
 
 def build_ingest_assets(
-    partitions: PartitionsDefinition, backfill_policy: BackfillPolicy
+    partitions: PartitionsDefinition, backfill_policy: BackfillPolicy, pii_key: PiiKey | None = None
 ) -> AssetsDefinition:
-    """The multi-asset that writes ``raw_trades``, ``validated_trades`` and ``trades_dlq``."""
+    """The multi-asset that writes ``raw_trades``, ``validated_trades`` and ``trades_dlq``.
+
+    ``pii_key`` reaches the step through this closure, not a resource: the UI shows resource
+    config, and every run process builds the definitions from its own ``Settings.from_env()``."""
 
     @multi_asset(
         outs={
@@ -70,7 +76,11 @@ def build_ingest_assets(
         group_name="trades",
     )
     def ingest_trades(
-        context: AssetExecutionContext, landing: LandingZone, lake: Lake, step_settings: StepSettings
+        context: AssetExecutionContext,
+        landing: LandingZone,
+        lake: Lake,
+        step_settings: StepSettings,
+        retention: RetentionWindows,
     ):
         """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.
 
@@ -86,23 +96,32 @@ def build_ingest_assets(
             spill = step_settings.spill(Path(scratch), SCHEMAS)
             for index, day in enumerate(context.partition_keys, start=1):
                 files, corrections = landing.files_for_day(day), landing.corrections_for_day(day)
-                gone = gone_sources(
-                    files, lake.stored_partition(RAW_TRADES, day), lake.stored_partition(TRADES_DLQ, day)
-                )
+                raw = lake.stored_partition(RAW_TRADES, day)
+                if not files and raw is None:
+                    retention.refuse_replay_of_deleted_day(day, now.date())
+                gone = gone_sources(files, raw, lake.stored_partition(TRADES_DLQ, day))
                 if gone:
                     context.log.warning(
                         f"{day}: {len(gone)} files are gone from the landing zone; replayed from the stored "
                         f"raw_trades and DLQ: {', '.join(g.relative_path for g in gone[:5])}"
                         + (" ..." if len(gone) > 5 else "")
                     )
-                summary = ingest_day(
-                    [*files, *gone],
-                    landing.read_corrections(corrections),
-                    day,
-                    now=now,
-                    run_id=run_id,
-                    spill=spill,
-                )
+                try:
+                    summary = ingest_day(
+                        [*files, *gone],
+                        landing.read_corrections(corrections),
+                        day,
+                        now=now,
+                        run_id=run_id,
+                        spill=spill,
+                        pii_key=pii_key,
+                    )
+                except MissingPiiKeyError as exc:  # before any output is published
+                    raise Failure(
+                        description=f"{day}: {exc}: set {PII_KEY_ENV} or {PII_KEY_FILE_ENV} where runs execute "
+                        "(nothing was written)",
+                        allow_retries=False,
+                    ) from exc
                 context.log.info(
                     f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
                     f"{summary.files} files ({summary.unreadable_files} unreadable, {summary.corrected_records} "

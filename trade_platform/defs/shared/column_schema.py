@@ -16,6 +16,7 @@ from dagster import (
 )
 
 from trade_platform.core.quality.columns import compare_columns
+from trade_platform.core.schemas import ASSET_MODELS
 from trade_platform.defs.shared.partitioned_checks import (
     Verdict,
     evaluate_per_partition,
@@ -45,6 +46,9 @@ def build_column_schema_check(asset: str, partitions: PartitionsDefinition) -> A
         ]
 
         latest = latest_materializations(context, key, context.partition_keys)
+        optional = {
+            name for name, column in ASSET_MODELS[asset].to_schema().columns.items() if not column.required
+        }
 
         def judge(partition: str) -> Verdict:
             record = latest.get(partition)
@@ -52,7 +56,9 @@ def build_column_schema_check(asset: str, partitions: PartitionsDefinition) -> A
             if path is None:
                 return Verdict(False, f"partition {partition} has no stored file to compare")
             diff = compare_columns(
-                {c.name: c.type for c in declared.columns}, _stored_columns(str(path.value), declared)
+                {c.name: c.type for c in declared.columns},
+                _stored_columns(str(path.value), declared),
+                optional,
             )
             changed = bool(diff.breaking or diff.added)
             return Verdict(

@@ -1,4 +1,5 @@
-"""The pandera models as Dagster types (dagster-pandera's schema metadata, shown in the UI).
+"""The pandera models as Dagster types (dagster-pandera's schema metadata, shown in the UI, with
+each column's classification as its ``classification`` tag).
 
 An asset returns a polars ``DataFrame`` (checked row by row here) or, for a run over many
 partitions, a ``LazyFrame`` (its columns and types are checked here; the I/O manager checks the
@@ -12,9 +13,18 @@ import warnings
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
-from dagster import BetaWarning, DagsterType, Failure, TypeCheck
+from dagster import (
+    BetaWarning,
+    DagsterType,
+    Failure,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    TypeCheck,
+)
 from dagster_pandera import pandera_schema_to_dagster_type
 
+from trade_platform.core.classification import METADATA_KEY, column_classifications
 from trade_platform.core.schemas import DailyVolume, Ohlcv, RawTrades, TradesDlq, ValidatedTrades
 
 
@@ -39,10 +49,29 @@ def frame_type(model: type[pa.DataFrameModel]) -> DagsterType:
         type_check_fn=type_check,
         name=base.unique_name,
         description=base.description,
-        metadata=base.metadata,
+        metadata={**base.metadata, "schema": MetadataValue.table_schema(classified(base, model))},
     )
     MODELS[dagster_type.unique_name] = model
     return dagster_type
+
+
+def classified(base: DagsterType, model: type[pa.DataFrameModel]) -> TableSchema:
+    """dagster-pandera's column schema with each column's classification as a column tag."""
+    schema: TableSchema = base.metadata["schema"].schema
+    classes = column_classifications(model)
+    return TableSchema(
+        columns=[
+            TableColumn(
+                name=column.name,
+                type=column.type,
+                description=column.description,
+                constraints=column.constraints,
+                tags={**column.tags, METADATA_KEY: classes[column.name].value},
+            )
+            for column in schema.columns
+        ],
+        constraints=schema.constraints,
+    )
 
 
 def validate_rows(dagster_type: DagsterType, frame: pl.DataFrame) -> None:

@@ -5,19 +5,17 @@ or not at all: locally to a hidden temporary file renamed into place, on object 
 object (a single PUT or a completed multipart upload of a finished local file). A run over a
 range of partitions writes each partition's slice separately; a ``LazyFrame`` (an output spilled
 to scratch) is streamed in batches, so no partition has to fit in memory. A load of several
-partitions is one lazy scan.
+partitions is one lazy scan. With a Glue database (``TRADE_PLATFORM_GLUE_DATABASE``), an output's
+partitions are registered in the AWS Glue catalog once all of them are published
+(``core.glue_catalog``), before Dagster records them materialized.
 """
 
 from __future__ import annotations
 
 import fcntl
 import itertools
-import os
-import tempfile
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import date
 from functools import partial
 from typing import BinaryIO
@@ -36,7 +34,14 @@ from dagster import (
 )
 from upath import UPath
 
-from trade_platform.core.storage import storage_errors
+from trade_platform.core.glue_catalog import GlueCatalog
+from trade_platform.core.storage import (
+    TEMPORARY_SUFFIX,
+    is_local,
+    polars_storage_options,
+    staged_file,
+    storage_errors,
+)
 from trade_platform.defs.shared.dagster_types import validate_rows
 from trade_platform.defs.shared.policies import retry_storage_faults
 
@@ -51,9 +56,12 @@ class ParquetLakeUPathIOManager(UPathIOManager):
 
     extension = ".parquet"
 
-    def __init__(self, base_path: UPath, max_retries: int, retry_delay_seconds: float):
+    def __init__(
+        self, base_path: UPath, max_retries: int, retry_delay_seconds: float, glue: GlueCatalog | None = None
+    ):
         super().__init__(base_path=base_path)
         self._retries = partial(retry_storage_faults, max_retries, retry_delay_seconds)
+        self._glue = glue
 
     def get_path_for_partition(
         self, context: InputContext | OutputContext, path: UPath, partition: str
@@ -101,6 +109,13 @@ class ParquetLakeUPathIOManager(UPathIOManager):
                     asset_key=context.asset_key,
                     partition_key=key,
                 )
+            if self._glue is not None:  # every partition of the output is published: catalog them
+                asset = context.asset_key.to_user_string()
+                table = self._get_path_without_extension(context)
+                self._glue.register_partitions(asset, str(table), list(paths))
+                context.log.info(
+                    f"{asset}: {len(paths)} partitions registered in Glue database {self._glue.database}"
+                )
 
     @staticmethod
     def _refuse_rows_outside(context: OutputContext, frame: pl.DataFrame, keys: list[str]) -> None:
@@ -140,31 +155,9 @@ class ParquetLakeUPathIOManager(UPathIOManager):
         )
 
 
-def polars_storage_options(path: UPath) -> dict[str, str] | None:
-    """Endpoint and region for polars' own object-store reader, from the standard AWS variables.
-
-    Credentials are left to polars' AWS credential chain; local paths need no options.
-    """
-    if is_local(path):
-        return None
-    options = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["aws_endpoint_url"] = endpoint
-        options["aws_allow_http"] = str(endpoint.startswith("http://")).lower()
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        options["aws_region"] = region
-    return options or None
-
-
 def partition_file(table: UPath, day: str) -> UPath:
     """A day's file of a table folder ``<lake>/<asset>``, without its extension (hive layout)."""
     return table / f"{PARTITION_COLUMN}={day}" / PART_FILE
-
-
-def is_local(path: UPath) -> bool:
-    return path.protocol in ("", "file", "local")
 
 
 STREAM_BATCH_ROWS = 250_000
@@ -187,7 +180,7 @@ def write_parquet_atomically(
     layout and temporary files of crashed writes, but not the temporary file of a write still
     in progress (it holds a lock), so concurrent writers end as last-writer-wins.
     """
-    with _staged(path) as handle:
+    with staged_file(path) as handle:
         if isinstance(data, pl.DataFrame):
             rows = _write_frame(data, handle)
         else:
@@ -223,37 +216,6 @@ def _stream_parquet(
 def _write_frame(frame: pl.DataFrame, handle: BinaryIO) -> int:
     frame.drop(PARTITION_COLUMN, strict=False).write_parquet(handle)
     return frame.height
-
-
-TEMPORARY_SUFFIX = ".tmp"
-
-
-@contextmanager
-def _staged(path: UPath) -> Iterator[BinaryIO]:
-    """A file to write ``path``'s new content into; published only if the block succeeds.
-
-    Locally: a hidden, locked temporary file beside ``path``, fsynced and renamed over it. On an
-    object store: a local temporary file uploaded in one PUT (multipart when large), which the
-    store shows only once complete.
-    """
-    if not is_local(path):
-        with tempfile.NamedTemporaryFile(prefix="trade-platform-", suffix=".parquet") as local:
-            yield local
-            local.flush()
-            path.fs.put_file(local.name, path.path)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = os.path.join(path.parent.path, f".{path.name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
-    try:
-        with open(temporary, "wb") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released when closed: after the rename
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.replace(temporary, path.path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def _remove_strays(path: UPath) -> None:
@@ -293,6 +255,11 @@ class ParquetLakeIOManager(ConfigurableIOManagerFactory):
     max_retries: int
     """Retries of a step after a transient storage fault (as ``StepSettings``)."""
     retry_delay_seconds: float
+    glue_database: str | None = None
+    """The AWS Glue database that registers each published partition (``core.glue_catalog``)."""
 
     def create_io_manager(self, context) -> ParquetLakeUPathIOManager:
-        return ParquetLakeUPathIOManager(UPath(self.lake_url), self.max_retries, self.retry_delay_seconds)
+        glue = GlueCatalog(self.glue_database) if self.glue_database else None
+        return ParquetLakeUPathIOManager(
+            UPath(self.lake_url), self.max_retries, self.retry_delay_seconds, glue
+        )

@@ -6,11 +6,14 @@ the values a run uses, and a run's config can override them.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 from dagster import ConfigurableResource, Failure
 from upath import UPath
 
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
+from trade_platform.core.glue_catalog import GlueCatalog
 from trade_platform.core.landing.files import (
     CORRECTIONS,
     LandingFile,
@@ -18,6 +21,7 @@ from trade_platform.core.landing.files import (
     list_landing_files,
     read_landing_files,
 )
+from trade_platform.core.retention import replay_refusal
 from trade_platform.core.storage import storage_errors
 from trade_platform.defs.shared.io_manager import (
     ParquetLakeIOManager,
@@ -26,7 +30,8 @@ from trade_platform.defs.shared.io_manager import (
     polars_storage_options,
 )
 from trade_platform.defs.shared.policies import StepSettings
-from trade_platform.settings import QualityGates, Settings, parse_intervals
+from trade_platform.setting_values import parse_intervals
+from trade_platform.settings import QualityGates, Settings
 
 
 class LandingZone(ConfigurableResource):
@@ -59,9 +64,15 @@ class LandingZone(ConfigurableResource):
 
 class Lake(ConfigurableResource):
     """The lake, for reading a stored partition outside the I/O manager (ingest replays the
-    files gone from the landing zone from the stored ``raw_trades``)."""
+    files gone from the landing zone from the stored ``raw_trades``), and its Glue catalog."""
 
     url: str
+    glue_database: str | None = None
+    """The AWS Glue database that registers the lake's partitions (``TRADE_PLATFORM_GLUE_DATABASE``)."""
+
+    def glue_catalog(self) -> GlueCatalog | None:
+        """The Glue catalog of the lake, or None when there is none."""
+        return GlueCatalog(self.glue_database) if self.glue_database else None
 
     def stored_partition(self, asset: str, day: str) -> pl.LazyFrame | None:
         """A lazy scan of the asset's stored partition (without ``date``), or None."""
@@ -92,13 +103,29 @@ class QualityGateSettings(ConfigurableResource):
         return QualityGates(frozenset(self.holidays), self.dlq_warn_rate, self.dlq_error_rate)
 
 
+class RetentionWindows(ConfigurableResource):
+    """Days each layer is kept, today included (``TRADE_PLATFORM_RETENTION``); a layer not named is
+    kept forever. The ``retention`` job deletes by them, and ingest refuses a day they emptied."""
+
+    days: dict[str, int]
+
+    def refuse_replay_of_deleted_day(self, day: str, today: date) -> None:
+        """Fail the step when ``day``, which has neither landing files nor a raw_trades partition,
+        is past both their windows: retention deleted its raw data (``core.retention``)."""
+        refusal = replay_refusal(self.days, day, today)
+        if refusal:
+            raise Failure(description=refusal, allow_retries=False)
+
+
 def platform_resources(settings: Settings) -> dict:
     """Every resource of the code location, from ``settings``."""
     retries = {"max_retries": settings.max_retries, "retry_delay_seconds": settings.retry_delay_seconds}
     return {
         "landing": LandingZone(url=settings.landing_url),
-        "lake": Lake(url=settings.lake_url),
-        "io_manager": ParquetLakeIOManager(lake_url=settings.lake_url, **retries),
+        "lake": Lake(url=settings.lake_url, glue_database=settings.glue_database),
+        "io_manager": ParquetLakeIOManager(
+            lake_url=settings.lake_url, glue_database=settings.glue_database, **retries
+        ),
         "mart_settings": MartSettings(ohlcv_intervals=",".join(settings.ohlcv_intervals)),
         "step_settings": StepSettings(spill_budget_mb=settings.spill_budget_mb, **retries),
         "quality_gates": QualityGateSettings(
@@ -106,4 +133,5 @@ def platform_resources(settings: Settings) -> dict:
             dlq_warn_rate=settings.gates.dlq_warn_rate,
             dlq_error_rate=settings.gates.dlq_error_rate,
         ),
+        "retention": RetentionWindows(days=dict(settings.retention)),
     }

@@ -1,0 +1,57 @@
+"""``kafka_lag_sensor``: launches ``kafka_ingest`` when the consumer group has lag.
+
+Lag is each partition's end offset minus the group's committed offset (or the partition's first
+offset when the group has none). One run at a time: while a ``kafka_ingest`` run is queued or
+running, the sensor waits, since that run already consumes up to the ends it saw.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from trade_platform.core.storage import StorageError
+from trade_platform.settings import KafkaSettings
+from trade_platform.streaming.kafka_client import group_lag
+
+INTERVAL_SECONDS = 30
+
+
+def build_kafka_lag_sensor(kafka: KafkaSettings, job: dg.JobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="kafka_lag_sensor",
+        job=job,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING
+        if kafka.bootstrap_servers
+        else dg.DefaultSensorStatus.STOPPED,
+        description=f"Launches {job.name} when group {kafka.group!r} lags on topic {kafka.topic!r}.",
+    )
+    def kafka_lag_sensor(context: dg.SensorEvaluationContext):
+        in_progress = context.instance.get_run_records(
+            dg.RunsFilter(job_name=job.name, statuses=_UNFINISHED),
+            limit=1,
+        )
+        if in_progress:
+            return dg.SkipReason(f"{job.name} run {in_progress[0].dagster_run.run_id} is still in progress")
+        try:
+            lag = group_lag(kafka)
+        except StorageError as exc:
+            return dg.SkipReason(str(exc))
+        total = sum(lag.values())
+        if not total:
+            return dg.SkipReason(f"group {kafka.group!r} has no lag on {kafka.topic!r}")
+        context.log.info(
+            f"lag {total} messages: " + ", ".join(f"p{p} {n}" for p, n in sorted(lag.items()) if n)
+        )
+        return dg.RunRequest(tags={"trade_platform/kafka_lag": str(total)})
+
+    return kafka_lag_sensor
+
+
+_UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]

@@ -1,0 +1,53 @@
+"""``trade-platform stream``: the Kafka consumer as a long-running process.
+
+It lands each batch as soon as it is full or ``TRADE_PLATFORM_KAFKA_BATCH_SECONDS`` old. On
+SIGTERM or SIGINT it writes and commits what it has read, then leaves the group. Unreachable
+brokers are reported, naming them, and retried with a growing delay; nothing is committed that
+is not written.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from trade_platform.core.storage import PermanentStorageError, TransientStorageError
+from trade_platform.settings import Settings
+from trade_platform.streaming.consumer import LandingConsumer, LandingSummary
+
+MAX_RETRY_DELAY_SECONDS = 60.0
+
+
+def run_stream(settings: Settings, landing_url: str) -> int:
+    log = logging.getLogger("trade_platform.stream")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    log.info(
+        f"consuming {settings.kafka.topic!r} as group {settings.kafka.group!r} from "
+        f"{settings.kafka.bootstrap_servers} into {landing_url}"
+    )
+    total = LandingSummary()
+    delay = settings.retry_delay_seconds
+    while not stopping.is_set():
+        landing = None
+        try:
+            landing = LandingConsumer(settings.kafka, landing_url, log)
+            landing.run(to_end_offsets=False, should_stop=stopping.is_set)
+            delay = settings.retry_delay_seconds
+        except PermanentStorageError as exc:
+            log.error(str(exc))
+            return 2
+        except TransientStorageError as exc:
+            log.error(f"{exc}; retrying in {delay:.0f} s")
+            stopping.wait(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
+        finally:
+            if landing is not None:
+                total.add(landing.summary)
+    days = ", ".join(f"{day} {count}" for day, count in sorted(total.by_day.items())) or "none"
+    log.info(f"stopped: landed {total.messages} messages in {total.files} files (per day: {days})")
+    return 0

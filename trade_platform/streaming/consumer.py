@@ -1,0 +1,279 @@
+"""A Kafka topic into the landing zone, every message exactly once (by topic, partition, offset).
+
+Offsets are committed by hand, only after a batch's files are durable (``enable.auto.commit`` is
+off). A batch of one partition is the offset range ``first``-``last`` and its files are named from
+it (``core.landing.kafka_messages``), so writing it twice writes the same files. Before writing,
+the range is recorded in ``<landing>/_kafka/<topic>/p<partition>.json`` (the partition's ranges
+written but not yet committed). Whoever is assigned the partition next (this process restarted
+after a crash, or another member of the group after a rebalance) reads that record and ends its
+first batches exactly at those ranges' ends: a crash between write and commit re-reads the same
+range and rewrites the same file names, so nothing is landed twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import fsspec
+import polars as pl
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA, landing_files
+from trade_platform.core.storage import storage_errors, write_atomically
+from trade_platform.settings import KafkaSettings
+from trade_platform.streaming.kafka_client import KafkaUnavailableError, consumer, watermarks, where
+
+CONSUME_BATCH = 10_000
+POLL_SECONDS = 0.5
+IDLE_SECONDS = 10.0
+"""``kafka_ingest``: with nothing to read for this long, the end offsets are taken as reached
+(a partition can end in transaction markers, which are never delivered)."""
+REBALANCED = {
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._ASSIGNMENT_LOST,
+    KafkaError.FENCED_MEMBER_EPOCH,
+    KafkaError.STALE_MEMBER_EPOCH,
+}
+
+
+class Log(Protocol):
+    def info(self, msg: str) -> None: ...
+    def warning(self, msg: str) -> None: ...
+
+
+@dataclass
+class LandingSummary:
+    messages: int = 0
+    files: int = 0
+    batches: int = 0
+    by_day: Counter[str] = field(default_factory=Counter)
+    """Messages landed per day folder."""
+
+    def add(self, other: LandingSummary) -> None:
+        self.messages += other.messages
+        self.files += other.files
+        self.batches += other.batches
+        self.by_day.update(other.by_day)
+
+
+@dataclass
+class _Partition:
+    buffer: list[Message] = field(default_factory=list)
+    since: float = 0.0
+    """When the buffer's first message arrived."""
+    uncommitted: list[tuple[int, int]] = field(default_factory=list)
+    """Ranges written (or being written) and not yet committed, as recorded."""
+    cuts: list[int] = field(default_factory=list)
+    """Ends of recorded ranges to re-read: a batch must end exactly there."""
+    done: bool = False
+    """``kafka_ingest``: the end offset seen at the start is reached; what follows is left for later."""
+
+
+class LandingConsumer:
+    """Consumes ``settings.topic`` as a member of ``settings.group`` into ``landing_url``."""
+
+    def __init__(self, settings: KafkaSettings, landing_url: str, log: Log):
+        self.settings, self.landing_url, self.log = settings, landing_url.rstrip("/"), log
+        self.where = where(settings)
+        self.summary = LandingSummary()
+        self._partitions: dict[int, _Partition] = {}
+        self._assigned = False
+        self._active_at = time.monotonic()
+        """When a message or an assignment last arrived."""
+        self._starts: dict[int, int] = {}
+        self._ends: dict[int, int] | None = None
+        self._consumer = consumer(settings, error_cb=self._on_error)
+
+    @property
+    def buffered(self) -> int:
+        """Messages read and not yet written."""
+        return sum(len(state.buffer) for state in self._partitions.values())
+
+    def run(self, *, to_end_offsets: bool, should_stop: Callable[[], bool] = lambda: False) -> LandingSummary:
+        """Consume until ``should_stop()`` (then write and commit what was read) or, with
+        ``to_end_offsets``, until this member's partitions reach the end offsets seen at the start."""
+        try:
+            self._starts, ends = watermarks(self._consumer, self.settings)
+            self._ends = ends if to_end_offsets else None
+            self._consumer.subscribe(
+                [self.settings.topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
+            while not should_stop():
+                messages = self._consumer.consume(
+                    min(CONSUME_BATCH, self.settings.batch_messages), POLL_SECONDS
+                )
+                for message in messages:
+                    self._add(message)
+                self._active_at = time.monotonic() if messages else self._active_at
+                self._flush([p for p, state in self._partitions.items() if self._due(state, to_end_offsets)])
+                if (
+                    to_end_offsets
+                    and self._assigned
+                    and (
+                        all(state.done for state in self._partitions.values())
+                        or time.monotonic() - self._active_at > IDLE_SECONDS
+                    )
+                ):
+                    break
+            self._flush([p for p, state in self._partitions.items() if state.buffer and not state.cuts])
+        finally:
+            self._consumer.close()
+        return self.summary
+
+    def _add(self, message: Message) -> None:
+        if message.error():
+            if message.error().fatal():
+                raise KafkaException(message.error())
+            self.log.warning(f"{self.where}: {message.error().str()}")
+            return
+        state = self._partitions.setdefault(message.partition(), _Partition())
+        ends = self._ends
+        if ends is not None and message.offset() >= ends.get(message.partition(), 0):
+            state.done = True  # what arrived since the start is left for the next run
+            self._consumer.pause([TopicPartition(self.settings.topic, message.partition())])
+            return
+        if not state.buffer:
+            state.since = time.monotonic()
+        state.buffer.append(message)
+        if ends is not None and message.offset() + 1 >= ends.get(message.partition(), 0):
+            state.done = True
+
+    def _due(self, state: _Partition, to_end_offsets: bool) -> bool:
+        if not state.buffer:
+            return False
+        if state.cuts:  # a recorded range is re-read exactly, however long it takes
+            return state.buffer[-1].offset() >= state.cuts[0]
+        if len(state.buffer) >= self.settings.batch_messages or (to_end_offsets and state.done):
+            return True
+        return not to_end_offsets and time.monotonic() - state.since >= self.settings.batch_seconds
+
+    def _flush(self, partitions: list[int]) -> None:
+        """Write each partition's batch, record and all; then commit them all at once."""
+        offsets = []
+        for partition in partitions:
+            state = self._partitions[partition]
+            batch, state.buffer = state.buffer, []
+            if state.cuts:
+                cut = state.cuts.pop(0)
+                batch, state.buffer = (
+                    [m for m in batch if m.offset() <= cut],
+                    [m for m in batch if m.offset() > cut],
+                )
+                if not batch:
+                    self.log.warning(
+                        f"{self.settings.topic}[{partition}]: the recorded range ending at {cut} is gone from Kafka"
+                    )
+                    continue
+            first, last = batch[0].offset(), batch[-1].offset()
+            state.uncommitted.append((first, last))
+            self._record(partition, state.uncommitted)
+            files = landing_files(_frame(batch))
+            for path, payload in files.items():
+                write_atomically(f"{self.landing_url}/{path}", payload)
+            self.summary.messages += len(batch)
+            self.summary.files += len(files)
+            self.summary.batches += 1
+            counts = {
+                path.split("/")[1].removeprefix("date="): data.count(b"\n") for path, data in files.items()
+            }
+            self.summary.by_day.update(counts)
+            self.log.info(
+                f"landed {len(batch)} messages of {self.settings.topic}[{partition}] offsets {first}-{last}: "
+                + ", ".join(f"{day} {count}" for day, count in sorted(counts.items()))
+            )
+            offsets.append(TopicPartition(self.settings.topic, partition, last + 1))
+        if offsets:
+            self._commit(offsets)
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # The ranges stay recorded: whoever next holds the partition re-reads exactly them.
+            error = exc.args[0]
+            if error.code() not in REBALANCED:
+                raise KafkaUnavailableError(
+                    f"{self.where}: cannot commit offsets ({error.str()}); the files written stay recorded "
+                    "as uncommitted and are rewritten, not duplicated, when consumption resumes"
+                ) from None
+            self.log.warning(f"{self.where}: partitions moved before the commit ({error.str()})")
+            return
+        for offset in offsets:
+            state = self._partitions.get(offset.partition)
+            if state is not None:
+                state.uncommitted = [r for r in state.uncommitted if r[0] >= offset.offset]
+
+    def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned, self._active_at = True, time.monotonic()
+        committed = {
+            tp.partition: tp.offset
+            for tp in client.committed(partitions, timeout=self.settings.timeout_seconds)
+        }
+        for tp in partitions:
+            start = committed.get(tp.partition, OFFSET_INVALID)
+            start = start if start >= 0 else -1
+            pending = [r for r in self._recorded(tp.partition) if r[0] >= start]
+            done = self._ends is not None and max(start, self._starts.get(tp.partition, 0)) >= self._ends.get(
+                tp.partition, 0
+            )
+            self._partitions[tp.partition] = _Partition(
+                uncommitted=pending, cuts=[r[1] for r in pending], done=done
+            )
+            self.log.info(f"assigned {self.settings.topic}[{tp.partition}] from offset {max(start, 0)}")
+            if pending:
+                self.log.info(
+                    f"{self.settings.topic}[{tp.partition}]: re-reading {len(pending)} range(s) written but "
+                    f"not committed, from offset {pending[0][0]}"
+                )
+
+    def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
+        """What was read and not committed is the next owner's to read again."""
+        for tp in partitions:
+            state = self._partitions.pop(tp.partition, None)
+            left = len(state.buffer) if state else 0
+            self.log.info(
+                f"revoked {self.settings.topic}[{tp.partition}]; {left} messages read are left to its next owner"
+            )
+
+    def _record_url(self, partition: int) -> str:
+        return f"{self.landing_url}/_kafka/{self.settings.topic}/p{partition}.json"
+
+    def _recorded(self, partition: int) -> list[tuple[int, int]]:
+        url = self._record_url(partition)
+        with storage_errors("read", url):
+            try:
+                with fsspec.open(url, "rb") as handle:
+                    return [tuple(r) for r in json.load(handle)["uncommitted"]]
+            except FileNotFoundError:
+                return []
+
+    def _record(self, partition: int, ranges: list[tuple[int, int]]) -> None:
+        payload = {"group": self.settings.group, "uncommitted": ranges}
+        write_atomically(self._record_url(partition), json.dumps(payload).encode())
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.log.warning(f"{self.where}: {error.str()}")
+
+
+def _frame(batch: list[Message]) -> pl.DataFrame:
+    topic, partition = batch[0].topic(), batch[0].partition()
+    return pl.DataFrame(
+        {
+            "topic": [topic] * len(batch),
+            "partition": [partition] * len(batch),
+            "offset": [m.offset() for m in batch],
+            "timestamp_ms": [ts if kind else None for kind, ts in (m.timestamp() for m in batch)],
+            "value": [(m.value() or b"").decode("utf-8", errors="replace") for m in batch],
+        },
+        schema=MESSAGE_SCHEMA,
+    )

@@ -1,0 +1,80 @@
+"""The Kafka client settings, errors and offsets shared by the consumer and the lag sensor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from trade_platform.core.storage import PermanentStorageError, TransientStorageError
+from trade_platform.settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KafkaSettings
+
+
+class KafkaUnavailableError(TransientStorageError):
+    """The brokers cannot be reached or refused a commit (retried); the message names them."""
+
+
+class KafkaTopicError(PermanentStorageError):
+    """No brokers are configured, or the topic does not exist (retrying cannot help)."""
+
+
+def where(kafka: KafkaSettings) -> str:
+    """How errors name the brokers (never any other setting: those may hold secrets)."""
+    return f"Kafka at {kafka.bootstrap_servers} ({KAFKA_BOOTSTRAP_SERVERS_ENV})"
+
+
+def consumer(kafka: KafkaSettings, **callbacks: Any) -> Consumer:
+    """A consumer of the group that never commits by itself: offsets are committed by hand once
+    the files are durable. Any ``TRADE_PLATFORM_KAFKA_<SETTING>`` applies, security included."""
+    if not kafka.bootstrap_servers:
+        raise KafkaTopicError(f"Set {KAFKA_BOOTSTRAP_SERVERS_ENV} to the Kafka brokers to consume from")
+    return Consumer(
+        {
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            **kafka.client_config,
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": kafka.group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            **callbacks,
+        }
+    )
+
+
+def watermarks(client: Consumer, kafka: KafkaSettings) -> tuple[dict[int, int], dict[int, int]]:
+    """Each partition's first and end offsets now; fails clearly when the brokers or the topic
+    are missing."""
+    topic = kafka.topic
+    try:
+        metadata = client.list_topics(topic, timeout=kafka.timeout_seconds)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(f"{where(kafka)} is unreachable: {exc.args[0].str()}") from None
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise KafkaTopicError(f"Topic {topic!r} does not exist on {where(kafka)}")
+    starts, ends = {}, {}
+    for partition in found.partitions:
+        try:
+            starts[partition], ends[partition] = client.get_watermark_offsets(
+                TopicPartition(topic, partition), kafka.timeout_seconds
+            )
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"{where(kafka)}: cannot read {topic}[{partition}]: {exc}") from None
+    return starts, ends
+
+
+def group_lag(kafka: KafkaSettings) -> dict[int, int]:
+    """Messages per partition not yet committed by the group."""
+    client = consumer(kafka)
+    try:
+        starts, ends = watermarks(client, kafka)
+        try:
+            committed = client.committed(
+                [TopicPartition(kafka.topic, p) for p in sorted(ends)], timeout=kafka.timeout_seconds
+            )
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"{where(kafka)}: cannot read group {kafka.group!r}: {exc}") from None
+        return {tp.partition: ends[tp.partition] - max(tp.offset, starts[tp.partition]) for tp in committed}
+    finally:
+        client.close()
