@@ -17,6 +17,7 @@ import argparse
 import glob
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -34,6 +35,7 @@ from ui_stack import free_port, wait_until_loaded  # noqa: E402
 
 DEBIAN_PACKAGES = ("postgresql", "redis-server")
 KAFKA_PARTITIONS = 4
+PII_KEY_VARIABLES = ("TRADE_PLATFORM_PII_KEY", "TRADE_PLATFORM_PII_KEY_FILE")
 BUCKET = "trade-platform"
 STOP_SECONDS = 20.0
 
@@ -87,10 +89,11 @@ class Stack:
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": "us-east-1",
                 "AWS_DEFAULT_REGION": "us-east-1",
-                # Generated trades carry account and trader ids: a development stack's own key.
-                "TRADE_PLATFORM_PII_KEY": DEVELOPMENT_KEY.decode(),
                 **self.extra_env,
             }
+            # Generated trades carry account and trader ids: a development key unless one is given.
+            if not any(name in os.environ or name in self.env for name in PII_KEY_VARIABLES):
+                self.env["TRADE_PLATFORM_PII_KEY"] = DEVELOPMENT_KEY.decode()
             if self.kafka:
                 self.env["KAFKA_BOOTSTRAP_SERVERS"] = self._kafka()
             self._bucket(s3)
@@ -274,7 +277,7 @@ class Stack:
     def _save(self) -> None:
         state = {"pids": self.pids, "url": self.url, "env": self.env}
         (self.directory / "stack.json").write_text(json.dumps(state, indent=2))
-        lines = [f"export {name}={value}" for name, value in self.env.items()]
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in self.env.items()]
         (self.directory / "env.sh").write_text("\n".join(lines) + "\n")
 
     # --- stop ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ time. No Dagster here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,9 +42,9 @@ class Catalog:
     """The assets with no folder yet (nothing materialized)."""
 
     @classmethod
-    def open(cls, lake_url: str) -> Catalog:
-        """List the lake's asset folders and their files (whose footers give the columns); a
-        missing lake has no tables."""
+    def open(cls, lake_url: str, statement: str | None = None) -> Catalog:
+        """List the lake's asset folders and the files of the tables ``statement`` names (all
+        without one), whose footers give the columns; a missing lake has no tables."""
         lake = UPath(lake_url)
         with storage_errors("list", lake_url):
             try:
@@ -51,8 +52,11 @@ class Catalog:
             except FileNotFoundError:
                 entries = []
         folders = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries}
-        tables = {name: _scan(lake / name) for name in names.ALL if name in folders}
-        return cls(lake_url, tables, tuple(name for name in names.ALL if name not in tables))
+        named = [
+            n for n in names.ALL if statement is None or re.search(rf"\b{n}\b", statement, re.IGNORECASE)
+        ]
+        tables = {name: _scan(lake / name) for name in named if name in folders}
+        return cls(lake_url, tables, tuple(name for name in names.ALL if name not in folders))
 
     def absent_note(self) -> str:
         """One line naming the tables that do not exist yet, or ``""``."""

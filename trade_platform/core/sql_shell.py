@@ -54,7 +54,7 @@ class Shell:
         if not statements:
             raise QueryError("no SQL statement given")
         for statement in statements:
-            catalog = Catalog.open(self.lake_url)
+            catalog = Catalog.open(self.lake_url, statement)
             try:
                 result = catalog.query(statement)
                 if self.csv:

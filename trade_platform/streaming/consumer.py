@@ -115,7 +115,8 @@ class LandingConsumer:
                 for message in messages:
                     self._add(message)
                 self._active_at = time.monotonic() if messages else self._active_at
-                self._flush([p for p, state in self._partitions.items() if self._due(state, to_end_offsets)])
+                while due := [p for p, state in self._partitions.items() if self._due(state, to_end_offsets)]:
+                    self._flush(due)  # again: a buffer can reach several recorded ranges' ends
                 if (
                     to_end_offsets
                     and self._assigned
@@ -136,7 +137,9 @@ class LandingConsumer:
                 raise KafkaException(message.error())
             self.log.warning(f"{self.where}: {message.error().str()}")
             return
-        state = self._partitions.setdefault(message.partition(), _Partition())
+        state = self._partitions.get(message.partition())
+        if state is None:  # not (or no longer) this member's: its next owner reads it
+            return
         ends = self._ends
         if ends is not None and message.offset() >= ends.get(message.partition(), 0):
             state.done = True  # what arrived since the start is left for the next run
@@ -163,7 +166,8 @@ class LandingConsumer:
         for partition in partitions:
             state = self._partitions[partition]
             batch, state.buffer = state.buffer, []
-            if state.cuts:
+            recorded = bool(state.cuts)
+            if recorded:
                 cut = state.cuts.pop(0)
                 batch, state.buffer = (
                     [m for m in batch if m.offset() <= cut],
@@ -175,8 +179,9 @@ class LandingConsumer:
                     )
                     continue
             first, last = batch[0].offset(), batch[-1].offset()
-            state.uncommitted.append((first, last))
-            self._record(partition, state.uncommitted)
+            if not recorded:  # a recorded range being re-read is in the record already
+                state.uncommitted.append((first, last))
+                self._record(partition, state.uncommitted)
             files = landing_files(_frame(batch))
             for path, payload in files.items():
                 write_atomically(f"{self.landing_url}/{path}", payload)
@@ -215,10 +220,11 @@ class LandingConsumer:
 
     def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned, self._active_at = True, time.monotonic()
-        committed = {
-            tp.partition: tp.offset
-            for tp in client.committed(partitions, timeout=self.settings.timeout_seconds)
-        }
+        try:
+            found = client.committed(partitions, timeout=self.settings.timeout_seconds)
+        except KafkaException as exc:
+            raise KafkaUnavailableError(f"{self.where}: cannot read the group's offsets: {exc}") from None
+        committed = {tp.partition: tp.offset for tp in found}
         for tp in partitions:
             start = committed.get(tp.partition, OFFSET_INVALID)
             start = start if start >= 0 else -1

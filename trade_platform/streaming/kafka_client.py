@@ -28,6 +28,15 @@ def consumer(kafka: KafkaSettings, **callbacks: Any) -> Consumer:
     the files are durable. Any ``TRADE_PLATFORM_KAFKA_<SETTING>`` applies, security included."""
     if not kafka.bootstrap_servers:
         raise KafkaTopicError(f"Set {KAFKA_BOOTSTRAP_SERVERS_ENV} to the Kafka brokers to consume from")
+    try:
+        return _consumer(kafka, callbacks)
+    except KafkaException as exc:  # a setting librdkafka rejects; the message names it, not its value
+        raise KafkaTopicError(
+            f"{where(kafka)}: the consumer settings are refused: {exc.args[0].str()}"
+        ) from None
+
+
+def _consumer(kafka: KafkaSettings, callbacks: dict[str, Any]) -> Consumer:
     return Consumer(
         {
             "auto.offset.reset": "earliest",

@@ -140,3 +140,13 @@ def test_a_batch_mixing_partitions_is_refused():
     batch = pl.concat([messages(json.dumps(GOOD)), messages(json.dumps(GOOD), partition=1)])
     with pytest.raises(ValueError, match="one topic partition"):
         landing_files(batch)
+
+
+def test_a_kafka_value_column_in_a_csv_file_is_an_ordinary_extra(tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text("trade_id,_kafka_value\nT1,hello\n")
+    [chunk] = [
+        c for c in iter_landing_file(LandingFile(str(path), "trades.csv", path.stat().st_size)) if c.height
+    ]
+    assert chunk["extra__kafka_value"].to_list() == ["hello"]
+    assert chunk["_parse_error"].to_list() == [None] and chunk["_raw_record"][0] == "T1,hello"

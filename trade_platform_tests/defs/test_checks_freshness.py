@@ -1,13 +1,13 @@
 """Partition-aware freshness: only yesterday's partition, by the deadline, makes an asset fresh."""
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from dagster import AssetKey, RunRequest, SkipReason, build_sensor_context
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
-from trade_platform.defs.freshness.checks import FRESH_ASSETS, expected_partition
+from trade_platform.defs.freshness.checks import FRESH_ASSETS, expected_partition, judge_freshness
 from trade_platform_tests.conftest import settings_for
 
 DEADLINE = time(2, 0)
@@ -74,3 +74,16 @@ def test_freshness_sensor_evaluates_the_checks_once_per_deadline(defs, instance,
     materialize_day(defs, instance, tmp_path, "2024-03-01")  # evaluates the checks after the deadline
     second = sensor(build_sensor_context(instance=instance, repository_def=repo))
     assert isinstance(second, SkipReason)
+
+
+def test_a_run_while_the_day_was_open_does_not_make_it_fresh(defs, instance, tmp_path):
+    """Today is a partition: streamed trades materialize it during the day, but freshness wants
+    the run after the day ended (daily_schedule's), which has all of its trades."""
+    today = datetime.now(UTC).date()
+    materialize_day(defs, instance, tmp_path, today.isoformat())
+    tomorrow_after_deadline = datetime.combine(today + timedelta(days=1), time(3, 0), UTC)
+    verdict = judge_freshness(
+        instance, AssetKey("validated_trades"), tomorrow_after_deadline, DEADLINE, date(2024, 1, 1)
+    )
+    assert not verdict.passed
+    assert "while the day was open" in verdict.description

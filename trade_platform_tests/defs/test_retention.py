@@ -271,6 +271,22 @@ def test_a_day_whose_raw_data_is_gone_refuses_replay_with_a_clear_message(platfo
     assert platform.partition_file(VALIDATED_TRADES, GONE_DAY).read_bytes() == validated  # untouched
 
 
+def test_a_late_file_for_a_day_whose_raw_data_is_gone_does_not_replace_the_day(platform: Platform):
+    """A late Kafka message lands in the folder of a day retention deleted: ingesting it alone
+    would overwrite the kept validated_trades, DLQ and marts with that one record."""
+    run_retention(platform)
+    validated = platform.partition_file(VALIDATED_TRADES, GONE_DAY).read_bytes()
+    write_day(generate_day(date.fromisoformat(GONE_DAY), 3, seed=9), str(platform.landing))
+
+    result = replay(platform, GONE_DAY)
+
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"{GONE_DAY} cannot be replayed: its raw data is gone" in message
+    assert "landing files arrived since" in message
+    assert platform.partition_file(VALIDATED_TRADES, GONE_DAY).read_bytes() == validated  # untouched
+
+
 def test_retention_on_s3_deletes_the_expired_objects_and_nothing_else(s3: S3, tmp_path: Path, instance):
     bucket = s3.new_bucket()
     landing, lake = f"s3://{bucket}/landing", f"s3://{bucket}/lake"

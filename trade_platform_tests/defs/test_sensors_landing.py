@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import fsspec
 import pytest
-from dagster import DagsterInstance, SensorResult, build_sensor_context
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, SensorResult, build_sensor_context
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
@@ -147,3 +147,18 @@ def test_landing_sensor_watches_s3_too(s3_landing, instance):
     assert daemon.requested() == {}
     land(s3_landing, DAYS[1])
     assert list(daemon.requested()) == [DAYS[1]]
+
+
+def test_a_day_with_an_unfinished_run_waits_for_it_before_it_is_requested_again(tmp_path, instance):
+    """Streamed files change today all day: one run of it at a time, then one for what came meanwhile."""
+    landing = str(tmp_path / "landing")
+    land(landing, DAYS[0])
+    daemon = Daemon(landing, instance)
+    assert list(daemon.requested()) == [DAYS[0]]
+    tags = {"dagster/partition": DAYS[0]}
+    running = DagsterRun(job_name="trades_daily_job", status=DagsterRunStatus.STARTED, tags=tags)
+    instance.add_run(running)
+    land(landing, DAYS[0], trades=60)
+    assert daemon.requested() == {}
+    instance.report_run_failed(running)
+    assert list(daemon.requested()) == [DAYS[0]]

@@ -162,7 +162,7 @@ def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES)
     source = pl.lit(landing_file.relative_path, pl.String).alias("_source_file")
     try:
         for chunk in chunks:
-            yield order_raw_columns(_unwrap_kafka_value(chunk.with_columns(source)))
+            yield order_raw_columns(_unwrap_kafka_value(chunk.with_columns(source), kind))
     except (UnreadableFileError, StorageError):
         raise
     except PARSE_ERRORS as exc:
@@ -207,11 +207,14 @@ def _jsonl_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.Data
         yield jsonl_records(lines.rename({"_line": "_raw_record"}))
 
 
-def _unwrap_kafka_value(records: pl.DataFrame) -> pl.DataFrame:
-    """A Kafka message that was not a JSON object is landed as ``{"_kafka_...": ..., "_kafka_value":
-    text}``: its record is that text, malformed, so ``malformed_record`` dead-letters it."""
+def _unwrap_kafka_value(records: pl.DataFrame, kind: str | None) -> pl.DataFrame:
+    """A Kafka message that was not a JSON object is landed as a JSON line ``{"_kafka_...": ...,
+    "_kafka_value": text}``: its record is that text, malformed, so ``malformed_record``
+    dead-letters it. In another format such a column is an ordinary extra."""
     if KAFKA_VALUE not in records.columns:
         return records
+    if kind != "jsonl":
+        return records.rename({KAFKA_VALUE: f"extra_{KAFKA_VALUE}"})
     wrapped = pl.col(KAFKA_VALUE).is_not_null()
     return records.with_columns(
         _raw_record=pl.coalesce(KAFKA_VALUE, "_raw_record"),

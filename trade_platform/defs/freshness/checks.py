@@ -52,8 +52,8 @@ def build_freshness_checks(
             AssetCheckSpec(
                 "freshness",
                 asset=asset,
-                description=f"Yesterday's partition is materialized by {deadline:%H:%M} UTC "
-                "(a backfill of older days does not count).",
+                description=f"Yesterday's partition is materialized after the day ended, by "
+                f"{deadline:%H:%M} UTC (a run while the day was open, or of older days, does not count).",
                 metadata={"deadline_utc": f"{deadline:%H:%M}"},
             )
             for asset in assets
@@ -92,14 +92,23 @@ def judge_freshness(
         "latest_materialized_partition": max(materialized) if materialized else "none",
         f"missing_in_last_{RECENT_DAYS}_days": [day for day in recent if day not in materialized],
     }
-    if records:
-        metadata["materialized_at"] = MetadataValue.timestamp(records[0].timestamp)
+    # Today is a partition too: a run while the day was open does not make it fresh.
+    day_over = datetime.combine(date.fromisoformat(key) + timedelta(days=1), time(0), UTC).timestamp()
+    closed = [r for r in records if r.timestamp >= day_over]
+    if closed:
+        metadata["materialized_at"] = MetadataValue.timestamp(closed[0].timestamp)
         metadata[FRESH_UNTIL_KEY] = MetadataValue.timestamp(next_due.timestamp())
         description = f"partition {key} is materialized (due {due:%Y-%m-%d %H:%M} UTC)"
+    elif records:
+        metadata["materialized_at"] = MetadataValue.timestamp(records[0].timestamp)
+        description = (
+            f"partition {key} was last materialized while the day was open, not since it ended "
+            f"(due {due:%Y-%m-%d %H:%M} UTC)"
+        )
     else:
         overdue = now - due
         metadata["overdue_by"] = str(overdue - timedelta(microseconds=overdue.microseconds))
         description = f"partition {key} was due by {due:%Y-%m-%d %H:%M} UTC and is not materialized"
     return AssetCheckResult(
-        asset_key=asset_key, passed=bool(records), description=description, metadata=metadata
+        asset_key=asset_key, passed=bool(closed), description=description, metadata=metadata
     )

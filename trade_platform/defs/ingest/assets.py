@@ -87,18 +87,22 @@ def build_ingest_assets(
         Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
         and reach the I/O manager as lazy scans, which it streams into the lake per partition.
         """
-        now, run_id = datetime.now(UTC), context.run.run_id
+        run_id = context.run.run_id
         with (
             step_settings.retry_storage_faults(context.retry_number),
             holding_days(context, context.partition_keys),
             tempfile.TemporaryDirectory(prefix="trade-platform-ingest-") as scratch,
         ):
+            # After the days are held: a run that waited for another must not judge the trades
+            # landed meanwhile against the time it started waiting (timestamp_in_future).
+            now = datetime.now(UTC)
             spill = step_settings.spill(Path(scratch), SCHEMAS)
             for index, day in enumerate(context.partition_keys, start=1):
                 files, corrections = landing.files_for_day(day), landing.corrections_for_day(day)
                 raw = lake.stored_partition(RAW_TRADES, day)
-                if not files and raw is None:
-                    retention.refuse_replay_of_deleted_day(day, now.date())
+                # A day retention deleted, unless it was never loaded: late files cannot replace it.
+                if raw is None and (not files or lake.stored_partition(VALIDATED_TRADES, day) is not None):
+                    retention.refuse_replay_of_deleted_day(day, now.date(), late_files=len(files))
                 gone = gone_sources(files, raw, lake.stored_partition(TRADES_DLQ, day))
                 if gone:
                     context.log.warning(

@@ -32,8 +32,10 @@ from fsspec.core import url_to_fs
 from trade_platform.core.landing.files import is_landing_file
 from trade_platform.core.names import RAW_TRADES
 from trade_platform.defs.shared.resources import LandingZone
+from trade_platform.defs.shared.runs import unfinished_run
 
 FILESET_TAG = "trade_platform/landing_fileset"
+PARTITION_TAG = "dagster/partition"
 MAX_RUNS_PER_TICK = 31  # a first tick over a long history catches up a month at a time
 _DAY_DIRECTORY = re.compile(r"(?:^|/)trades/date=(\d{4}-\d{2}-\d{2})/")
 
@@ -84,17 +86,21 @@ def _modified(info: dict) -> float | None:
 
 
 def materialized_since(instance: DagsterInstance, day: str, fileset: Fileset) -> bool:
-    """Whether ``raw_trades`` of ``day`` was materialized after its newest file landed."""
+    """Whether ``raw_trades`` of ``day`` was materialized by a run that started after its newest
+    file landed: a file landing while a run reads the day (a Kafka batch) is newer than the run's
+    start, so it is requested again even though the materialization is recorded after it."""
     if fileset.modified is None:
         return False
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(RAW_TRADES), asset_partitions=[day]), limit=1
     ).records
-    return bool(records) and records[0].timestamp > fileset.modified
+    run = records and instance.get_run_record_by_id(records[0].run_id)
+    started = run and (run.start_time or run.create_timestamp.timestamp())
+    return bool(started) and started > fileset.modified
 
 
 def is_partition(day: str, partitions: DailyPartitionsDefinition) -> bool:
-    """Only complete UTC days are partitions; today's files wait until the day is over."""
+    """Days from the start date up to today (the open day) are partitions; tomorrow's files wait."""
     last = partitions.get_last_partition_key()
     try:
         return partitions.start.date() <= date.fromisoformat(day) and last is not None and day <= last
@@ -119,7 +125,9 @@ def build_landing_sensor(job, partitions: DailyPartitionsDefinition) -> SensorDe
         )
         # Days already materialized from these files (a demo run, a lost cursor) need no new run.
         current = [day for day in changed if materialized_since(context.instance, day, filesets[day])]
-        due = [day for day in changed if day not in current][:MAX_RUNS_PER_TICK]
+        # A day whose run is still queued or running waits for it (today changes all day long).
+        busy = {day for day in changed if unfinished_run(context.instance, job.name, {PARTITION_TAG: day})}
+        due = [day for day in changed if day not in current and day not in busy][:MAX_RUNS_PER_TICK]
         requests = [
             RunRequest(
                 partition_key=day,
@@ -131,9 +139,11 @@ def build_landing_sensor(job, partitions: DailyPartitionsDefinition) -> SensorDe
         cursor = json.dumps({**seen, **{day: filesets[day].digest for day in current + due}}, sort_keys=True)
         if not requests:
             return SensorResult(
-                skip_reason=f"no new or changed files in {len(filesets)} landed days", cursor=cursor
+                skip_reason=f"no new or changed files in {len(filesets)} landed days"
+                + (f" ({len(busy)} changed days wait for their unfinished run)" if busy else ""),
+                cursor=cursor,
             )
-        waiting = len(changed) - len(current) - len(due)
+        waiting = len(changed) - len(current) - len(busy) - len(due)
         context.log.info(f"changed days: {', '.join(due)}" + (f" (+{waiting} next tick)" if waiting else ""))
         return SensorResult(run_requests=requests, cursor=cursor)
 

@@ -109,12 +109,16 @@ class RetentionWindows(ConfigurableResource):
 
     days: dict[str, int]
 
-    def refuse_replay_of_deleted_day(self, day: str, today: date) -> None:
-        """Fail the step when ``day``, which has neither landing files nor a raw_trades partition,
-        is past both their windows: retention deleted its raw data (``core.retention``)."""
+    def refuse_replay_of_deleted_day(self, day: str, today: date, late_files: int = 0) -> None:
+        """Fail the step when ``day``, which has no raw_trades partition, is past the landing and
+        raw_trades windows: retention deleted its raw data (``core.retention``). Landing files
+        that arrived since (a late Kafka message, say) would replace the kept day with themselves."""
         refusal = replay_refusal(self.days, day, today)
         if refusal:
-            raise Failure(description=refusal, allow_retries=False)
+            late = (
+                f" {late_files} landing files arrived since; they stay where they are." if late_files else ""
+            )
+            raise Failure(description=refusal + late, allow_retries=False)
 
 
 def platform_resources(settings: Settings) -> dict:

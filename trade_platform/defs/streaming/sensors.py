@@ -2,7 +2,9 @@
 
 Lag is each partition's end offset minus the group's committed offset (or the partition's first
 offset when the group has none). One run at a time: while a ``kafka_ingest`` run is queued or
-running, the sensor waits, since that run already consumes up to the ends it saw.
+running, the sensor waits, since that run already consumes up to the ends it saw. It is off by
+default: turn it on when no ``trade-platform stream`` consumes the same group (its members would
+rebalance with every run).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from trade_platform.core.storage import StorageError
+from trade_platform.defs.shared.runs import unfinished_run
 from trade_platform.settings import KafkaSettings
 from trade_platform.streaming.kafka_client import group_lag
 
@@ -21,18 +24,13 @@ def build_kafka_lag_sensor(kafka: KafkaSettings, job: dg.JobDefinition) -> dg.Se
         name="kafka_lag_sensor",
         job=job,
         minimum_interval_seconds=INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING
-        if kafka.bootstrap_servers
-        else dg.DefaultSensorStatus.STOPPED,
+        default_status=dg.DefaultSensorStatus.STOPPED,
         description=f"Launches {job.name} when group {kafka.group!r} lags on topic {kafka.topic!r}.",
     )
     def kafka_lag_sensor(context: dg.SensorEvaluationContext):
-        in_progress = context.instance.get_run_records(
-            dg.RunsFilter(job_name=job.name, statuses=_UNFINISHED),
-            limit=1,
-        )
+        in_progress = unfinished_run(context.instance, job.name)
         if in_progress:
-            return dg.SkipReason(f"{job.name} run {in_progress[0].dagster_run.run_id} is still in progress")
+            return dg.SkipReason(f"{job.name} run {in_progress.dagster_run.run_id} is still in progress")
         try:
             lag = group_lag(kafka)
         except StorageError as exc:
@@ -46,12 +44,3 @@ def build_kafka_lag_sensor(kafka: KafkaSettings, job: dg.JobDefinition) -> dg.Se
         return dg.RunRequest(tags={"trade_platform/kafka_lag": str(total)})
 
     return kafka_lag_sensor
-
-
-_UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
