@@ -22,12 +22,11 @@ from trade_platform.core.landing.files import (
     read_landing_files,
 )
 from trade_platform.core.retention import replay_refusal
-from trade_platform.core.storage import storage_errors
+from trade_platform.core.storage import polars_storage_options, storage_errors
 from trade_platform.defs.shared.io_manager import (
     ParquetLakeIOManager,
     ParquetLakeUPathIOManager,
     partition_file,
-    polars_storage_options,
 )
 from trade_platform.defs.shared.policies import StepSettings
 from trade_platform.setting_values import parse_intervals
