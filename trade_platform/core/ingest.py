@@ -64,6 +64,10 @@ class DaySummary:
     replayed_files: int = 0
     """Sources gone from the landing zone, replayed from the stored partition (``gone_sources``)."""
     dlq_by_code: Counter[str] = field(default_factory=Counter)
+    records_by_file: dict[str, int] = field(default_factory=dict)
+    """Raw records of each source read (an unreadable one has none)."""
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Source -> why it could not be read."""
 
     def add(self, other: DaySummary) -> None:
         for name in ("unreadable_files", "raw_rows", "validated_rows", "dlq_rows", "corrected_records"):
@@ -197,8 +201,31 @@ def ingest_day(
             spill.add(TRADES_DLQ, entry)
             counts = _counts(0, 0, entry, 0)
             counts.unreadable_files = 1
+            summary.unreadable[source.relative_path] = str(exc)
+        summary.records_by_file[source.relative_path] = counts.raw_rows
         summary.add(counts)
     return summary
+
+
+def stored_records_by_file(raw: pl.LazyFrame | None) -> dict[str, int]:
+    """Records per ``_source_file`` of a stored ``raw_trades`` partition (none: no partition)."""
+    if raw is None:
+        return {}
+    with storage_errors("read", "the stored raw_trades partition"):
+        counts = raw.group_by("_source_file").len().collect()
+    return dict(counts.iter_rows())
+
+
+def fewer_records(before: dict[str, int], summary: DaySummary) -> dict[str, dict[str, int]]:
+    """Files of which a run keeps fewer records than the partition it replaces held (a file
+    replaced by a truncated or unreadable one): never silent, the completeness check names them.
+    Deleting the partition first withdraws a day's records on purpose (README)."""
+    after = summary.records_by_file
+    return {
+        path: {"before": n, "after": after.get(path, 0)}
+        for path, n in sorted(before.items())
+        if after.get(path, 0) < n
+    }
 
 
 def _counts(raw: int, validated: int, dlq: pl.DataFrame, corrected: int) -> DaySummary:

@@ -65,7 +65,8 @@ def test_range_run_records_one_evaluation_per_partition_of_every_check(lake, ins
         recorded.setdefault(AssetCheckKey(evaluation.asset_key, evaluation.check_name), []).append(evaluation)
     partitioned = {key: evals for key, evals in recorded.items() if key.name != "freshness"}
     assert {key.to_user_string() for key in partitioned} == {
-        "raw_trades:record_count", "raw_trades:column_schema", "validated_trades:record_count",
+        "raw_trades:record_count", "raw_trades:column_schema", "raw_trades:landing_completeness",
+        "validated_trades:record_count",
         "validated_trades:reconciliation", "validated_trades:unique_trade_id", "validated_trades:price_range",
         "validated_trades:column_schema", "trades_dlq:dlq_rate", "ohlcv:ohlcv_invariants",
         "daily_volume:daily_volume_totals",

@@ -167,9 +167,12 @@ def test_a_replay_lists_its_corrections_as_an_input(defs, instance, tmp_path):
     inputs = by_name(complete["inputs"])
     assert set(inputs) == {"trades", "corrections"}
     [partition] = inputs["corrections"]["facets"][PARTITIONS]["partitions"]
-    assert partition["files"] == [
-        {"path": f"corrections/date={DAY}/fixes.csv", "size": (folder / "fixes.csv").stat().st_size}
-    ]
+    [read] = partition["files"]
+    assert (read["path"], read["size"]) == (
+        f"corrections/date={DAY}/fixes.csv",
+        (folder / "fixes.csv").stat().st_size,
+    )
+    assert read["version"]
 
 
 def test_the_partitions_facet_validates_against_the_schema_its_url_names(defs, instance, tmp_path):

@@ -17,6 +17,7 @@ CHECKS = [
     "ohlcv:freshness",
     "ohlcv:ohlcv_invariants",
     "raw_trades:column_schema",
+    "raw_trades:landing_completeness",
     "raw_trades:record_count",
     "trades_dlq:dlq_rate",
     "validated_trades:column_schema",

@@ -1,7 +1,10 @@
 """The landing sensor: one run per day whose file set changed, never twice for the same files."""
 
 import json
+import os
+import subprocess
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import fsspec
 import pytest
@@ -61,9 +64,9 @@ def test_first_tick_requests_every_landed_day_with_a_run_key_from_its_files(land
     assert [r.partition_key for r in result.run_requests] == list(DAYS)
     filesets = landing_filesets(landing)
     for request in result.run_requests:
-        assert request.run_key == f"{request.partition_key}:{filesets[request.partition_key].digest}"
-        assert request.tags[FILESET_TAG] == filesets[request.partition_key].digest
-    assert json.loads(daemon.cursor) == {day: fileset.digest for day, fileset in filesets.items()}
+        assert request.run_key == f"{request.partition_key}:{filesets[request.partition_key]}"
+        assert request.tags[FILESET_TAG] == filesets[request.partition_key]
+    assert json.loads(daemon.cursor) == filesets
 
 
 def test_second_tick_on_unchanged_files_requests_nothing(landing, instance):
@@ -110,6 +113,39 @@ def test_a_day_materialized_after_its_files_landed_is_not_requested_again(landin
     assert list(daemon.requested()) == [DAYS[0]]
 
 
+OLD = 1_000_000_000  # an mtime from 2001, as copy tools that keep mtimes give a staged file
+
+
+@pytest.mark.parametrize("copy", ["cp -p", "mv"])
+def test_a_late_file_with_an_old_mtime_after_a_run_is_requested(landing, instance, tmp_path, copy):
+    """``cp -p``, ``mv`` from staging, ``rsync -a`` and ``tar x`` keep the source's mtime: the
+    sensor compares the file set the last run read, never mtimes with run times."""
+    daemon = Daemon(landing, instance)
+    job = daemon.defs.resolve_job_def("trades_daily_job")
+    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success
+    assert list(daemon.requested()) == [DAYS[1]]
+    staged = tmp_path / "staged.csv"
+    staged.write_text("trade_id,symbol,side,price,quantity,timestamp,exchange\n")
+    os.utime(staged, (OLD, OLD))
+    subprocess.run([*copy.split(), str(staged), f"{landing}/trades/date={DAYS[0]}/late.csv"], check=True)
+    assert list(daemon.requested()) == [DAYS[0]]
+
+
+def test_a_file_replaced_by_one_of_the_same_size_and_mtime_is_requested(landing, instance, tmp_path):
+    daemon = Daemon(landing, instance)
+    job = daemon.defs.resolve_job_def("trades_daily_job")
+    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success
+    daemon.tick()
+    target = Path(f"{landing}/trades/date={DAYS[0]}/trades-20240301.csv")
+    stat = target.stat()
+    staged = tmp_path / "staged.csv"
+    staged.write_bytes(target.read_bytes().replace(b"buy", b"BUY"))
+    os.utime(staged, (stat.st_atime, stat.st_mtime))
+    subprocess.run(["cp", "-p", str(staged), str(target)], check=True)
+    assert (target.stat().st_size, target.stat().st_mtime) == (stat.st_size, stat.st_mtime)
+    assert list(daemon.requested()) == [DAYS[0]]
+
+
 def test_hidden_unsupported_and_unfinished_days_do_not_trigger(tmp_path, instance):
     landing = str(tmp_path / "landing")
     folder = f"{landing}/trades/date=2024-03-01"
@@ -147,6 +183,20 @@ def test_landing_sensor_watches_s3_too(s3_landing, instance):
     assert daemon.requested() == {}
     land(s3_landing, DAYS[1])
     assert list(daemon.requested()) == [DAYS[1]]
+
+
+def test_an_s3_object_replaced_by_one_of_the_same_size_is_requested(s3_landing, instance):
+    land(s3_landing, DAYS[0])
+    daemon = Daemon(s3_landing, instance)
+    job = daemon.defs.resolve_job_def("trades_daily_job")
+    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success
+    assert daemon.requested() == {}
+    path = f"{s3_landing}/trades/date={DAYS[0]}/trades-20240301.csv"
+    with fsspec.open(path, "rb") as handle:
+        content = handle.read()
+    with fsspec.open(path, "wb") as handle:
+        handle.write(content.replace(b"buy", b"BUY"))
+    assert list(daemon.requested()) == [DAYS[0]]
 
 
 def test_a_day_with_an_unfinished_run_waits_for_it_before_it_is_requested_again(tmp_path, instance):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -72,6 +72,8 @@ class LandingFile:
     url: str
     relative_path: str
     size: int
+    version: str = ""
+    """``file_version`` when listed: what the run read, for the sensor and the completeness check."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,19 @@ def is_landing_file(path: str) -> bool:
     return not any(part.startswith((".", "_")) for part in parts) and landing_format(parts[-1]) is not None
 
 
+def file_version(info: Mapping) -> str:
+    """The ETag on S3; ``mtime:inode:ctime`` on disk (fsspec's ``created`` is ``st_ctime``).
+
+    Not the age alone: ``cp -p``, ``mv`` from a staging folder, ``rsync -a`` and ``tar x`` keep
+    the source's mtime, but a new or rewritten file always gets a new change time (and a file
+    moved in another inode)."""
+    etag = info.get("ETag") or info.get("etag")
+    if etag:
+        return str(etag).strip('"')
+    stamps = (info.get("mtime") or info.get("LastModified"), info.get("ino"), info.get("created"))
+    return ":".join("" if s is None else str(s) for s in stamps)
+
+
 def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> list[LandingFile]:
     """The day's landing files in name order; hidden and unsupported paths are skipped."""
     fs, root = url_to_fs(landing_url)
@@ -122,7 +137,10 @@ def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> lis
         relative = path[len(root.rstrip("/")) + 1 :]
         files.append(
             LandingFile(
-                url=fs.unstrip_protocol(path), relative_path=relative, size=int(info.get("size") or 0)
+                url=fs.unstrip_protocol(path),
+                relative_path=relative,
+                size=int(info.get("size") or 0),
+                version=file_version(info),
             )
         )
     return files

@@ -15,16 +15,23 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     Failure,
-    MetadataValue,
     Output,
     PartitionsDefinition,
     multi_asset,
 )
 
-from trade_platform.core.ingest import SCHEMAS, DaySummary, gone_sources, ingest_day
-from trade_platform.core.landing.files import LandingFile, order_raw_columns
+from trade_platform.core.ingest import (
+    SCHEMAS,
+    DaySummary,
+    fewer_records,
+    gone_sources,
+    ingest_day,
+    stored_records_by_file,
+)
+from trade_platform.core.landing.files import order_raw_columns
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
+from trade_platform.defs.ingest.metadata import read_metadata
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
 from trade_platform.defs.shared.partition_locks import holding_days
 from trade_platform.defs.shared.policies import StepSettings
@@ -103,6 +110,8 @@ def build_ingest_assets(
                 # A day retention deleted, unless it was never loaded: late files cannot replace it.
                 if raw is None and (not files or lake.stored_partition(VALIDATED_TRADES, day) is not None):
                     retention.refuse_replay_of_deleted_day(day, now.date(), late_files=len(files))
+                lost_offsets = landing.lost_offsets_for_day(day)
+                before = stored_records_by_file(raw)
                 gone = gone_sources(files, raw, lake.stored_partition(TRADES_DLQ, day))
                 if gone:
                     context.log.warning(
@@ -132,12 +141,16 @@ def build_ingest_assets(
                     f"corrected) -> {summary.validated_rows} validated, {summary.dlq_rows} DLQ"
                 )
                 context.add_asset_metadata(_metadata(summary), asset_key=TRADES_DLQ, partition_key=day)
-                # What this run read, for lineage: the landing zone may change after the run.
+                # What this run read: the landing zone may change after the run.
                 context.add_asset_metadata(
-                    {
-                        LANDING_FILES: _file_list(landing.url, files),
-                        CORRECTIONS_FILES: _file_list(landing.url, corrections),
-                    },
+                    read_metadata(
+                        landing.url,
+                        files,
+                        corrections,
+                        lost_offsets,
+                        summary.unreadable,
+                        fewer_records(before, summary),
+                    ),
                     asset_key=RAW_TRADES,
                     partition_key=day,
                 )
@@ -146,17 +159,6 @@ def build_ingest_assets(
             yield Output(spill.result(TRADES_DLQ), output_name=TRADES_DLQ)
 
     return ingest_trades
-
-
-LANDING_FILES = "landing_files"
-CORRECTIONS_FILES = "corrections_files"
-
-
-def _file_list(landing_url: str, files: list[LandingFile]) -> MetadataValue:
-    """The landing root and each file read (path relative to it, size in bytes)."""
-    return MetadataValue.json(
-        {"root": landing_url, "files": [{"path": f.relative_path, "size": f.size} for f in files]}
-    )
 
 
 def _metadata(summary: DaySummary) -> dict:

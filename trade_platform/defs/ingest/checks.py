@@ -11,11 +11,13 @@ from dagster import (
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetIn,
+    AssetKey,
     MetadataValue,
     PartitionsDefinition,
     asset_check,
 )
 
+from trade_platform.core.landing.fileset import completeness
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.quality.ingest import (
     PRICE_CEILING,
@@ -25,8 +27,13 @@ from trade_platform.core.quality.ingest import (
     price_ranges,
 )
 from trade_platform.core.quality.per_day import SAMPLE_SIZE, row_counts
+from trade_platform.defs.ingest.metadata import recorded_read
 from trade_platform.defs.shared.column_schema import build_column_schema_check
-from trade_platform.defs.shared.partitioned_checks import Verdict, evaluate_per_partition
+from trade_platform.defs.shared.partitioned_checks import (
+    Verdict,
+    evaluate_per_partition,
+    latest_materializations,
+)
 from trade_platform.defs.shared.resources import LandingZone, QualityGateSettings
 
 
@@ -38,6 +45,7 @@ def build_ingest_checks(partitions: PartitionsDefinition) -> list[AssetChecksDef
         *_validated_trades_checks(partitions),
         build_column_schema_check(VALIDATED_TRADES, partitions),
         _dlq_rate(partitions),
+        _landing_completeness(partitions),
     ]
 
 
@@ -201,3 +209,47 @@ def _dlq_rate(partitions: PartitionsDefinition) -> AssetChecksDefinition:
         yield from evaluate_per_partition(context, judge)
 
     return dlq_rate
+
+
+def _landing_completeness(partitions: PartitionsDefinition) -> AssetChecksDefinition:
+    @asset_check(
+        asset=RAW_TRADES,
+        partitions_def=partitions,
+        description="Every file of the day's landing folder became records: fails (ERROR), naming "
+        "the files, when one was not read (not a landing format, arrived or changed after the "
+        "run), is unreadable, gave fewer records than the partition held before, or when Kafka "
+        "offsets were lost before they were read.",
+    )
+    def landing_completeness(context: AssetCheckExecutionContext, landing: LandingZone) -> Iterator:
+        latest = latest_materializations(context, AssetKey(RAW_TRADES), context.partition_keys)
+
+        def judge(day: str) -> Verdict:
+            listing = landing.listing_for_day(day)
+            if day not in latest:
+                return Verdict(
+                    passed=False,
+                    description=f"never materialized: the landing folder holds {len(listing)} files",
+                    metadata={"files_in_landing_folder": len(listing)},
+                )
+            read, unreadable, fewer = recorded_read(latest[day])
+            found = completeness(listing, read, unreadable, fewer, landing.url)
+            problems = found.problems()
+            return Verdict(
+                passed=found.complete,
+                description=f"every one of the {len(read)} files read became records"
+                if found.complete
+                else f"{len(found.files)} files not accounted for: {'; '.join(problems[:SAMPLE_SIZE])}"
+                + (" ..." if len(problems) > SAMPLE_SIZE else ""),
+                metadata={
+                    "files_in_landing_folder": len(listing),
+                    "files_read": len(read),
+                    "not_read": MetadataValue.json(found.not_read),
+                    "unreadable": MetadataValue.json(found.unreadable),
+                    "fewer_records": MetadataValue.json(found.fewer_records),
+                    "lost_offsets": MetadataValue.json(found.lost_offsets),
+                },
+            )
+
+        yield from evaluate_per_partition(context, judge, latest)
+
+    return landing_completeness

@@ -38,7 +38,7 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.transport.file import FileConfig, FileTransport
 from upath import UPath
 
-from trade_platform.defs.ingest.assets import CORRECTIONS_FILES, LANDING_FILES
+from trade_platform.defs.ingest.metadata import CORRECTIONS_FILES, LANDING_FILES
 from trade_platform.defs.lineage.datasets import PartitionFile, lake_datasets, read_files
 
 NAMESPACE = "trade_platform"

@@ -21,6 +21,7 @@ from trade_platform.core.landing.files import (
     list_landing_files,
     read_landing_files,
 )
+from trade_platform.core.landing.fileset import ListedFile, list_day, list_lost_offsets
 from trade_platform.core.retention import replay_refusal
 from trade_platform.core.storage import polars_storage_options, storage_errors
 from trade_platform.defs.shared.io_manager import (
@@ -41,6 +42,16 @@ class LandingZone(ConfigurableResource):
     def files_for_day(self, day: str) -> list[LandingFile]:
         with storage_errors("list", day_prefix(self.url, day)):
             return list_landing_files(self.url, day)
+
+    def lost_offsets_for_day(self, day: str) -> list[ListedFile]:
+        """The day's records of Kafka offsets lost before they were read (``core.landing.fileset``)."""
+        with storage_errors("list", day_prefix(self.url, day)):
+            return list_lost_offsets(self.url, day)
+
+    def listing_for_day(self, day: str) -> list[ListedFile]:
+        """Every file of the day's folder, hidden and unsupported ones too."""
+        with storage_errors("list", day_prefix(self.url, day)):
+            return list_day(self.url, day)
 
     def corrections_for_day(self, day: str) -> list[LandingFile]:
         with storage_errors("list", day_prefix(self.url, day, CORRECTIONS)):

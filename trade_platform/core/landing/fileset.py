@@ -1,0 +1,159 @@
+"""A day's landing folder as a set of files: what a run read, and what the folder holds now.
+
+Two questions are answered from the same listing rules, so they cannot disagree:
+- has the day changed since its last run read it (the landing sensor: ``fileset_digest``), and
+- is every file the folder holds accounted for by that run (the ``landing_completeness`` check:
+  ``completeness``).
+
+A file is its path, size and version (``core.landing.files.file_version``), never its age: a
+late file copied with an old modification time is a change like any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from trade_platform.core.landing.files import TRADES, file_version, is_landing_file
+
+KAFKA_LOST = "_kafka_lost"
+"""``trades/date=D/_kafka_lost/<topic>-p<N>-<first>-<last>.json``: Kafka offsets the consumer
+found gone from the broker on day D (``streaming``); hidden from the readers, seen by the check."""
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    path: str
+    """Relative to the landing root, e.g. ``trades/date=2026-11-20/a.csv``."""
+    size: int
+    version: str
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "size": self.size, "version": self.version}
+
+
+def fileset_digest(files: Iterable[ListedFile]) -> str:
+    """sha256 (16 hex digits) of the sorted (path, size, version) lines of the files a day reads."""
+    lines = sorted(f"{f.path}\t{f.size}\t{f.version}" for f in files)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def listed(root: str, path: str, info: Mapping) -> ListedFile:
+    """A file of a ``find(detail=True)`` listing under the landing root ``root`` (no protocol)."""
+    return ListedFile(path[len(root.rstrip("/")) + 1 :], int(info.get("size") or 0), file_version(info))
+
+
+def list_day(landing_url: str, day: str, below: str = "") -> list[ListedFile]:
+    """Every file under ``trades/date=D/`` (or its folder ``below``) in path order, hidden and
+    unsupported ones included."""
+    fs, root = url_to_fs(landing_url)
+    prefix = f"{root.rstrip('/')}/{TRADES}/date={day}" + (f"/{below}" if below else "")
+    fs.invalidate_cache(prefix)  # a long-lived process must not judge a cached listing
+    if not fs.exists(prefix):
+        return []
+    return [listed(root, path, info) for path, info in sorted(fs.find(prefix, detail=True).items())]
+
+
+def below_day(path: str) -> str:
+    """The part of a landing path below its ``date=D/`` folder."""
+    return path.split("/date=", 1)[-1].split("/", 1)[-1]
+
+
+def is_lost_offsets_record(path: str) -> bool:
+    below = below_day(path)
+    return below.startswith(f"{KAFKA_LOST}/") and below.endswith(".json")
+
+
+def is_tracked(path: str) -> bool:
+    """Whether a change of the file requests a run of its day: what the run reads (landing
+    files) or reports (lost-offsets records). Half-written ``.tmp`` files and the like are not."""
+    return is_landing_file(below_day(path)) or is_lost_offsets_record(path)
+
+
+def list_lost_offsets(landing_url: str, day: str) -> list[ListedFile]:
+    """The day's lost-offsets records (usually none: one existence check)."""
+    return [f for f in list_day(landing_url, day, KAFKA_LOST) if is_lost_offsets_record(f.path)]
+
+
+def is_hidden(path: str) -> bool:
+    return any(part.startswith((".", "_")) for part in below_day(path).split("/"))
+
+
+@dataclass
+class Completeness:
+    """What a day's folder holds that its last run did not turn into records."""
+
+    not_read: dict[str, str] = field(default_factory=dict)
+    """File -> why the run did not read it (an unsupported format, arrived or changed since)."""
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """File -> why it could not be read (its records are missing; the DLQ has one entry)."""
+    fewer_records: dict[str, dict[str, int]] = field(default_factory=dict)
+    """File -> records in ``raw_trades`` before and after the run, where the run kept fewer."""
+    lost_offsets: dict[str, str] = field(default_factory=dict)
+    """Lost-offsets record -> the range and why it was lost."""
+
+    @property
+    def complete(self) -> bool:
+        return not (self.not_read or self.unreadable or self.fewer_records or self.lost_offsets)
+
+    @property
+    def files(self) -> set[str]:
+        """The files (and lost-offsets records) with a problem."""
+        return {*self.not_read, *self.unreadable, *self.fewer_records, *self.lost_offsets}
+
+    def problems(self) -> list[str]:
+        """One line per file, the worst first: losses, then what is waiting to be read."""
+        return [
+            *(f"{path}: lost Kafka offsets: {why}" for path, why in self.lost_offsets.items()),
+            *(
+                f"{path}: {n['before']} records before this run, {n['after']} now"
+                for path, n in self.fewer_records.items()
+            ),
+            *(f"{path}: unreadable: {why}" for path, why in self.unreadable.items()),
+            *(f"{path}: not read: {why}" for path, why in self.not_read.items()),
+        ]
+
+
+def completeness(
+    now: Iterable[ListedFile],
+    read: Iterable[ListedFile],
+    unreadable: Mapping[str, str],
+    fewer_records: Mapping[str, Mapping[str, int]],
+    landing_url: str,
+) -> Completeness:
+    """Judge a day's folder as listed ``now`` against the files its last run ``read``, the
+    files that run found ``unreadable`` and the files it kept ``fewer_records`` of."""
+    found = Completeness(
+        unreadable=dict(unreadable), fewer_records={k: dict(v) for k, v in fewer_records.items()}
+    )
+    was_read = {f.path: f for f in read}
+    for file in now:
+        if is_lost_offsets_record(file.path):
+            found.lost_offsets[file.path] = _lost_range(landing_url, file.path)
+        elif is_hidden(file.path):
+            continue
+        elif not is_landing_file(below_day(file.path)):
+            found.not_read[file.path] = "its extension is not a landing format"
+        elif file.path not in was_read:
+            found.not_read[file.path] = "arrived after the run"
+        elif (file.size, file.version) != (was_read[file.path].size, was_read[file.path].version):
+            found.not_read[file.path] = "changed after the run"
+    return found
+
+
+def _lost_range(landing_url: str, path: str) -> str:
+    """The record's own words; a record that cannot be read still fails the check."""
+    try:
+        with fsspec.open(f"{landing_url.rstrip('/')}/{path}", "r", encoding="utf-8") as handle:
+            record = json.load(handle)
+        return (
+            f"{record['topic']} partition {record['partition']} offsets "
+            f"{record['first_offset']}-{record['last_offset']}: {record['reason']}"
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"the record cannot be read ({type(exc).__name__}: {exc})"

@@ -1,0 +1,61 @@
+"""What a run of ``ingest_trades`` records it read, on each ``raw_trades`` materialization.
+
+The landing zone changes after a run, so the run's own record is what the landing sensor (has
+the day changed since?), the ``landing_completeness`` check (is every file accounted for?) and
+lineage (which files made this partition?) compare with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from dagster import EventLogRecord, MetadataValue
+
+from trade_platform.core.landing.files import LandingFile
+from trade_platform.core.landing.fileset import ListedFile, fileset_digest
+
+LANDING_FILES = "landing_files"
+CORRECTIONS_FILES = "corrections_files"
+LANDING_FILESET = "landing_fileset"
+"""``fileset_digest`` of the landing files and lost-offsets records the run listed."""
+UNREADABLE_FILES = "unreadable_files"
+FEWER_RECORDS = "fewer_records"
+
+
+def as_listed(files: Sequence[LandingFile]) -> list[ListedFile]:
+    return [ListedFile(f.relative_path, f.size, f.version) for f in files]
+
+
+def read_metadata(
+    landing_url: str,
+    files: Sequence[LandingFile],
+    corrections: Sequence[LandingFile],
+    lost_offsets: Sequence[ListedFile],
+    unreadable: Mapping[str, str],
+    fewer_records: Mapping[str, Mapping[str, int]],
+) -> dict:
+    """The ``raw_trades`` metadata of one day: the files read (path, size, version), their
+    digest, the files found unreadable and those the day now keeps fewer records of."""
+    return {
+        LANDING_FILES: _file_list(landing_url, as_listed(files)),
+        CORRECTIONS_FILES: _file_list(landing_url, as_listed(corrections)),
+        LANDING_FILESET: MetadataValue.text(fileset_digest([*as_listed(files), *lost_offsets])),
+        UNREADABLE_FILES: MetadataValue.json(dict(unreadable)),
+        FEWER_RECORDS: MetadataValue.json({path: dict(n) for path, n in fewer_records.items()}),
+    }
+
+
+def _file_list(landing_url: str, files: Sequence[ListedFile]) -> MetadataValue:
+    """The landing root and each file read (path relative to it, size in bytes, version)."""
+    return MetadataValue.json({"root": landing_url, "files": [f.as_json() for f in files]})
+
+
+def recorded_read(
+    record: EventLogRecord,
+) -> tuple[list[ListedFile], dict[str, str], dict[str, dict[str, int]]]:
+    """(files read, unreadable files, files with fewer records) from a ``raw_trades``
+    materialization; a materialization from before versions were recorded reads as versionless."""
+    metadata = {key: entry.value for key, entry in record.asset_materialization.metadata.items()}
+    read = metadata.get(LANDING_FILES, {"files": []})["files"]
+    files = [ListedFile(f["path"], f["size"], f.get("version", "")) for f in read]
+    return files, dict(metadata.get(UNREADABLE_FILES, {})), dict(metadata.get(FEWER_RECORDS, {}))
