@@ -1,24 +1,94 @@
 """The value forms of the settings: each parser takes the text of one variable and raises a
-``ValueError`` saying what was expected (``settings`` adds the variable's name)."""
+``ValueError`` saying what was expected (``settings`` adds the variable's name).
+
+Everything a run would later trip over is refused here, so a bad value fails the code location's
+load instead of a run: numbers are ASCII digits (``int`` and ``float`` alone would take ``١٢``,
+``1_000``, ``nan`` and ``inf``) within bounds, and dates, times, intervals and URLs are checked
+for what their consumers need.
+"""
 
 from __future__ import annotations
 
-from datetime import date, time
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from urllib.parse import urlsplit
+
+from confluent_kafka import Consumer, KafkaException
 
 from trade_platform.core.names import RETENTION_LAYERS
 
+SECONDS_PER_DAY = 86_400
+MAX_RETENTION_DAYS = 36_500
+"""A century: the longest retention window (far past any legal hold; longer ones overflow dates)."""
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2099, 12, 31)
+"""The days a start date or holiday may name."""
+
+_WHOLE = re.compile(r"[0-9]{1,18}")  # past 4300 digits int() itself fails
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CLOCK = re.compile(r"[0-9]{2}:[0-9]{2}")
+_CLOCK_SECONDS = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2})?")
+# A polars duration in whole seconds or more, each unit at most once, largest first: 1m, 15m, 1h30m.
+_INTERVAL = re.compile(r"(?=[0-9])(?:([0-9]{1,9})d)?(?:([0-9]{1,9})h)?(?:([0-9]{1,9})m)?(?:([0-9]{1,9})s)?")
+_UNIT_SECONDS = (SECONDS_PER_DAY, 3_600, 60, 1)
+_FILE_OR_S3 = re.compile(r"file:///.*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/\S*)?", re.DOTALL)
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_BROKER = re.compile(r"(?:[A-Za-z_]+://)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_GLUE_DATABASE = re.compile(r"[a-z0-9_]{1,255}")
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def integer(low: int, high: int) -> Callable[[str], int]:
+    """Whole numbers from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}, got {text!r}")
+        return int(text)
+
+    return parse
+
+
+def decimal(low: float, high: float, *, above_low: bool = False) -> Callable[[str], float]:
+    """Decimal numbers from ``low`` (excluded when ``above_low``) to ``high``."""
+
+    def parse(text: str) -> float:
+        value = float(text) if _DECIMAL.fullmatch(text) else None
+        if value is None or not low <= value <= high or (above_low and value == low):
+            bound = f"above {low:g}" if above_low else f"from {low:g}"
+            raise ValueError(f"must be a decimal number {bound} to {high:g}, got {text!r}")
+        return value
+
+    return parse
+
 
 def parse_intervals(text: str) -> tuple[str, ...]:
-    """Parse a comma-separated list of polars durations such as ``1m,5m,1h``."""
+    """Parse a comma-separated list of candle intervals such as ``1m,5m,1h``: polars durations
+    in units of d, h, m and s that divide a day exactly (candles tile each UTC day), none twice."""
     intervals = tuple(part.strip() for part in text.split(",") if part.strip())
     if not intervals:
         raise ValueError(f"name at least one interval like 1m,5m,1h, got {text!r}")
+    seen: dict[int, str] = {}
+    for interval in intervals:
+        match = _INTERVAL.fullmatch(interval)
+        if not match:
+            raise ValueError(f"{interval!r} is not an interval like 1m, 15m, 1h or 1d (units d, h, m, s)")
+        seconds = sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
+        if seconds == 0 or SECONDS_PER_DAY % seconds:
+            raise ValueError(f"{interval!r} does not divide a day ({SECONDS_PER_DAY} s) exactly")
+        if seconds in seen:
+            raise ValueError(f"{interval!r} repeats {seen[seconds]!r}")
+        seen[seconds] = interval
     return intervals
 
 
 def parse_retention(text: str) -> dict[str, int]:
     """Parse ``layer=days`` pairs such as ``landing=30,raw_trades=90``: each layer at most once,
-    at least one day (a window of N days keeps today and the N-1 days before it)."""
+    1 to ``MAX_RETENTION_DAYS`` days (a window of N days keeps today and the N-1 days before it)."""
     windows: dict[str, int] = {}
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -31,63 +101,129 @@ def parse_retention(text: str) -> dict[str, int]:
         if layer in windows:
             raise ValueError(f"{layer} is named twice")
         try:
-            windows[layer] = positive(days)
+            windows[layer] = integer(1, MAX_RETENTION_DAYS)(days)
         except ValueError as exc:
             raise ValueError(f"{layer}: {exc}") from None
     return windows
 
 
 def day(text: str) -> date:
+    """A day from ``FIRST_DAY`` to ``LAST_DAY``, as YYYY-MM-DD."""
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text) if _DAY.fullmatch(text) else None
     except ValueError:
-        raise ValueError(f"must be a date like 2024-01-01, got {text!r}") from None
+        value = None
+    if value is None or not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be a date from {FIRST_DAY} to {LAST_DAY} like 2024-01-01, got {text!r}")
+    return value
+
+
+def start_day(text: str) -> date:
+    """The first partition: a ``day`` no later than today (UTC), so every scheduled day exists."""
+    value = day(text)
+    if value > datetime.now(UTC).date():
+        raise ValueError(f"must not be after today (UTC), got {text!r}")
+    return value
 
 
 def days(text: str) -> frozenset[str]:
     try:
-        return frozenset(date.fromisoformat(p.strip()).isoformat() for p in text.split(",") if p.strip())
+        return frozenset(day(p.strip()).isoformat() for p in text.split(",") if p.strip())
     except ValueError as exc:
         raise ValueError(f"must list days like 2024-12-25,2024-12-26: {exc}") from None
 
 
 def time_of_day(text: str) -> time:
-    try:
-        return time.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"must be a UTC time of day like 02:00, got {text!r}") from None
+    """A UTC time, HH:MM or HH:MM:SS."""
+    return _clock(text, _CLOCK_SECONDS, "02:00 or 02:00:30")
 
 
-def _number(kind: type, text: str):
+def minute_of_day(text: str) -> time:
+    """A UTC time to the minute, HH:MM (a schedule's cron has no seconds)."""
+    return _clock(text, _CLOCK, "00:15")
+
+
+def _clock(text: str, form: re.Pattern[str], example: str) -> time:
     try:
-        value = kind(text)
+        value = time.fromisoformat(text) if form.fullmatch(text) else None
     except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"must be a {kind.__name__} >= 0, got {text!r}")
+        value = None
+    if value is None:
+        raise ValueError(f"must be a UTC time of day like {example}, got {text!r}")
     return value
 
 
-def count(text: str) -> int:
-    return _number(int, text)
+def location(text: str) -> str:
+    """A folder (a path without control characters, not starting like a URL's ``scheme:``),
+    ``file://`` + an absolute path, or ``s3://bucket/prefix`` with a valid bucket name."""
+    if _CONTROL.search(text) or (_SCHEME.match(text) and not _FILE_OR_S3.fullmatch(text)):
+        raise ValueError(f"must be a folder or an s3://bucket/prefix URL, got {text!r}")
+    return text
 
 
-def positive(text: str) -> int:
-    value = _number(int, text)
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {text!r}")
-    return value
+def broker_url(text: str) -> str:
+    """A Celery broker URL that kombu can use, such as ``redis://host:6379/0``."""
+    from kombu import Connection  # only a set-up with Celery pays for it
+
+    return _service_url(text, lambda url: Connection(url).info())
 
 
-def seconds(text: str) -> float:
-    return _number(float, text)
+def backend_url(text: str) -> str:
+    """A Celery result backend URL that Celery can use, such as ``redis://host:6379/1``."""
+    from celery.app.backends import by_url
+
+    return _service_url(text, by_url)
 
 
-def rate(text: str) -> float:
+def _service_url(text: str, use: Callable[[str], object]) -> str:
+    """``text`` if ``use`` accepts it; it may hold a password, so errors never show it."""
     try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"must be a fraction between 0 and 1, got {text!r}")
-    return rate
+        if not _URL.fullmatch(text):
+            raise ValueError
+        urlsplit(text).port  # noqa: B018  (raises for a port out of range)
+        use(text)
+    except Exception:  # kombu and Celery raise several kinds for a URL they cannot use
+        raise ValueError(
+            "must be a URL like redis://host:6379/0 of a transport Celery knows "
+            "(the value is not shown: it may hold a password)"
+        ) from None
+    return text
+
+
+def brokers(text: str) -> str:
+    """Kafka brokers, ``host[:port]`` separated by commas."""
+    for broker in (b.strip() for b in text.split(",")):
+        match = _BROKER.fullmatch(broker)
+        if not match or not 1 <= int(match.group(1) or 9092) <= 65_535:
+            raise ValueError(f"must list brokers like host1:9092,host2:9092, got {text!r}")
+    return text
+
+
+def topic(text: str) -> str:
+    """A Kafka topic name: letters, digits, ``.``, ``_``, ``-``, at most 249 (Kafka's own rule)."""
+    if not _TOPIC.fullmatch(text) or text in (".", ".."):
+        raise ValueError(f"must be a Kafka topic name (letters, digits, '.', '_', '-'), got {text!r}")
+    return text
+
+
+def kafka_setting(setting: str, text: str) -> str:
+    """A librdkafka consumer setting, checked by librdkafka itself (names and values alike)."""
+    try:
+        Consumer({"group.id": "trade-platform-settings", setting: text}).close()
+    except KafkaException as exc:
+        raise ValueError(f"librdkafka refuses {setting}: {exc.args[0].str()}") from None
+    return text
+
+
+def name(text: str) -> str:
+    """A name of at most 255 characters without control characters."""
+    if not _PRINTABLE.fullmatch(text):
+        raise ValueError(f"must be at most 255 characters without control characters, got {text!r}")
+    return text
+
+
+def glue_database(text: str) -> str:
+    """An AWS Glue database that Athena can query: lowercase letters, digits and ``_``."""
+    if not _GLUE_DATABASE.fullmatch(text):
+        raise ValueError(f"must be a Glue database name (lowercase letters, digits, '_'), got {text!r}")
+    return text

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
+from functools import partial
 
 from trade_platform import setting_values as values
 from trade_platform.core.pseudonymise import PiiKey
@@ -42,6 +43,16 @@ KAFKA_GROUP_ENV = KAFKA_PREFIX + "GROUP"
 KAFKA_BATCH_MESSAGES_ENV = KAFKA_PREFIX + "BATCH_MESSAGES"
 KAFKA_BATCH_SECONDS_ENV = KAFKA_PREFIX + "BATCH_SECONDS"
 KAFKA_TIMEOUT_ENV = KAFKA_PREFIX + "TIMEOUT_SECONDS"
+VARIABLES = (
+    LANDING_URL_ENV, LAKE_URL_ENV, START_DATE_ENV, OHLCV_INTERVALS_ENV, MAX_RETRIES_ENV,
+    RETRY_DELAY_ENV, SPILL_BUDGET_ENV, FRESHNESS_DEADLINE_ENV, SCHEDULE_TIME_ENV,
+    MAX_PARTITIONS_PER_RUN_ENV, CELERY_BROKER_URL_ENV, CELERY_BACKEND_URL_ENV, HOLIDAYS_ENV,
+    DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
+    PII_KEY_FILE_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
+    KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
+)  # fmt: skip
+"""Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
+is a librdkafka setting (``KafkaSettings.client_config``)."""
 
 DEFAULT_LANDING_URL = "./data/landing"
 DEFAULT_LAKE_URL = "./data/lake"
@@ -61,6 +72,9 @@ DEFAULT_KAFKA_GROUP = "trade-platform-landing"
 DEFAULT_KAFKA_BATCH_MESSAGES = 200_000
 DEFAULT_KAFKA_BATCH_SECONDS = 5.0
 DEFAULT_KAFKA_TIMEOUT_SECONDS = 10.0
+RATE = values.decimal(0, 1)
+MESSAGES = values.integer(1, 10_000_000)
+WAIT_SECONDS = values.decimal(0, 3600, above_low=True)
 # Consumer settings the consumer owns: offsets are committed by hand once the files are durable.
 KAFKA_OWNED = frozenset({"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store"})
 
@@ -106,30 +120,25 @@ class KafkaSettings:
 
     @classmethod
     def from_env(cls, env: _Env) -> KafkaSettings:
-        own = {
-            KAFKA_TOPIC_ENV,
-            KAFKA_GROUP_ENV,
-            KAFKA_BATCH_MESSAGES_ENV,
-            KAFKA_BATCH_SECONDS_ENV,
-            KAFKA_TIMEOUT_ENV,
-        }
         client_config = {}
-        for name, value in env.environ.items():
-            if name.startswith(KAFKA_PREFIX) and name not in own and value.strip():
+        for name in sorted(env.environ):
+            if name.startswith(KAFKA_PREFIX) and name not in VARIABLES:
                 setting = name.removeprefix(KAFKA_PREFIX).lower().replace("_", ".")
                 if setting in KAFKA_OWNED:
                     raise ValueError(
                         f"{name}: {setting} is set by trade-platform (use {KAFKA_BOOTSTRAP_SERVERS_ENV} "
                         f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable)"
                     )
-                client_config[setting] = value.strip()
+                value = env.parse(name, None, partial(values.kafka_setting, setting))
+                if value is not None:
+                    client_config[setting] = value
         return cls(
-            bootstrap_servers=env.text(KAFKA_BOOTSTRAP_SERVERS_ENV, "") or None,
-            topic=env.text(KAFKA_TOPIC_ENV, DEFAULT_KAFKA_TOPIC),
-            group=env.text(KAFKA_GROUP_ENV, DEFAULT_KAFKA_GROUP),
-            batch_messages=env.parse(KAFKA_BATCH_MESSAGES_ENV, DEFAULT_KAFKA_BATCH_MESSAGES, values.positive),
-            batch_seconds=env.parse(KAFKA_BATCH_SECONDS_ENV, DEFAULT_KAFKA_BATCH_SECONDS, values.seconds),
-            timeout_seconds=env.parse(KAFKA_TIMEOUT_ENV, DEFAULT_KAFKA_TIMEOUT_SECONDS, values.seconds),
+            bootstrap_servers=env.parse(KAFKA_BOOTSTRAP_SERVERS_ENV, None, values.brokers),
+            topic=env.parse(KAFKA_TOPIC_ENV, DEFAULT_KAFKA_TOPIC, values.topic),
+            group=env.parse(KAFKA_GROUP_ENV, DEFAULT_KAFKA_GROUP, values.name),
+            batch_messages=env.parse(KAFKA_BATCH_MESSAGES_ENV, DEFAULT_KAFKA_BATCH_MESSAGES, MESSAGES),
+            batch_seconds=env.parse(KAFKA_BATCH_SECONDS_ENV, DEFAULT_KAFKA_BATCH_SECONDS, WAIT_SECONDS),
+            timeout_seconds=env.parse(KAFKA_TIMEOUT_ENV, DEFAULT_KAFKA_TIMEOUT_SECONDS, WAIT_SECONDS),
             client_config=client_config,
         )
 
@@ -172,28 +181,32 @@ class Settings:
         cannot be parsed fails here, naming the variable, when the code location loads."""
         env = _Env(os.environ if environ is None else environ)
         return cls(
-            landing_url=env.text(LANDING_URL_ENV, DEFAULT_LANDING_URL),
-            lake_url=env.text(LAKE_URL_ENV, DEFAULT_LAKE_URL),
-            start_date=env.parse(START_DATE_ENV, DEFAULT_START_DATE, values.day),
+            landing_url=env.parse(LANDING_URL_ENV, DEFAULT_LANDING_URL, values.location),
+            lake_url=env.parse(LAKE_URL_ENV, DEFAULT_LAKE_URL, values.location),
+            start_date=env.parse(START_DATE_ENV, DEFAULT_START_DATE, values.start_day),
             ohlcv_intervals=env.parse(OHLCV_INTERVALS_ENV, DEFAULT_OHLCV_INTERVALS, values.parse_intervals),
-            max_retries=env.parse(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, values.count),
-            retry_delay_seconds=env.parse(RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, values.seconds),
-            spill_budget_mb=env.parse(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, values.count),
+            max_retries=env.parse(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, values.integer(0, 10)),
+            retry_delay_seconds=env.parse(
+                RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY_SECONDS, values.decimal(0, 60)
+            ),
+            spill_budget_mb=env.parse(SPILL_BUDGET_ENV, DEFAULT_SPILL_BUDGET_MB, values.integer(1, 2**20)),
             freshness_deadline=env.parse(
                 FRESHNESS_DEADLINE_ENV, DEFAULT_FRESHNESS_DEADLINE, values.time_of_day
             ),
-            schedule_time=env.parse(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME, values.time_of_day),
-            max_partitions_per_run=env.parse(MAX_PARTITIONS_PER_RUN_ENV, None, values.positive),
-            celery_broker_url=env.text(CELERY_BROKER_URL_ENV, "") or None,
-            celery_backend_url=env.text(CELERY_BACKEND_URL_ENV, "") or None,
+            schedule_time=env.parse(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME, values.minute_of_day),
+            max_partitions_per_run=env.parse(
+                MAX_PARTITIONS_PER_RUN_ENV, None, values.integer(1, values.MAX_RETENTION_DAYS)
+            ),
+            celery_broker_url=env.parse(CELERY_BROKER_URL_ENV, None, values.broker_url),
+            celery_backend_url=env.parse(CELERY_BACKEND_URL_ENV, None, values.backend_url),
             kafka=KafkaSettings.from_env(env),
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
-            glue_database=env.text(GLUE_DATABASE_ENV, "") or None,
+            glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
             pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)}),
             gates=QualityGates(
                 holidays=env.parse(HOLIDAYS_ENV, frozenset(), values.days),
-                dlq_warn_rate=env.parse(DLQ_WARN_RATE_ENV, DEFAULT_DLQ_WARN_RATE, values.rate),
-                dlq_error_rate=env.parse(DLQ_ERROR_RATE_ENV, DEFAULT_DLQ_ERROR_RATE, values.rate),
+                dlq_warn_rate=env.parse(DLQ_WARN_RATE_ENV, DEFAULT_DLQ_WARN_RATE, RATE),
+                dlq_error_rate=env.parse(DLQ_ERROR_RATE_ENV, DEFAULT_DLQ_ERROR_RATE, RATE),
             ),
         )
 

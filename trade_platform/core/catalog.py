@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO
 
 import polars as pl
+from polars._plr import PySQLContext
 from upath import UPath
 
 from trade_platform.core import names
@@ -25,6 +26,9 @@ PARTITION_COLUMN = "date"
 PARTITION_FILES = "**/*.parquet"
 """Every Parquet file under a table folder, whatever its hive levels; the hidden temporary files
 of writes in progress (``.part-0.parquet.<id>.tmp``) do not match."""
+FILE_READER = re.compile(r"(?:read|scan)_\w+", re.IGNORECASE)
+"""The names of polars SQL's file and URL table functions: read_csv, read_parquet, read_ipc,
+read_json and read_ndjson in polars 2.1, and any reader it may add (``tables_read``)."""
 
 
 class QueryError(Exception):
@@ -52,9 +56,7 @@ class Catalog:
             except FileNotFoundError:
                 entries = []
         folders = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries}
-        named = [
-            n for n in names.ALL if statement is None or re.search(rf"\b{n}\b", statement, re.IGNORECASE)
-        ]
+        named = names.ALL if statement is None else tables_read(statement)
         tables = {name: _scan(lake / name) for name in named if name in folders}
         return cls(lake_url, tables, tuple(name for name in names.ALL if name not in folders))
 
@@ -85,6 +87,19 @@ class Catalog:
         if any(f"'{name}'" in str(error) for name in self.absent):
             return QueryError(f"{error} ({self.absent_note()})")
         return error
+
+
+def tables_read(statement: str) -> list[str]:
+    """The lake tables ``statement`` reads, found by polars' own SQL parser (the one that runs
+    it) in every FROM and JOIN, CTEs and subqueries included. A statement calling a file reader
+    such as ``read_csv('/any/path')`` is refused before anything runs: the command reads the lake
+    and nothing else, though polars would read any file or URL with the platform's credentials."""
+    with query_errors():
+        named = PySQLContext.table_identifiers(statement, include_schema=False, unique=True)
+    readers = sorted({name for name in named if FILE_READER.fullmatch(name)})
+    if readers:
+        raise QueryError(f"{', '.join(readers)}: only the lake's tables can be read, not files or URLs")
+    return [name for name in names.ALL if name in {n.lower() for n in named}]
 
 
 def _scan(table: UPath) -> pl.LazyFrame:

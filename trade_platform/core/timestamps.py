@@ -8,7 +8,10 @@ UTC_MICROS = pl.Datetime("us", "UTC")
 
 # The accepted forms, exactly (README, landing contract): ISO-8601 with two-digit fields, optional
 # seconds and a fraction of up to 9 digits, then Z or an offset; or epoch seconds/milliseconds.
-_ISO_LOCAL = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
+# Hours run 00-23, minutes and seconds 00-59: polars' parser reads a 60th second as the next
+# minute's first, so a leap second is refused here rather than silently moved.
+_CLOCK = r"(?:[01]\d|2[0-3]):[0-5]\d"
+_ISO_LOCAL = r"^\d{4}-\d{2}-\d{2}[T ]" + _CLOCK + r"(?::[0-5]\d(?:\.\d{1,9})?)?"
 ISO_ZONED = _ISO_LOCAL + r"(?:Z|[+-]\d{2}:?\d{2})$"
 ISO_ZONELESS = _ISO_LOCAL + r"$"
 EPOCH_SECONDS = r"^\d{10}(?:\.\d+)?$"
@@ -45,7 +48,7 @@ def parse_timestamp(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 # fixed-width parser, which is several times faster than the general one. Everything else (offsets,
 # epochs, a space for ``T``, odd or invalid text) goes through ``parse_timestamp`` row by row in
 # bulk, so the result is the same as parsing every row with it.
-_CANONICAL_UTC = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$"
+_CANONICAL_UTC = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T" + _CLOCK + r":[0-5][0-9](\.[0-9]{1,6})?Z$"
 
 
 def canonical_instant(text: pl.Expr) -> pl.Expr:

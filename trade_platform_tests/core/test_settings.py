@@ -86,5 +86,7 @@ def test_retention_windows_are_days_per_layer_and_a_layer_not_named_is_kept_fore
     unknown = "TRADE_PLATFORM_RETENTION: unknown layer 'raw'; the layers are landing, raw_trades, "
     with pytest.raises(ValueError, match=unknown):
         Settings.from_env({"TRADE_PLATFORM_RETENTION": "raw=90"})
-    with pytest.raises(ValueError, match="TRADE_PLATFORM_RETENTION: raw_trades: must be at least 1"):
+    with pytest.raises(
+        ValueError, match="TRADE_PLATFORM_RETENTION: raw_trades: must be a whole number from 1 to 36500"
+    ):
         Settings.from_env({"TRADE_PLATFORM_RETENTION": "raw_trades=0"})

@@ -117,3 +117,12 @@ def test_first_occurrence_by_file_then_row_is_kept(platform: Platform):
         ("trades/date=2026-11-20/b.csv", ["duplicate_trade_id"]),
         ("trades/date=2026-11-20/b.csv", ["duplicate_trade_id"]),
     ]
+
+
+def test_a_60th_second_is_an_invalid_timestamp_not_the_next_minute(platform: Platform):
+    leap = {"L1": "2026-11-20T10:00:60Z", "L2": "2026-11-20T23:59:60+00:00", "L3": "2026-11-20T10:00:60.5Z"}
+    write_csv(platform.day_dir() / "t.csv", [trade(i, timestamp=t) for i, t in leap.items()] + [trade("OK")])
+    platform.materialize()
+    dlq = platform.read("trades_dlq").sort("trade_id")
+    assert dlq.select("trade_id", "error_codes").rows() == [(i, ["invalid_timestamp"]) for i in leap]
+    assert platform.read("validated_trades")["trade_id"].to_list() == ["OK"]

@@ -19,6 +19,7 @@ from dagster import DagsterInstance
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, RAW_TRADES, VALIDATED_TRADES
+from trade_platform.core.sql_shell import Shell
 from trade_platform.settings import LAKE_URL_ENV
 from trade_platform_tests.conftest import S3, Platform
 
@@ -202,3 +203,63 @@ def test_csv_writes_list_columns_as_json_text(lake: Path):
         pl.col("error_codes").str.json_decode(pl.List(pl.String))
     )
     assert parsed["error_codes"].to_list() == expected["error_codes"].to_list()
+
+
+SECRET = "not,for\nthe,lake\n"
+# Every spelling of a file reader polars' SQL would run: each table function, upper case, quoted,
+# commented, inside CTEs, subqueries, joins and set operations.
+READER_STATEMENTS = [
+    "SELECT * FROM read_csv('{path}')",
+    "SELECT * FROM READ_PARQUET('{path}')",
+    "SELECT * FROM read_ipc('{path}')",
+    "SELECT * FROM read_json('{path}')",
+    "SELECT * FROM Read_NDJson('{path}')",
+    "SELECT * FROM \"read_csv\"('{path}')",
+    "SELECT * FROM `READ_CSV`('{path}')",
+    "SELECT * FROM read_csv /* a /* nested */ comment */ ('{path}')",
+    "SELECT * FROM read_csv\n-- a comment\n  ('{path}', has_header => true)",
+    "WITH c AS (SELECT * FROM read_csv('{path}')) SELECT * FROM c",
+    "SELECT * FROM (SELECT * FROM (SELECT * FROM read_csv('{path}')))",
+    "SELECT (SELECT count(*) FROM read_csv('{path}')) AS n FROM ohlcv",
+    "SELECT * FROM ohlcv WHERE symbol IN (SELECT symbol FROM read_csv('{path}'))",
+    "SELECT symbol FROM ohlcv UNION ALL SELECT * FROM read_csv('{path}')",
+    "SELECT * FROM ohlcv JOIN read_csv('{path}') r ON true",
+    "SELECT * FROM ohlcv, read_csv('{path}') AS r",
+    "EXPLAIN SELECT * FROM read_csv('{path}')",
+]
+
+
+def refused(lake: Path | str, path: str) -> list[str]:
+    """The one-line error of each reader statement on ``lake``, run by the command's own shell."""
+    errors = []
+    for statement in READER_STATEMENTS:
+        out, err = io.StringIO(), io.StringIO()
+        assert Shell(str(lake), out=out, err=err).one_shot(statement.format(path=path)) == 2, statement
+        assert out.getvalue() == "" and err.getvalue().count("\n") == 1, statement
+        errors.append(err.getvalue())
+    return errors
+
+
+def test_statements_reading_files_or_urls_are_refused_on_a_local_lake(lake: Path, tmp_path: Path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text(SECRET)
+    for error in refused(lake, str(secret)):
+        assert error.endswith(": only the lake's tables can be read, not files or URLs\n"), error
+    completed = sql(f"SELECT * FROM read_csv('{secret}')", lake=lake)
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr == "error: read_csv: only the lake's tables can be read, not files or URLs\n"
+    # The names in a string literal or a comment are text, not calls.
+    text = sql("--csv", "SELECT 'read_csv(''x'')' AS s /* read_csv('y') */ FROM ohlcv LIMIT 1", lake=lake)
+    assert (text.returncode, text.stdout) == (0, "s\nread_csv('x')\n"), text.stderr
+
+
+def test_statements_reading_files_or_urls_are_refused_on_an_s3_lake(lake: Path, s3: S3):
+    bucket, other = s3.new_bucket(), s3.new_bucket()
+    client = boto3.client("s3")
+    for file in (lake / "ohlcv").rglob("*.parquet"):
+        client.upload_file(str(file), bucket, f"lake/{file.relative_to(lake).as_posix()}")
+    client.put_object(Bucket=other, Key="secret.csv", Body=SECRET.encode())
+    assert refused(f"s3://{bucket}/lake", f"s3://{other}/secret.csv")
+    completed = sql(f"SELECT * FROM read_parquet('s3://{other}/secret.csv')", lake=f"s3://{bucket}/lake")
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr.startswith("error: read_parquet: only the lake's tables")
