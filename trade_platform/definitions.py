@@ -47,7 +47,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             build_retention_schedule(retention_job),
         ],
         sensors=[
-            build_landing_sensor(trades_daily_job, partitions),
+            build_landing_sensor(trades_daily_job, partitions, settings.open_day_interval_seconds),
             build_freshness_sensor(freshness_checks, settings.freshness_deadline),
             build_lineage_sensor(partitions),
             build_kafka_lag_sensor(settings.kafka, kafka_ingest),

@@ -66,6 +66,25 @@ def decimal(low: float, high: float, *, above_low: bool = False) -> Callable[[st
     return parse
 
 
+def duration_seconds(low: int, high: int) -> Callable[[str], int]:
+    """A duration in units of d, h, m and s (``30s``, ``5m``, ``1h30m``) or plain seconds, from
+    ``low`` to ``high`` seconds."""
+
+    def parse(text: str) -> int:
+        match = None if _WHOLE.fullmatch(text) else _INTERVAL.fullmatch(text)
+        if match:
+            seconds = sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
+        else:
+            seconds = int(text) if _WHOLE.fullmatch(text) else None
+        if seconds is None or not low <= seconds <= high:
+            raise ValueError(
+                f"must be a duration like 30s, 5m or 1h (or seconds) from {low} s to {high} s, got {text!r}"
+            )
+        return seconds
+
+    return parse
+
+
 def parse_intervals(text: str) -> tuple[str, ...]:
     """Parse a comma-separated list of candle intervals such as ``1m,5m,1h``: polars durations
     in units of d, h, m and s that divide a day exactly (candles tile each UTC day), none twice."""

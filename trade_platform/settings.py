@@ -36,6 +36,7 @@ RETENTION_ENV = "TRADE_PLATFORM_RETENTION"
 GLUE_DATABASE_ENV = "TRADE_PLATFORM_GLUE_DATABASE"
 PII_KEY_ENV = "TRADE_PLATFORM_PII_KEY"
 PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
+OPEN_DAY_INTERVAL_ENV = "TRADE_PLATFORM_OPEN_DAY_INTERVAL"
 KAFKA_BOOTSTRAP_SERVERS_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 KAFKA_PREFIX = "TRADE_PLATFORM_KAFKA_"
 KAFKA_TOPIC_ENV = KAFKA_PREFIX + "TOPIC"
@@ -48,7 +49,7 @@ VARIABLES = (
     RETRY_DELAY_ENV, SPILL_BUDGET_ENV, FRESHNESS_DEADLINE_ENV, SCHEDULE_TIME_ENV,
     MAX_PARTITIONS_PER_RUN_ENV, CELERY_BROKER_URL_ENV, CELERY_BACKEND_URL_ENV, HOLIDAYS_ENV,
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
-    PII_KEY_FILE_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
+    PII_KEY_FILE_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
     KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
@@ -65,6 +66,9 @@ DEFAULT_RETRY_DELAY_SECONDS = 2.0
 DEFAULT_SPILL_BUDGET_MB = 512
 DEFAULT_FRESHNESS_DEADLINE = time(2, 0)
 DEFAULT_SCHEDULE_TIME = time(0, 15)
+# Each run of the open day re-reads it whole: one run at most every 10 minutes keeps the lake
+# that fresh at no more than 144 re-reads a day (README, "Streaming from Kafka").
+DEFAULT_OPEN_DAY_INTERVAL_SECONDS = 600
 DEFAULT_DLQ_WARN_RATE = 0.05
 DEFAULT_DLQ_ERROR_RATE = 0.20
 DEFAULT_KAFKA_TOPIC = "trades"
@@ -161,6 +165,8 @@ class Settings:
     schedule_time: time = DEFAULT_SCHEDULE_TIME
     """When ``daily_schedule`` runs the previous day (UTC)."""
     gates: QualityGates = field(default_factory=QualityGates)
+    open_day_interval_seconds: int = DEFAULT_OPEN_DAY_INTERVAL_SECONDS
+    """The landing sensor requests today's partition at most this often (closed days at once)."""
     max_partitions_per_run: int | None = None
     """Days per run of a backfill; None: a backfill of any range is one run."""
     celery_broker_url: str | None = None
@@ -194,6 +200,9 @@ class Settings:
                 FRESHNESS_DEADLINE_ENV, DEFAULT_FRESHNESS_DEADLINE, values.time_of_day
             ),
             schedule_time=env.parse(SCHEDULE_TIME_ENV, DEFAULT_SCHEDULE_TIME, values.minute_of_day),
+            open_day_interval_seconds=env.parse(
+                OPEN_DAY_INTERVAL_ENV, DEFAULT_OPEN_DAY_INTERVAL_SECONDS, values.duration_seconds(0, 86_400)
+            ),
             max_partitions_per_run=env.parse(
                 MAX_PARTITIONS_PER_RUN_ENV, None, values.integer(1, values.MAX_RETENTION_DAYS)
             ),

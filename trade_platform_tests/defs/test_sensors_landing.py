@@ -32,8 +32,8 @@ def land(landing_url: str, day: str, trades: int = 50) -> list[str]:
 class Daemon:
     """Ticks the sensor the way the daemon does: the cursor of one tick is the next one's input."""
 
-    def __init__(self, landing_url: str, instance: DagsterInstance, cursor: str | None = None):
-        self.defs = build_defs(settings_for(landing_url, landing_url + "-lake"))
+    def __init__(self, landing_url: str, instance: DagsterInstance, cursor: str | None = None, **settings):
+        self.defs = build_defs(settings_for(landing_url, landing_url + "-lake", **settings))
         self.sensor = self.defs.resolve_sensor_def("landing_sensor")
         self.instance, self.cursor = instance, cursor
 
@@ -197,6 +197,29 @@ def test_an_s3_object_replaced_by_one_of_the_same_size_is_requested(s3_landing, 
     with fsspec.open(path, "wb") as handle:
         handle.write(content.replace(b"buy", b"BUY"))
     assert list(daemon.requested()) == [DAYS[0]]
+
+
+def test_the_open_day_is_requested_at_most_every_open_day_interval(tmp_path, instance):
+    """Freshness against cost: today's runs are paced, a closed day's changes run at once."""
+    landing = str(tmp_path / "landing")
+    today = datetime.now(UTC).date().isoformat()
+    land(landing, today)
+    land(landing, DAYS[0])
+    daemon = Daemon(landing, instance, open_day_interval_seconds=3600)
+    assert sorted(daemon.requested()) == [DAYS[0], today]
+    for day in (DAYS[0], today):  # both ran just now
+        instance.add_run(
+            DagsterRun(
+                job_name="trades_daily_job", status=DagsterRunStatus.SUCCESS, tags={"dagster/partition": day}
+            )
+        )
+    land(landing, today, trades=60)
+    land(landing, DAYS[0], trades=60)
+    result = daemon.tick()
+    assert [r.partition_key for r in result.run_requests] == [DAYS[0]]
+    assert "paced" in (daemon.tick().skip_message or "")
+    unpaced = Daemon(landing, instance, cursor=daemon.cursor, open_day_interval_seconds=0)
+    assert list(unpaced.requested()) == [today]
 
 
 def test_a_day_with_an_unfinished_run_waits_for_it_before_it_is_requested_again(tmp_path, instance):

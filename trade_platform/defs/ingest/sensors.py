@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from dagster import (
     AssetKey,
@@ -23,6 +23,7 @@ from dagster import (
     DailyPartitionsDefinition,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -79,14 +80,24 @@ def is_partition(day: str, partitions: DailyPartitionsDefinition) -> bool:
         return False
 
 
-def build_landing_sensor(job, partitions: DailyPartitionsDefinition) -> SensorDefinition:
+def paced(instance: DagsterInstance, job_name: str, day: str, interval_seconds: int) -> bool:
+    """Whether the open day's last run was created less than ``interval_seconds`` ago."""
+    records = instance.get_run_records(RunsFilter(job_name=job_name, tags={PARTITION_TAG: day}), limit=1)
+    age = records and (datetime.now(UTC) - records[0].create_timestamp).total_seconds()
+    return bool(records) and age < interval_seconds
+
+
+def build_landing_sensor(
+    job, partitions: DailyPartitionsDefinition, open_day_interval_seconds: int
+) -> SensorDefinition:
     @sensor(
         name="landing_sensor",
         job=job,
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Requests a day's run when its files under <landing>/trades/date=*/ change "
-        "(the landing zone of the `landing` resource, the one the assets read).",
+        description="Requests a day's run when its files under <landing>/trades/date=*/ differ from "
+        "what its last run read (the landing zone of the `landing` resource, the one the assets "
+        f"read); today's at most every {open_day_interval_seconds} s (TRADE_PLATFORM_OPEN_DAY_INTERVAL).",
     )
     def landing_sensor(context: SensorEvaluationContext, landing: LandingZone) -> SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
@@ -98,8 +109,13 @@ def build_landing_sensor(job, partitions: DailyPartitionsDefinition) -> SensorDe
         )
         # Days whose last run read exactly these files (a demo run, a lost cursor) need no new run.
         current = [day for day in changed if last_read_fileset(context.instance, day) == filesets[day]]
-        # A day whose run is still queued or running waits for it (today changes all day long).
+        # A day whose run is still queued or running waits for it.
         busy = {day for day in changed if unfinished_run(context.instance, job.name, {PARTITION_TAG: day})}
+        # The open day changes all day long: its runs are paced; a closed day's run is due at once.
+        open_day = partitions.get_last_partition_key()
+        if open_day in changed and open_day not in busy and open_day not in current:
+            if paced(context.instance, job.name, open_day, open_day_interval_seconds):
+                busy.add(open_day)
         due = [day for day in changed if day not in current and day not in busy][:MAX_RUNS_PER_TICK]
         requests = [
             RunRequest(
@@ -113,7 +129,7 @@ def build_landing_sensor(job, partitions: DailyPartitionsDefinition) -> SensorDe
         if not requests:
             return SensorResult(
                 skip_reason=f"no new or changed files in {len(filesets)} landed days"
-                + (f" ({len(busy)} changed days wait for their unfinished run)" if busy else ""),
+                + (f" ({len(busy)} changed days wait for their unfinished or paced run)" if busy else ""),
                 cursor=cursor,
             )
         waiting = len(changed) - len(current) - len(busy) - len(due)
