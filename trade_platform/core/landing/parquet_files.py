@@ -147,9 +147,10 @@ JSON_TYPES = (pl.String, pl.Boolean, pl.Null, pl.Date, pl.Datetime)
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A Parquet column as text: tz-aware timestamps keep their offset, naive ones get none."""
     column = pl.col(name)
-    if dtype.is_nested():  # bare JSON of the value: cut the {"<name>": ...} wrapper
+    if dtype.is_nested():  # bare JSON of the value: cut the {"<name>": ...} wrapper; null stays null
         prefix = len(json.dumps(name, ensure_ascii=False)) + 2
-        return pl.struct(column).struct.json_encode().str.slice(prefix).str.head(-1).alias(name)
+        as_json = pl.struct(column).struct.json_encode().str.slice(prefix).str.head(-1)
+        return pl.when(column.is_not_null()).then(as_json).alias(name)
     if isinstance(dtype, pl.Datetime):
         fmt = "%Y-%m-%dT%H:%M:%S%.f%:z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S%.f"
         return column.dt.to_string(fmt).alias(name)
