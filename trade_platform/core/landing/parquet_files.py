@@ -71,63 +71,72 @@ def _parquet_records(batch: pa.RecordBatch, offset: int) -> pl.DataFrame:
     """The batch's rows as text under the stored column names (``column_names``; the last of a
     repeated name counts), each row as received in ``_raw_record`` (JSON)."""
     names = column_names(batch.schema.names)
-    texts, members, nested = [], [], []
-    for position, name in kept_columns(names):
-        column = batch.column(position)
-        if isinstance(column.type, pa.ExtensionType):  # uuid, json, tensors...: their storage type
-            column = column.storage
-        # A landing field holding a list or struct cannot be a value: that record is malformed.
-        if name in LANDING_FIELDS and pa.types.is_nested(column.type):
-            nested.append(name)
-        text, member = _column(name, column)
-        texts.append(text)
-        members.append(member)
+    columns = {name: _storage(batch.column(position)) for position, name in kept_columns(names)}
+    # A landing field holding a list or struct cannot be a value: that record is malformed.
+    nested = [
+        name for name, column in columns.items() if name in LANDING_FIELDS and pa.types.is_nested(column.type)
+    ]
+    start = offset + 1
+    rows = pl.select(_source_row=pl.int_range(start, start + batch.num_rows, dtype=pl.Int64))
+    values = rows.with_columns(_polars(name, column) for name, column in columns.items())
+    try:
+        return _records(values, nested)
+    except PARSE_ERRORS:  # a column polars holds but cannot encode (binary inside a struct)
+        odd = [name for name in columns if not _encodes(values.select(name))]
+        return _records(values.with_columns(_python_texts(name, columns[name]) for name in odd), nested)
+
+
+def _records(values: pl.DataFrame, nested: list[str]) -> pl.DataFrame:
+    columns = [name for name in values.columns if name != "_source_row"]
     parse_error = pl.lit(None, pl.String)
     if nested:
         held = pl.concat_list([pl.when(pl.col(name).is_not_null()).then(pl.lit(name)) for name in nested])
         held = held.list.drop_nulls().list.join(", ")
         parse_error = pl.when(held != "").then(pl.format("nested value in field(s): {}", held))
-    raw_record = (
-        pl.concat_str(pl.lit("{"), pl.concat_str(members, separator=","), pl.lit("}"))
-        if members
-        else pl.lit("{}")
-    )
-    start = offset + 1
-    return (
-        pl.select(_source_row=pl.int_range(start, start + batch.num_rows, dtype=pl.Int64))
-        .with_columns(texts)
-        .select(
-            "_source_row",
-            raw_record.alias("_raw_record"),
-            parse_error.alias("_parse_error"),
-            # a nested landing field: the whole record is kept in _raw_record
-            *(pl.lit(None, pl.String).alias(t.name) if t.name in nested else t.name for t in texts),
-        )
+    as_json = [_as_json(name, values.schema[name]) for name in columns]
+    return values.select(
+        "_source_row",
+        (pl.struct(as_json).struct.json_encode() if columns else pl.lit("{}")).alias("_raw_record"),
+        parse_error.alias("_parse_error"),
+        # a nested landing field: the whole record is kept in _raw_record
+        *(
+            pl.lit(None, pl.String).alias(n) if n in nested else _as_text(n, values.schema[n])
+            for n in columns
+        ),
     )
 
 
-def _column(name: str, column: pa.Array) -> tuple[pl.Series, pl.Series]:
-    """(the column as text, its ``"name":value`` JSON members for ``_raw_record``). A column that
-    polars cannot hold or encode (decimal256, binary inside a struct) is its values' Python text."""
+def _storage(column: pa.Array) -> pa.Array:
+    """Extension types (uuid, json, tensors, custom ones) as their storage; zoned timestamps in UTC,
+    as polars rejects fixed offsets such as ``+05:30``."""
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.storage
+    if pa.types.is_timestamp(column.type) and column.type.tz:
+        column = column.cast(pa.timestamp(column.type.unit, "UTC"))
+    return column
+
+
+def _polars(name: str, column: pa.Array) -> pl.Series:
+    """The column in polars, or its values' text when polars cannot hold it (decimal256)."""
     try:
-        if pa.types.is_timestamp(column.type) and column.type.tz:  # polars rejects offsets like +05:30
-            column = column.cast(pa.timestamp(column.type.unit, "UTC"))
-        values = pl.select(pl.Series(name, pl.from_arrow(column)))
-        dtype = values.schema[name]
-        as_json = (
-            pl.col(name)
-            if dtype.is_nested() or dtype.is_numeric() or dtype in JSON_TYPES
-            else _as_text(name, dtype)
-        )
-        return tuple(values.select(_as_text(name, dtype), _member(as_json)))  # type: ignore[return-value]
+        return pl.Series(name, pl.from_arrow(column))
     except PARSE_ERRORS:
-        text = pl.Series(name, [_python_text(value) for value in column.to_pylist()], pl.String)
-        return text, text.to_frame().select(_member(pl.col(name))).to_series()
+        return _python_texts(name, column)
 
 
-def _member(value: pl.Expr) -> pl.Expr:
-    """``"name":value``: a one-field struct's JSON without its braces."""
-    return pl.struct(value).struct.json_encode().str.slice(1).str.head(-1).alias("_member")
+def _encodes(column: pl.DataFrame) -> bool:
+    name, dtype = column.columns[0], column.dtypes[0]
+    try:
+        column.select(
+            _as_text(name, dtype).alias("text"), pl.struct(_as_json(name, dtype)).struct.json_encode()
+        )
+    except PARSE_ERRORS:
+        return False
+    return True
+
+
+def _python_texts(name: str, column: pa.Array) -> pl.Series:
+    return pl.Series(name, [_python_text(value) for value in column.to_pylist()], pl.String)
 
 
 def _python_text(value: Any) -> str | None:
@@ -142,6 +151,14 @@ def _python_text(value: Any) -> str | None:
 
 JSON_TYPES = (pl.String, pl.Boolean, pl.Null, pl.Date, pl.Datetime)
 """Types whose values go into ``_raw_record`` as they are; others (binary, durations) as text."""
+
+
+def _as_json(name: str, dtype: pl.DataType) -> pl.Expr:
+    return (
+        pl.col(name)
+        if dtype.is_nested() or dtype.is_numeric() or dtype in JSON_TYPES
+        else _as_text(name, dtype)
+    )
 
 
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
