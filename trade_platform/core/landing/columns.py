@@ -19,7 +19,7 @@ record has its own names) never makes reading cost quadratic.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import polars as pl
 
@@ -40,7 +40,6 @@ KAFKA_COLUMNS: tuple[str, ...] = ("_kafka_topic", "_kafka_partition", "_kafka_of
 """Where a record consumed from Kafka came from; ``raw_trades`` keeps them after the provenance."""
 KAFKA_VALUE = "_kafka_value"
 """A Kafka message that is not a JSON object, landed as its text (``core.landing.kafka_messages``)."""
-KAFKA_NAMES = frozenset((*KAFKA_COLUMNS, KAFKA_VALUE))
 RESERVED_PREFIX = "_"
 PARTITION_COLUMN = "date"
 MAX_EXTRA_COLUMNS = 100
@@ -48,11 +47,13 @@ EXTRAS = "_extras"
 """A record's extras as a JSON object of their text values (those not null), in the order received."""
 
 
+NOT_EXTRAS = frozenset((*LANDING_FIELDS, *PROVENANCE_COLUMNS, *KAFKA_COLUMNS, KAFKA_VALUE, EXTRAS))
+
 PARSE_ERRORS = (Exception, pl.exceptions.PanicException)
 """Anything a parser or converter may raise on content, of any type (RecursionError on deep
 nesting, a panic in polars' Rust code): it costs the record, the column or the file, never the
-run. Storage faults never reach a parser (they are ``StorageError`` before), nor does running out
-of memory matter here: ``iter_landing_file`` lets ``MemoryError`` through."""
+run. Storage faults are ``StorageError`` before a parser sees the bytes; ``iter_landing_file``
+lets them and ``MemoryError`` through."""
 
 
 class UnreadableFileError(Exception):
@@ -87,16 +88,21 @@ def column_names(received: Sequence[str]) -> list[str]:
             continue
         key = given.strip() or index  # a repeated name is one column, each unnamed one its own
         if key not in chosen:
-            while name in taken:
-                name = f"extra_{name}"
-            taken.add(name)
-            chosen[key] = name
+            chosen[key] = free_name(name, taken)
+            taken.add(chosen[key])
         names[index] = chosen[key]
     return names
 
 
+def free_name(name: str, taken: Collection[str]) -> str:
+    """``name``, or ``extra_`` prefixed to it as often as it takes to be none of ``taken``."""
+    while name in taken:
+        name = f"extra_{name}"
+    return name
+
+
 def is_extra(name: str) -> bool:
-    return name not in (*LANDING_FIELDS, *PROVENANCE_COLUMNS, EXTRAS) and name not in KAFKA_NAMES
+    return name not in NOT_EXTRAS
 
 
 def collapse_extras(records: pl.DataFrame) -> pl.DataFrame:

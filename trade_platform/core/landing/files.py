@@ -31,6 +31,7 @@ from trade_platform.core.landing.columns import (
     TRADE_FIELDS,
     UnreadableFileError,
     collapse_extras,
+    free_name,
     text_lines,
 )
 from trade_platform.core.landing.csv_files import csv_chunks
@@ -182,10 +183,7 @@ def _unwrap_kafka_value(records: pl.DataFrame, kind: str | None) -> pl.DataFrame
     if KAFKA_VALUE not in records.columns:
         return records
     if kind != "jsonl":  # renamed as column_names would (a made-up name takes no other's)
-        name = f"extra_{KAFKA_VALUE}"
-        while name in records.columns:
-            name = f"extra_{name}"
-        return records.rename({KAFKA_VALUE: name})
+        return records.rename({KAFKA_VALUE: free_name(f"extra_{KAFKA_VALUE}", records.columns)})
     wrapped = pl.col(KAFKA_VALUE).is_not_null()
     return records.with_columns(
         _raw_record=pl.coalesce(KAFKA_VALUE, "_raw_record"),

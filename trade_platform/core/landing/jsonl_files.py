@@ -16,7 +16,6 @@ decoded on its own and its extras kept in ``EXTRAS``: cost stays linear in the l
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
@@ -126,8 +125,7 @@ def _records(lines: pl.DataFrame) -> list[dict[str, Any]]:
     return [_record(row, line) for row, line in lines.select("_source_row", "_raw_record").iter_rows()]
 
 
-def _frame(records: Iterable[dict[str, Any]]) -> pl.DataFrame:
-    records = list(records)
+def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
     if not records:
         return pl.DataFrame(schema=RECORD_SCHEMA)
     return pl.DataFrame(records, schema_overrides=RECORD_SCHEMA, infer_schema_length=None)
