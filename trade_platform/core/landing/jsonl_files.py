@@ -36,6 +36,7 @@ _SCALAR = rf"(?:{_STRING}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false
 _MEMBER = rf"\s*{_STRING}\s*:\s*{_SCALAR}\s*"
 FLAT_JSON_OBJECT = rf"^\s*\{{(?:{_MEMBER}(?:,{_MEMBER})*|\s*)\}}\s*$"
 _KEY = rf"{_STRING}\s*:"
+_SURROGATE = r"\\u[dD][89abcdefABCDEF]"
 RECORD_SCHEMA = {"_source_row": pl.Int64(), "_raw_record": pl.String(), "_parse_error": pl.String()}
 BISECT_LINES = 64
 """A batch polars' decoder rejects is halved down to this many lines, then decoded line by line."""
@@ -58,7 +59,11 @@ def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
 def _bulk_lines(lines: pl.DataFrame) -> tuple[pl.Series, dict[str, str]]:
     """Which lines are flat objects whose keys name distinct columns (so each key's name is its
     ``column_name``, whatever else the line holds), and those keys' names."""
-    flat = lines["_raw_record"].str.contains(FLAT_JSON_OBJECT)
+    # polars decodes a lone surrogate escape before a character as NUL ("\ud800x"): Python's json
+    # decides every line with a surrogate escape.
+    flat = lines["_raw_record"].str.contains(FLAT_JSON_OBJECT) & ~lines["_raw_record"].str.contains(
+        _SURROGATE
+    )
     keys = (
         lines.with_row_index("_line")
         .filter(flat)
