@@ -144,7 +144,7 @@ ingest_day(files, pl.DataFrame(), day, now=datetime.now(UTC), run_id="cost", spi
 raw, validated = (pl.LazyFrame(spill.result(name)).collect() for name in (RAW_TRADES, VALIDATED_TRADES))
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "rss_mb": (peak - before) / 1024, "peak_mb": peak / 1024, "validated": validated.height, "extras": raw["_extras"].head(3).to_list()}))
+print(json.dumps({"seconds": seconds, "rss_mb": (peak - before) / 1024, "peak_mb": peak / 1024, "validated": validated.height, "extras": raw.get_column("_extras", default=pl.Series([])).head(3).to_list()}))
 """
 
 

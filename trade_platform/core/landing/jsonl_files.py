@@ -48,9 +48,12 @@ def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
     singles = _records(lines.filter(~bulk))
     extras = {name for name in names.values() if is_extra(name)}
     extras.update(name for record in singles for name in record if is_extra(name))
-    if len(extras) > MAX_EXTRA_COLUMNS:
-        everything = singles + _records(lines.filter(bulk))
-        return _frame([_collapsed(record) for record in everything]).sort("_source_row")
+    if len(extras) > MAX_EXTRA_COLUMNS:  # each record collapsed as it is decoded: one list held
+        collapsed = [_collapsed(record) for record in singles]
+        del singles
+        rest = lines.filter(bulk).select("_source_row", "_raw_record").iter_rows()
+        collapsed += [_collapsed(_record(row, line)) for row, line in rest]
+        return _frame(collapsed).sort("_source_row")
     decoded, rejected = _decode_in_bulk(lines.filter(bulk), names)
     singles += _records(rejected)
     return pl.concat([decoded, _frame(singles)], how="diagonal_relaxed").sort("_source_row")
