@@ -18,10 +18,12 @@ record has its own names) never makes reading cost quadratic.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Collection, Sequence
 
 import polars as pl
+import pyarrow as pa
 
 TRADE_FIELDS: tuple[str, ...] = (
     "trade_id",
@@ -49,11 +51,18 @@ EXTRAS = "_extras"
 
 NOT_EXTRAS = frozenset((*LANDING_FIELDS, *PROVENANCE_COLUMNS, *KAFKA_COLUMNS, KAFKA_VALUE, EXTRAS))
 
-PARSE_ERRORS = (Exception, pl.exceptions.PanicException)
-"""Anything a parser or converter may raise on content, of any type (RecursionError on deep
-nesting, a panic in polars' Rust code): it costs the record, the column or the file, never the
-run. Storage faults are ``StorageError`` before a parser sees the bytes; ``iter_landing_file``
-lets them and ``MemoryError`` through."""
+PARSE_ERRORS = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,  # polars' Rust code gave up (e.g. on decimal256)
+    pa.ArrowException,
+    csv.Error,
+    ValueError,  # json's JSONDecodeError, UnicodeError (a lone surrogate), bad numbers
+    RecursionError,  # nesting deeper than a decoder's recursion allows
+    OverflowError,
+)
+"""What parsers and converters raise on content they cannot turn into text: it costs the record,
+the column or the file, never the run. Other errors (TypeError, KeyError, RuntimeError...) are
+bugs in our code and fail the run."""
 
 
 class UnreadableFileError(Exception):

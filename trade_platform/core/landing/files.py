@@ -9,8 +9,9 @@ so the caller can dead-letter it without failing the partition.
 Files are read in chunks of about ``CHUNK_BYTES`` (text cut at line ends, Parquet by rows), so a
 file of any size is read with bounded memory; a file found unreadable part-way raises
 ``UnreadableFileError`` and the caller discards the chunks it already had. Whatever a parser or
-converter raises on a file's content makes that record malformed (the readers decide each record
-on its own) or, failing that, the file unreadable, with the file's path in the message.
+converter raises on a file's content (``PARSE_ERRORS``) makes that record malformed (the readers
+decide each record on its own), that Parquet column text, or, failing that, the file unreadable,
+with the file's path in the message. A bug of ours fails the run, with a note naming the file.
 """
 
 from __future__ import annotations
@@ -162,12 +163,15 @@ def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES)
             yield order_raw_columns(collapse_extras(_unwrap_kafka_value(chunk.with_columns(source), kind)))
     except UnreadableFileError as exc:
         raise UnreadableFileError(f"{path}: {exc}") from exc
-    except (StorageError, MemoryError) as exc:
+    except StorageError as exc:
         exc.add_note(f"while reading {path}")
         raise
     except PARSE_ERRORS as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UnreadableFileError(f"{path}: cannot be parsed: {type(exc).__name__}: {cause}") from exc
+    except Exception as exc:  # a bug of ours, or out of memory: it fails the run, naming the file
+        exc.add_note(f"while reading {path}")
+        raise
 
 
 def _jsonl_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFrame]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -19,6 +20,9 @@ from trade_platform.core.storage import StorageError, storage_errors
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 """Text files may be compressed; the compression is the last extension, after the format's."""
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+"""What gzip, bz2 and zstd raise on a corrupt or truncated stream (storage faults are
+``StorageError`` by then, raised through ``_StorageReads``)."""
 
 
 def compression_of(name: str) -> str | None:
@@ -75,7 +79,7 @@ def _read_block(stream: Any, size: int, compression: str | None) -> bytes:
         return stream.read(size)
     except StorageError:
         raise
-    except Exception as exc:  # gzip, bz2 and zstd each raise their own types on a corrupt stream
+    except DECOMPRESSION_ERRORS as exc:
         raise UnreadableFileError(f"corrupt {compression} stream: {type(exc).__name__}: {exc}") from exc
 
 
