@@ -1,7 +1,7 @@
 """Landing text files as blocks of whole lines, decompressed (gzip, bz2, zstd) on the way.
 
-Reads that fail at the storage are ``StorageError`` naming the URL (they may be retried); anything
-else a decompressor raises is the file's content: ``UnreadableFileError`` ("corrupt ... stream").
+Reads that fail at the storage are ``StorageError`` naming the URL (they may be retried); what a
+decompressor raises on a corrupt or truncated stream is the file's: ``UnreadableFileError``.
 """
 
 from __future__ import annotations
