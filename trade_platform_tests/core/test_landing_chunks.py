@@ -4,7 +4,10 @@ chunk held in memory gives, and a file found corrupt part-way leaves nothing beh
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
@@ -23,7 +26,16 @@ from trade_platform.core.landing.files import (
 )
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
-from trade_platform_tests.conftest import BAD_INPUTS, DAY, TEST_PII_KEY, trade, write_csv
+from trade_platform_tests.conftest import (
+    BAD_INPUTS,
+    DAY,
+    HEADER,
+    TEST_PII_KEY,
+    json_line,
+    row,
+    trade,
+    write_csv,
+)
 
 FIXTURES = BAD_INPUTS
 NOW = datetime.now(UTC)
@@ -111,3 +123,56 @@ def test_a_file_found_corrupt_part_way_leaves_no_rows_and_no_accepted_ids(tmp_pa
         1,
         1,
     )
+
+
+# Ingests one file in a fresh interpreter: seconds taken and peak RSS growth (MB) on stdout.
+COST_PROBE = """
+import json, resource, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+import polars as pl
+from trade_platform.core.ingest import SCHEMAS, ingest_day
+from trade_platform.core.landing.files import list_landing_files
+from trade_platform.core.names import RAW_TRADES, VALIDATED_TRADES
+from trade_platform.core.spill import Spill
+
+tmp, day = Path(sys.argv[1]), sys.argv[2]
+files = list_landing_files(str(tmp / "landing"), day)
+before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+spill = Spill(tmp / "scratch", SCHEMAS)
+ingest_day(files, pl.DataFrame(), day, now=datetime.now(UTC), run_id="cost", spill=spill)
+raw, validated = (pl.LazyFrame(spill.result(name)).collect() for name in (RAW_TRADES, VALIDATED_TRADES))
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "rss_mb": (peak - before) / 1024, "peak_mb": peak / 1024, "validated": validated.height, "extras": raw.get_column("_extras", default=pl.Series([])).head(3).to_list()}))
+"""
+
+
+def ingest_cost(tmp_path: Path, name: str, content: str) -> dict:
+    folder = tmp_path / "landing" / "trades" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / name).write_text(content)
+    probe = subprocess.run(
+        [sys.executable, "-c", COST_PROBE, str(tmp_path), DAY], capture_output=True, text=True, timeout=120
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    cost = json.loads(probe.stdout)
+    print(f"{name}: {cost['seconds']:.1f} s, peak RSS {cost['peak_mb']:.0f} MB (+{cost['rss_mb']:.0f} MB)")
+    return cost
+
+
+def test_json_lines_each_with_its_own_extra_key_cost_linear_time_and_memory(tmp_path: Path):
+    lines = [json_line(trade_id=f"K{i}", **{f"k{i}": f"v{i}"}) for i in range(10_000)]
+    cost = ingest_cost(tmp_path, "keys.jsonl", "\n".join(lines) + "\n")
+    assert cost["validated"] == 10_000
+    assert [json.loads(extras) for extras in cost["extras"]] == [{f"k{i}": f"v{i}"} for i in range(3)]
+    assert cost["seconds"] < 30 and cost["rss_mb"] < 1024  # quadratic, they were 176 s and 2.8 GB
+
+
+def test_a_csv_header_of_5000_columns_costs_linear_time_and_memory(tmp_path: Path):
+    header = HEADER + "".join(f",c{i}" for i in range(5_000))
+    rows = "".join(row(f"W{n}") + "".join(f",{n}.{i}" for i in range(5_000)) + "\n" for n in range(200))
+    cost = ingest_cost(tmp_path, "wide.csv", f"{header}\n{rows}")
+    assert cost["validated"] == 200
+    assert json.loads(cost["extras"][2])["c4999"] == "2.4999"
+    assert cost["seconds"] < 30 and cost["rss_mb"] < 1024

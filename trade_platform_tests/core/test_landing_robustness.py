@@ -5,7 +5,13 @@ Each case reads one file beside a clean one through the core ingest (real files,
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import decimal
+import gzip
 import io
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 from trade_platform.core.ingest import SCHEMAS, ingest_day
 from trade_platform.core.landing.files import is_landing_file, landing_format, list_landing_files
@@ -280,3 +287,186 @@ def test_a_nested_parquet_extra_is_kept_as_the_same_json_as_in_jsonl(tmp_path):
     pq.write_table(table, buffer)
     out = ingest(tmp_path, {"nested.parquet": buffer.getvalue()})
     assert of_file(out[RAW_TRADES], "nested.parquet")["venue"].to_list() == ['{"id":1}']
+
+
+# --- formats and compressions ---------------------------------------------------------------
+
+
+def test_json_and_ndjson_are_json_lines_and_text_may_be_gzip_bz2_or_zstd():
+    assert (
+        landing_format("a.json") == landing_format("b.ndjson.zst") == landing_format("c.JSON.GZ") == "jsonl"
+    )
+    assert landing_format("a.csv.bz2") == landing_format("a.csv.zst") == "csv"
+    assert landing_format("a.parquet.zst") is None and landing_format("a.zst") is None
+
+
+def zstd_frames(data: bytes) -> bytes:
+    """Two zstd frames one after another (as ``cat a.zst b.zst`` gives): one text."""
+    cut = len(data) // 2
+    return b"".join(zstandard.ZstdCompressor().compress(part) for part in (data[:cut], data[cut:]))
+
+
+@pytest.mark.parametrize(
+    ("name", "compress"),
+    [
+        ("a.csv.zst", zstd_frames),
+        ("b.jsonl.bz2", bz2.compress),
+        ("c.json.gz", gzip.compress),
+        ("d.ndjson", bytes),
+        ("e.json", bytes),
+    ],
+)
+def test_compressed_files_and_json_named_files_are_read(tmp_path, name, compress):
+    text = f"{HEADER}\n{row('C1')}\n{row('C2')}\n" if ".csv" in name else f"{json_line(trade_id='C1')}\n"
+    out = ingest(tmp_path, {name: compress(text.encode())})
+    assert of_file(out[VALIDATED_TRADES], name)["trade_id"].to_list() == (
+        ["C1", "C2"] if ".csv" in name else ["C1"]
+    )
+
+
+TEXT = f"{HEADER}\n" + "".join(f"{row(f'Z{i}')}\n" for i in range(200))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("cut.csv.zst", zstandard.ZstdCompressor().compress(TEXT.encode())[:-8]),
+        ("junk.csv.zst", b"not zstd at all"),
+        ("cut.csv.bz2", bz2.compress(TEXT.encode())[:-8]),
+        ("junk.jsonl.bz2", b"BZh9 not bzip2"),
+        ("cut.json.gz", gzip.compress(TEXT.encode())[:-8]),
+    ],
+)
+def test_a_corrupt_compressed_stream_is_one_unreadable_file_entry_naming_the_file(tmp_path, name, content):
+    out = ingest(tmp_path, {name: content})
+    assert codes(out, name) == {None: ["unreadable_file"]}
+    error = of_file(out[TRADES_DLQ], name)["error"][0]
+    assert f"trades/date={DAY}/{name}: corrupt" in error, error
+    assert of_file(out[RAW_TRADES], name).is_empty()
+
+
+# --- renaming never makes two columns one -----------------------------------------------------
+
+
+def in_every_format(extras: dict[str, str]) -> dict[str, bytes]:
+    """A trade with these extra columns as CSV (``N1``), JSONL (``N2``) and Parquet (``N3``)."""
+    fields = [dict(zip(HEADER.split(","), row(f"N{i}").split(","), strict=True)) for i in (1, 2, 3)]
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({name: [value] for name, value in {**fields[2], **extras}.items()}), buffer)
+    return {
+        "n.csv": f"{HEADER},{','.join(extras)}\n{row('N1')},{','.join(extras.values())}\n".encode(),
+        "n.jsonl": json.dumps({**fields[1], **extras}).encode(),
+        "n.parquet": buffer.getvalue(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("extras", "stored"),
+    [
+        ({"date": "a", "extra_date": "b"}, {"extra_extra_date": "a", "extra_date": "b"}),
+        (
+            {"extra_date": "b", "Date": "a", "date": "c"},
+            {"extra_date": "b", "extra_Date": "a", "extra_extra_date": "c"},
+        ),
+        (
+            {"date": "a", "extra_date": "b", "extra_extra_date": "c"},
+            {"extra_extra_extra_date": "a", "extra_date": "b", "extra_extra_date": "c"},
+        ),
+        ({"_x": "a", "extra__x": "b"}, {"extra_extra__x": "a", "extra__x": "b"}),
+        ({"": "a", "column_8": "b"}, {"extra_column_8": "a", "column_8": "b"}),
+        ({"column_9": "b", "": "a"}, {"column_9": "b", "extra_column_9": "a"}),
+        (
+            {"_source_row": "a", "extra__source_row": "b"},
+            {"extra_extra__source_row": "a", "extra__source_row": "b"},
+        ),
+    ],
+)
+def test_a_made_up_name_never_takes_another_columns_name_in_any_format(tmp_path, extras, stored):
+    out = ingest(tmp_path, in_every_format(extras))
+    for trade_id, name in enumerate(("n.csv", "n.jsonl", "n.parquet"), start=1):
+        raw = of_file(out[RAW_TRADES], name)
+        assert {column: raw[column][0] for column in stored} == stored, name
+        assert of_file(out[VALIDATED_TRADES], name)["trade_id"].to_list() == [f"N{trade_id}"], name
+
+
+def test_a_kafka_value_column_outside_jsonl_keeps_a_column_named_like_its_new_name(tmp_path):
+    out = ingest(tmp_path, {"k.csv": f"{HEADER},_kafka_value,extra__kafka_value\n{row('K1')},a,b\n".encode()})
+    raw = of_file(out[RAW_TRADES], "k.csv")
+    assert (raw["extra_extra__kafka_value"][0], raw["extra__kafka_value"][0]) == ("a", "b")
+
+
+# --- a record no decoder can store costs only itself ------------------------------------------
+
+UNSTORABLE = [
+    '{"trade_id":"B1","x":"\\ud800"}',  # a lone surrogate escape
+    '{"trade_id":"B2","y":{"a":[1]},"x":"\\udc00\\ud800"}',  # next to a nested extra
+    '{"trade_id":"B3","\\ud800":"v"}',  # in a key
+    '{"trade_id":"B5","x":"\\ud800x"}',  # polars' decoder would make it NUL: never decoded in bulk
+    '{"x":' * 3000 + "1" + "}" * 3000,  # nesting deeper than Python's recursion limit
+    "[" * 100_000 + "]" * 100_000,
+    '{"trade_id":"B4","x":"a\x01b"}',  # a raw control character
+]
+
+
+def test_json_lines_no_decoder_can_store_cost_only_themselves(tmp_path):
+    good = [json_line(trade_id=f"G{i}", venue=f"v{i % 7}") for i in range(1000)]
+    lines = good[:500] + UNSTORABLE + good[500:]
+    out = ingest(tmp_path, {"odd.jsonl": "\n".join(lines).encode()})
+    assert of_file(out[VALIDATED_TRADES], "odd.jsonl").height == 1000
+    bad_rows = range(501, 501 + len(UNSTORABLE))
+    assert codes(out, "odd.jsonl") == {row: ["malformed_record"] for row in bad_rows}
+    errors = of_file(out[TRADES_DLQ], "odd.jsonl")["error"].to_list()
+    assert all("invalid JSON" in error for error in errors), errors
+
+
+def test_a_valid_surrogate_pair_is_kept_and_a_deep_extra_is_json_text(tmp_path):
+    lines = ['{"trade_id":"P1","x":"\\ud83d\\ude00"}', json_line(trade_id="P2", deep=[[[[{"a": "é"}]]]])]
+    raw = of_file(ingest(tmp_path, {"p.jsonl": "\n".join(lines).encode()})[RAW_TRADES], "p.jsonl")
+    assert raw["x"][0] == "😀" and raw["deep"][1] == '[[[[{"a":"é"}]]]]'
+
+
+# --- Parquet columns polars cannot hold are text ----------------------------------------------
+
+
+class Money(pa.ExtensionType):
+    """A custom registered extension type whose storage polars cannot hold (decimal256)."""
+
+    def __init__(self) -> None:
+        super().__init__(pa.struct([("amount", pa.decimal256(40, 2)), ("ccy", pa.string())]), "tests.money")
+
+    def __arrow_ext_serialize__(self) -> bytes:
+        return b""
+
+    @classmethod
+    def __arrow_ext_deserialize__(cls, storage_type, serialized) -> Money:
+        return cls()
+
+
+with contextlib.suppress(pa.ArrowKeyError):
+    pa.register_extension_type(Money())
+
+
+def test_parquet_columns_polars_cannot_hold_are_kept_as_text(tmp_path):
+    fields = dict(zip(HEADER.split(","), row("U1").split(","), strict=True))
+    money = pa.ExtensionArray.from_storage(
+        Money(), pa.array([{"amount": decimal.Decimal("1.50"), "ccy": "EUR"}], Money().storage_type)
+    )
+    table = pa.table(
+        {
+            **{name: [value] for name, value in fields.items()},
+            "big": pa.array([decimal.Decimal("12345678901234567890.25")], pa.decimal256(60, 2)),
+            "id": pa.array([uuid.UUID(int=1).bytes], pa.uuid()),
+            "doc": pa.array(['{"a": 1}'], pa.json_()),
+            "money": money,
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    raw = of_file(ingest(tmp_path, {"odd.parquet": buffer.getvalue()})[RAW_TRADES], "odd.parquet")
+    assert raw.select("big", "id", "doc", "money").row(0) == (
+        "12345678901234567890.25",
+        "0x00000000000000000000000000000001",
+        '{"a": 1}',
+        '{"amount":"1.50","ccy":"EUR"}',
+    )
+    assert json.loads(raw["_raw_record"][0])["big"] == "12345678901234567890.25"

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 import polars as pl
 
 from trade_platform.core.landing.columns import (
+    PARSE_ERRORS,
     UnreadableFileError,
     column_names,
     kept_columns,
@@ -186,7 +187,7 @@ def _split(records: pl.Series, width: int) -> tuple[list[list[str | None]], list
         )
         if table.height == records.len():
             return [table[column].to_list() for column in table.columns], [True] * records.len()
-    except pl.exceptions.PolarsError:
+    except PARSE_ERRORS:
         pass
     rows, resolved = [], []
     for record in records.to_list():  # unusual quoting only
@@ -209,14 +210,20 @@ def _plain_records(block: bytes, first_line: int, header: list[str]) -> pl.DataF
         return None
     n_lines = block.count(b"\n") + (not block.endswith(b"\n"))
     options = {"has_header": False, "quote_char": None, "infer_schema": False}
-    lines = pl.read_csv(block, separator="\x1f", new_columns=["_raw_record"], **options)
+    try:
+        lines = pl.read_csv(block, separator="\x1f", new_columns=["_raw_record"], **options)
+    except PARSE_ERRORS:  # whatever polars' reader rejects, the general path reads line by line
+        return None
     if lines.height != n_lines or (lines["_raw_record"].str.strip_chars().fill_null("") == "").any():
         return None
     expected = len(header)
     # A first line as wide as the header fixes the width; longer rows are cut, shorter padded
     # (both are malformed by their comma count below).
     widths = ",".join(str(i) for i in range(expected)).encode() + b"\n"
-    values = pl.read_csv(widths + block, truncate_ragged_lines=True, **options).slice(1)
+    try:
+        values = pl.read_csv(widths + block, truncate_ragged_lines=True, **options).slice(1)
+    except PARSE_ERRORS:
+        return None
     if values.height != n_lines or values.width != expected:
         return None
     values.columns = [f"f{i}" for i in range(expected)]

@@ -8,21 +8,18 @@ so the caller can dead-letter it without failing the partition.
 
 Files are read in chunks of about ``CHUNK_BYTES`` (text cut at line ends, Parquet by rows), so a
 file of any size is read with bounded memory; a file found unreadable part-way raises
-``UnreadableFileError`` and the caller discards the chunks it already had.
+``UnreadableFileError`` and the caller discards the chunks it already had. Whatever a parser or
+converter raises on a file's content (``PARSE_ERRORS``) makes that record malformed (the readers
+decide each record on its own), that Parquet column text, or, failing that, the file unreadable,
+with the file's path in the message. A bug of ours fails the run, with a note naming the file.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
 
-import fsspec
 import polars as pl
-import pyarrow as pa
 from fsspec.core import url_to_fs
 
 from trade_platform.core.landing.columns import (
@@ -30,28 +27,27 @@ from trade_platform.core.landing.columns import (
     KAFKA_COLUMNS,
     KAFKA_VALUE,
     LANDING_FIELDS,
+    PARSE_ERRORS,
     PROVENANCE_COLUMNS,
     TRADE_FIELDS,
     UnreadableFileError,
-    line_breaks,
+    collapse_extras,
+    free_name,
     text_lines,
 )
 from trade_platform.core.landing.csv_files import csv_chunks
 from trade_platform.core.landing.jsonl_files import jsonl_records
 from trade_platform.core.landing.parquet_files import parquet_chunks
-from trade_platform.core.storage import StorageError, storage_errors
+from trade_platform.core.landing.text_blocks import compression_of, text_blocks
+from trade_platform.core.storage import StorageError
 
-# What a parser raises on content it cannot make sense of. Such a file becomes one
-# ``unreadable_file`` entry, so one file never blocks a day; storage faults are not among them.
-PARSE_ERRORS = (pl.exceptions.PolarsError, pa.ArrowException, UnicodeError, csv.Error)
-
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
-"""A landing file's format is its last extension (under ``.gz`` for text): ``a.csv.jsonl`` is JSONL."""
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+"""A landing file's format is its last extension (under ``COMPRESSIONS``' for text): ``a.csv.jsonl``
+is JSONL; ``.json`` and ``.ndjson`` are JSON Lines too (Kafka Connect's S3 sink writes ``.json``)."""
 CHUNK_BYTES = 32 * 1024 * 1024
 """Text read per chunk (Parquet: ``CHUNK_BYTES // PARQUET_BYTES_PER_ROW`` rows); a chunk's
 records take a few times this in memory while they are validated."""
 PARQUET_BYTES_PER_ROW = 128
-GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 RAW_SCHEMA: dict[str, pl.DataType] = {
     **{name: pl.String() for name in (*TRADE_FIELDS, *IDENTITY_FIELDS)},
@@ -95,12 +91,12 @@ def day_prefix(landing_url: str, day: str, dataset: str = TRADES) -> str:
 
 
 def landing_format(name: str) -> str | None:
-    """``csv``, ``jsonl`` or ``parquet`` from the last extension (text formats may be gzipped)."""
-    name = name.rsplit("/", 1)[-1].lower()
-    gzipped = name.endswith(".gz")
-    stem = name.removesuffix(".gz")
+    """``csv``, ``jsonl`` or ``parquet`` from the last extension (text formats may be compressed)."""
+    compression = compression_of(name)
+    stem = name.rsplit("/", 1)[-1].lower()
+    stem = stem.rsplit(".", 1)[0] if compression else stem
     found = FORMATS.get("." + stem.rsplit(".", 1)[-1]) if "." in stem else None
-    return None if found == "parquet" and gzipped else found
+    return None if found == "parquet" and compression else found
 
 
 def is_landing_file(path: str) -> bool:
@@ -167,56 +163,33 @@ def read_landing_files(files: Iterable[LandingFile]) -> LandingRead:
 def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pl.DataFrame]:
     """The file's records in row order, a chunk at a time, with ``RAW_SCHEMA`` columns first.
 
-    Raises ``UnreadableFileError`` (possibly after some chunks) when the file has no records to
-    give: corrupt gzip or Parquet, NUL bytes in a text file, a CSV without a header, or content
-    its parser rejects as a whole. Storage errors name the URL.
+    Raises ``UnreadableFileError`` naming the file (possibly after some chunks) when the file has
+    no records to give: a corrupt compressed stream or Parquet, NUL bytes in a text file, a CSV
+    without a header, or content its parser or a conversion rejects as a whole. Storage errors
+    name the URL.
     """
     kind = landing_format(landing_file.relative_path)
     if kind == "parquet":
         chunks = parquet_chunks(landing_file.url, max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
     else:
-        blocks = _text_blocks(landing_file, chunk_bytes)
+        blocks = text_blocks(landing_file.url, compression_of(landing_file.relative_path), chunk_bytes)
         chunks = csv_chunks(blocks) if kind == "csv" else _jsonl_chunks(blocks)
-    source = pl.lit(landing_file.relative_path, pl.String).alias("_source_file")
+    path = landing_file.relative_path
+    source = pl.lit(path, pl.String).alias("_source_file")
     try:
         for chunk in chunks:
-            yield order_raw_columns(_unwrap_kafka_value(chunk.with_columns(source), kind))
-    except (UnreadableFileError, StorageError):
+            yield order_raw_columns(collapse_extras(_unwrap_kafka_value(chunk.with_columns(source), kind)))
+    except UnreadableFileError as exc:
+        raise UnreadableFileError(f"{path}: {exc}") from exc
+    except StorageError as exc:
+        exc.add_note(f"while reading {path}")
         raise
     except PARSE_ERRORS as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UnreadableFileError(f"cannot be parsed: {type(exc).__name__}: {cause}") from exc
-
-
-def _text_blocks(landing_file: LandingFile, chunk_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number of its first line, block of whole lines, is the last) of the text, gunzipped."""
-    with storage_errors("read", landing_file.url):
-        handle = fsspec.open(landing_file.url, "rb").open()
-    with handle:
-        gzipped = landing_file.relative_path.lower().endswith(".gz")
-        stream: BinaryIO = gzip.GzipFile(fileobj=handle) if gzipped else handle
-        line, carry = 1, b""
-        while True:
-            data = _read_block(stream, chunk_bytes, landing_file.url)
-            block = carry + data
-            cut = block.rfind(b"\n") + 1 if data else len(block)  # at the end, the last line too
-            block, carry = block[:cut], block[cut:]
-            if b"\x00" in block:
-                raise UnreadableFileError("binary content (NUL bytes) in a text file")
-            yield line, block, not data
-            if not data:
-                return
-            line += line_breaks(block)
-
-
-def _read_block(stream: BinaryIO, size: int, url: str) -> bytes:
-    """Storage errors name the URL (and may be retried); a bad gzip stream is the file's fault."""
-    with storage_errors("read", url):
-        try:
-            return stream.read(size)
-        except GZIP_ERRORS as exc:
-            error = exc
-    raise UnreadableFileError(f"corrupt gzip stream: {error}") from error
+        raise UnreadableFileError(f"{path}: cannot be parsed: {type(exc).__name__}: {cause}") from exc
+    except Exception as exc:  # a bug of ours, or out of memory: it fails the run, naming the file
+        exc.add_note(f"while reading {path}")
+        raise
 
 
 def _jsonl_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFrame]:
@@ -231,8 +204,8 @@ def _unwrap_kafka_value(records: pl.DataFrame, kind: str | None) -> pl.DataFrame
     dead-letters it. In another format such a column is an ordinary extra."""
     if KAFKA_VALUE not in records.columns:
         return records
-    if kind != "jsonl":
-        return records.rename({KAFKA_VALUE: f"extra_{KAFKA_VALUE}"})
+    if kind != "jsonl":  # renamed as column_names would (a made-up name takes no other's)
+        return records.rename({KAFKA_VALUE: free_name(f"extra_{KAFKA_VALUE}", records.columns)})
     wrapped = pl.col(KAFKA_VALUE).is_not_null()
     return records.with_columns(
         _raw_record=pl.coalesce(KAFKA_VALUE, "_raw_record"),
@@ -243,12 +216,13 @@ def _unwrap_kafka_value(records: pl.DataFrame, kind: str | None) -> pl.DataFrame
 def order_raw_columns(records: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
     """Landing fields first, then unknown extra columns by name, then provenance, then any Kafka
     provenance (then ``date``); missing raw columns are added as nulls. Rows keep their order."""
-    names = records.collect_schema().names()
+    schema = records.collect_schema()
+    names = schema.names()
     missing = [pl.lit(None, dtype).alias(name) for name, dtype in RAW_SCHEMA.items() if name not in names]
     kafka = [c for c in KAFKA_COLUMNS if c in names]
     extras = sorted(c for c in names if c not in RAW_SCHEMA and c not in KAFKA_SCHEMA and c != "date")
     ordered = [*LANDING_FIELDS, *extras, *PROVENANCE_COLUMNS, *kafka, *(["date"] if "date" in names else [])]
-    return records.with_columns(missing).select(_typed(c, records.collect_schema().get(c)) for c in ordered)
+    return records.with_columns(missing).select(_typed(c, schema.get(c)) for c in ordered)
 
 
 def _typed(name: str, received: pl.DataType | None) -> pl.Expr:

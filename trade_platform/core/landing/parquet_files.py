@@ -2,7 +2,10 @@
 
 Columns are stored under ``columns.column_names``; zoned timestamps become UTC text, binary
 ``0x`` hex, durations ISO 8601, nested values JSON (a nested trade or identifying field makes
-the record malformed). Any error pyarrow raises on the bytes is corruption: the file is unreadable.
+the record malformed), an extension type (uuid, json, tensors) as its storage type, and a column
+polars cannot hold or encode (decimal256, binary inside a struct) is the text of its values (JSON
+for nested ones): an odd column never costs its file. Any error pyarrow raises on the bytes is
+corruption: the file is unreadable.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -20,6 +23,7 @@ from fsspec.core import url_to_fs
 
 from trade_platform.core.landing.columns import (
     LANDING_FIELDS,
+    PARSE_ERRORS,
     UnreadableFileError,
     column_names,
     kept_columns,
@@ -35,22 +39,8 @@ def parquet_chunks(url: str, rows: int) -> Iterator[pl.DataFrame]:
         batches = _corrupt_parquet_unreadable(lambda: pq.ParquetFile(path).iter_batches(batch_size=rows))
         offset = 0
         while (batch := _corrupt_parquet_unreadable(lambda: next(batches, None))) is not None:
-            table = pl.from_arrow(_polars_ready(batch))
-            yield _parquet_records(table, offset)
-            offset += table.height
-
-
-def _polars_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch under the stored column names (``column_names``; the last of a repeated name
-    counts), with zoned timestamps in UTC: polars rejects fixed offsets such as ``+05:30``."""
-    names = column_names(batch.schema.names)
-    columns = []
-    for position, name in kept_columns(names):
-        column, kind = batch.column(position), batch.schema.field(position).type
-        if pa.types.is_timestamp(kind) and kind.tz:
-            column = column.cast(pa.timestamp(kind.unit, "UTC"))
-        columns.append((name, column))
-    return pa.RecordBatch.from_arrays([c for _, c in columns], names=[n for n, _ in columns])
+            yield _parquet_records(batch, offset)
+            offset += batch.num_rows
 
 
 def _corrupt_parquet_unreadable(read: Callable[[], T]) -> T:
@@ -77,47 +67,107 @@ def _local_copy(url: str) -> Iterator[str]:
         yield local.name
 
 
-def _parquet_records(table: pl.DataFrame, offset: int) -> pl.DataFrame:
+def _parquet_records(batch: pa.RecordBatch, offset: int) -> pl.DataFrame:
+    """The batch's rows as text under the stored column names (``column_names``; the last of a
+    repeated name counts), each row as received in ``_raw_record`` (JSON)."""
+    names = column_names(batch.schema.names)
+    columns = {name: _storage(batch.column(position)) for position, name in kept_columns(names)}
     # A landing field holding a list or struct cannot be a value: that record is malformed.
-    nested = [name for name, dtype in table.schema.items() if name in LANDING_FIELDS and dtype.is_nested()]
+    nested = [
+        name for name, column in columns.items() if name in LANDING_FIELDS and pa.types.is_nested(column.type)
+    ]
+    start = offset + 1
+    rows = pl.select(_source_row=pl.int_range(start, start + batch.num_rows, dtype=pl.Int64))
+    values = rows.with_columns(_polars(name, column) for name, column in columns.items())
+    try:
+        return _records(values, nested)
+    except PARSE_ERRORS:  # a column polars holds but cannot encode (binary inside a struct)
+        odd = [name for name in columns if not _encodes(values.select(name))]
+        return _records(values.with_columns(_python_texts(name, columns[name]) for name in odd), nested)
+
+
+def _records(values: pl.DataFrame, nested: list[str]) -> pl.DataFrame:
+    columns = [name for name in values.columns if name != "_source_row"]
     parse_error = pl.lit(None, pl.String)
     if nested:
-        names = (
-            pl.concat_list([pl.when(pl.col(name).is_not_null()).then(pl.lit(name)) for name in nested])
-            .list.drop_nulls()
-            .list.join(", ")
-        )
-        parse_error = pl.when(names != "").then(pl.format("nested value in field(s): {}", names))
-    as_json = [
-        pl.col(name)
-        if dtype.is_nested() or dtype.is_numeric() or dtype in JSON_TYPES
-        else _as_text(name, dtype)
-        for name, dtype in table.schema.items()
-    ]
-    raw_record = pl.struct(as_json).struct.json_encode() if table.width else pl.lit("{}")
-    with_provenance = table.with_row_index("_source_row", offset=offset + 1).with_columns(
-        pl.col("_source_row").cast(pl.Int64), _raw_record=raw_record, _parse_error=parse_error
-    )
-    return with_provenance.select(
+        held = pl.concat_list([pl.when(pl.col(name).is_not_null()).then(pl.lit(name)) for name in nested])
+        held = held.list.drop_nulls().list.join(", ")
+        parse_error = pl.when(held != "").then(pl.format("nested value in field(s): {}", held))
+    as_json = [_as_json(name, values.schema[name]) for name in columns]
+    return values.select(
         "_source_row",
-        "_raw_record",
-        "_parse_error",
-        *(_as_text(name, dtype, nested=name in nested) for name, dtype in table.schema.items()),
+        (pl.struct(as_json).struct.json_encode() if columns else pl.lit("{}")).alias("_raw_record"),
+        parse_error.alias("_parse_error"),
+        # a nested landing field: the whole record is kept in _raw_record
+        *(
+            pl.lit(None, pl.String).alias(n) if n in nested else _as_text(n, values.schema[n])
+            for n in columns
+        ),
     )
+
+
+def _storage(column: pa.Array) -> pa.Array:
+    """Extension types (uuid, json, tensors, custom ones) as their storage; zoned timestamps in UTC,
+    as polars rejects fixed offsets such as ``+05:30``."""
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.storage
+    if pa.types.is_timestamp(column.type) and column.type.tz:
+        column = column.cast(pa.timestamp(column.type.unit, "UTC"))
+    return column
+
+
+def _polars(name: str, column: pa.Array) -> pl.Series:
+    """The column in polars, or its values' text when polars cannot hold it (decimal256)."""
+    try:
+        return pl.Series(name, pl.from_arrow(column))
+    except PARSE_ERRORS:
+        return _python_texts(name, column)
+
+
+def _encodes(column: pl.DataFrame) -> bool:
+    name, dtype = column.columns[0], column.dtypes[0]
+    try:
+        column.select(
+            _as_text(name, dtype).alias("text"), pl.struct(_as_json(name, dtype)).struct.json_encode()
+        )
+    except PARSE_ERRORS:
+        return False
+    return True
+
+
+def _python_texts(name: str, column: pa.Array) -> pl.Series:
+    return pl.Series(name, [_python_text(value) for value in column.to_pylist()], pl.String)
+
+
+def _python_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_python_text)
+    return str(value)
 
 
 JSON_TYPES = (pl.String, pl.Boolean, pl.Null, pl.Date, pl.Datetime)
 """Types whose values go into ``_raw_record`` as they are; others (binary, durations) as text."""
 
 
-def _as_text(name: str, dtype: pl.DataType, *, nested: bool = False) -> pl.Expr:
+def _as_json(name: str, dtype: pl.DataType) -> pl.Expr:
+    return (
+        pl.col(name)
+        if dtype.is_nested() or dtype.is_numeric() or dtype in JSON_TYPES
+        else _as_text(name, dtype)
+    )
+
+
+def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A Parquet column as text: tz-aware timestamps keep their offset, naive ones get none."""
     column = pl.col(name)
-    if nested:  # the whole record is kept in _raw_record
-        return pl.lit(None, pl.String).alias(name)
-    if dtype.is_nested():  # bare JSON of the value: cut the {"<name>": ...} wrapper
+    if dtype.is_nested():  # bare JSON of the value: cut the {"<name>": ...} wrapper; null stays null
         prefix = len(json.dumps(name, ensure_ascii=False)) + 2
-        return pl.struct(column).struct.json_encode().str.slice(prefix).str.head(-1).alias(name)
+        as_json = pl.struct(column).struct.json_encode().str.slice(prefix).str.head(-1)
+        return pl.when(column.is_not_null()).then(as_json).alias(name)
     if isinstance(dtype, pl.Datetime):
         fmt = "%Y-%m-%dT%H:%M:%S%.f%:z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S%.f"
         return column.dt.to_string(fmt).alias(name)
