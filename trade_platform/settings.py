@@ -61,8 +61,11 @@ DEFAULT_KAFKA_GROUP = "trade-platform-landing"
 DEFAULT_KAFKA_BATCH_MESSAGES = 200_000
 DEFAULT_KAFKA_BATCH_SECONDS = 5.0
 DEFAULT_KAFKA_TIMEOUT_SECONDS = 10.0
-# Consumer settings the consumer owns: offsets are committed by hand once the files are durable.
-KAFKA_OWNED = frozenset({"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store"})
+# Consumer settings the consumer owns: offsets are committed by hand once the files are durable, and
+# an offset out of range resets to the first one kept, the gap recorded as lost (never skipped).
+KAFKA_OWNED = frozenset(
+    {"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset"}
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ class KafkaSettings:
                 if setting in KAFKA_OWNED:
                     raise ValueError(
                         f"{name}: {setting} is set by trade-platform (use {KAFKA_BOOTSTRAP_SERVERS_ENV} "
-                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable)"
+                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable, and an offset "
+                        "out of range resets to the earliest kept, the offsets lost recorded)"
                     )
                 client_config[setting] = value.strip()
         return cls(

@@ -39,9 +39,9 @@ def consumer(kafka: KafkaSettings, **callbacks: Any) -> Consumer:
 def _consumer(kafka: KafkaSettings, callbacks: dict[str, Any]) -> Consumer:
     return Consumer(
         {
-            "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
             **kafka.client_config,
+            "auto.offset.reset": "earliest",  # a gap it leaves is recorded as lost (streaming.ranges)
             "bootstrap.servers": kafka.bootstrap_servers,
             "group.id": kafka.group,
             "enable.auto.commit": False,
@@ -71,6 +71,19 @@ def watermarks(client: Consumer, kafka: KafkaSettings) -> tuple[dict[int, int], 
         except KafkaException as exc:
             raise KafkaUnavailableError(f"{where(kafka)}: cannot read {topic}[{partition}]: {exc}") from None
     return starts, ends
+
+
+def low_watermark(client: Consumer, kafka: KafkaSettings, partition: int) -> int:
+    """The partition's first offset now, asked of the broker."""
+    try:
+        low, _ = client.get_watermark_offsets(
+            TopicPartition(kafka.topic, partition), timeout=kafka.timeout_seconds, cached=False
+        )
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"{where(kafka)}: cannot read {kafka.topic}[{partition}]: {exc}"
+        ) from None
+    return low
 
 
 def group_lag(kafka: KafkaSettings) -> dict[int, int]:
