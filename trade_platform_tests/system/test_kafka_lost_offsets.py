@@ -115,6 +115,32 @@ def test_a_recorded_range_deleted_before_its_re_read_is_recorded_as_lost(kafka_b
     assert group_lag(settings) == {0: 0}
 
 
+def test_a_recorded_range_is_re_read_into_the_days_it_was_first_landed_in(kafka_broker, tmp_path):
+    """A range landed on one day and re-read on a later one (a crash between write and commit)
+    is rewritten with the days recorded with it: the same files, byte for byte."""
+    topic, landing = "re-read-later", tmp_path / "landing"
+    kafka_broker.create_topic(topic, 1)
+    settings = settings_for(kafka_broker.bootstrap_servers, topic)
+    produce(kafka_broker.bootstrap_servers, topic, 5)  # no trade timestamp: the Kafka day, today
+    land(settings, landing)
+    # As if read three days ago, when today was no partition yet: landed on that day.
+    earlier = (datetime.now(UTC) - timedelta(days=3)).date()
+    record = landing / "_kafka" / topic / "p0.json"
+    record.write_text(
+        json.dumps({"group": settings.group, "uncommitted": [[0, 4, str(START), str(earlier)]]})
+    )
+    (today,) = kafka_files(landing)
+    then = landing / "trades" / f"date={earlier}" / today.name
+    then.parent.mkdir()
+    today.rename(then)
+    written = then.read_bytes()
+    rewind = Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers, "group.id": settings.group})
+    rewind.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)  # the commit was lost
+    rewind.close()
+    land(settings, landing)
+    assert kafka_files(landing) == [then] and then.read_bytes() == written
+
+
 def test_a_producer_clock_in_seconds_lands_inside_the_partitions(kafka_broker, tmp_path):
     """(This broker refuses timestamps over an hour ahead, Kafka 4's default: microseconds and
     far-future clocks are covered by the core tests.)"""

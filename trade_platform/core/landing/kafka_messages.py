@@ -158,7 +158,7 @@ def _readable_records(lines: pl.DataFrame) -> pl.DataFrame:
     must land all the same) has ``UNREADABLE`` set. Failing batches are bisected to find them."""
     try:
         return jsonl_records(lines)
-    except Exception as exc:  # noqa: BLE001 - whatever the reader cannot read lands as text
+    except Exception as exc:  # whatever the reader cannot read lands as text
         if lines.height == 1:
             return lines.with_columns(
                 _parse_error=pl.lit("unreadable"), **{UNREADABLE: pl.lit(type(exc).__name__)}
