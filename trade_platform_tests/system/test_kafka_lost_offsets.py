@@ -16,9 +16,9 @@ from trade_platform_tests.system.test_kafka_ingest import Log, kafka_files, land
 START = date(2026, 1, 1)
 
 
-def settings_for(bootstrap: str, topic: str) -> KafkaSettings:
+def settings_for(bootstrap: str, topic: str, **overrides) -> KafkaSettings:
     return KafkaSettings(
-        bootstrap_servers=bootstrap, topic=topic, group=f"group-{topic}", timeout_seconds=5.0
+        bootstrap_servers=bootstrap, topic=topic, group=f"group-{topic}", timeout_seconds=5.0, **overrides
     )
 
 
@@ -113,6 +113,41 @@ def test_a_recorded_range_deleted_before_its_re_read_is_recorded_as_lost(kafka_b
     assert all(path.read_bytes() == data for path, data in files.items())
     assert [offset for _, offset in landed(landing)] == list(range(25))  # each once
     assert group_lag(settings) == {0: 0}
+
+
+def test_offsets_deleted_while_the_consumer_reads_are_recorded_as_lost(kafka_broker, tmp_path):
+    """Retention overtakes the consumer: its next fetch is out of range, it resumes at the new
+    first offset (auto.offset.reset=earliest), and the gap is recorded as lost."""
+    topic, landing = "lost-while-reading", tmp_path / "landing"
+    kafka_broker.create_topic(topic, 1)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers, "linger.ms": 0})
+    for n in range(60):  # one record batch each, so the consumer prefetches only a few
+        producer.produce(topic, json.dumps({"trade_id": f"T{n}"}), partition=0)
+        producer.flush(10)
+    little = {  # fetch and queue ahead as little as librdkafka allows
+        "queued.min.messages": "1",
+        "queued.max.messages.kbytes": "1",
+        "fetch.queue.backoff.ms": "1",
+        "message.max.bytes": "1000",
+        "fetch.max.bytes": "1000",
+        "max.partition.fetch.bytes": "100",
+    }
+    settings = settings_for(kafka_broker.bootstrap_servers, topic, batch_messages=10, client_config=little)
+    consumer = LandingConsumer(settings, str(landing), Log(), START)
+    deleted = []
+
+    def retention() -> bool:  # once the first batch is landed
+        if consumer.summary.messages and not deleted:
+            delete_up_to(kafka_broker, topic, 40)
+            deleted.append(40)
+        return False
+
+    consumer.run(to_end_offsets=True, should_stop=retention)
+    [record] = lost(landing).values()
+    assert 10 <= record["first_offset"] and record["last_offset"] == 39
+    assert "low watermark 40" in record["reason"]
+    lost_offsets = list(range(record["first_offset"], 40))
+    assert sorted([offset for _, offset in landed(landing)] + lost_offsets) == list(range(60))  # each once
 
 
 def test_a_recorded_range_is_re_read_into_the_days_it_was_first_landed_in(kafka_broker, tmp_path):
