@@ -123,8 +123,8 @@ class KafkaSettings:
                 if setting in KAFKA_OWNED:
                     raise ValueError(
                         f"{name}: {setting} is set by trade-platform (use {KAFKA_BOOTSTRAP_SERVERS_ENV} "
-                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable, and an offset "
-                        "out of range resets to the earliest kept, the offsets lost recorded)"
+                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable, and offsets "
+                        "out of range are recorded as lost)"
                     )
                 client_config[setting] = value.strip()
         return cls(

@@ -22,14 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import polars as pl
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA, landing_files
+from trade_platform.core.landing.kafka_messages import landing_files
 from trade_platform.core.storage import write_atomically
 from trade_platform.settings import KafkaSettings
-from trade_platform.streaming import kafka_client
-from trade_platform.streaming.kafka_client import KafkaUnavailableError, consumer, watermarks, where
+from trade_platform.streaming.kafka_client import (
+    KafkaUnavailableError,
+    consumer,
+    message_frame,
+    partition_offsets,
+    watermarks,
+    where,
+)
 from trade_platform.streaming.ranges import Log, Range, read_ranges, record_loss, record_url, write_ranges
 
 CONSUME_BATCH = 10_000
@@ -156,9 +161,9 @@ class LandingConsumer:
             return
         expected, state.next_offset = state.next_offset, message.offset() + 1
         if expected is not None and message.offset() > expected:  # a gap: transactions, or a reset
-            low = kafka_client.low_watermark(self._consumer, self.settings, message.partition())
+            low, _ = partition_offsets(self._consumer, self.settings, message.partition())
             if low > expected:
-                state.cuts, state.skip_below = self._lose(message.partition(), state.cuts, expected, low)
+                self._lose(message.partition(), state, expected, low)
         if message.offset() < state.skip_below:
             return
         if not state.buffer:
@@ -196,7 +201,7 @@ class LandingConsumer:
             if not batch:  # the range is gone from Kafka, unnoticed: nothing to rewrite
                 continue
             first, last = batch[0].offset(), batch[-1].offset()
-            files = landing_files(_frame(batch), batch_range.start, batch_range.consumed)
+            files = landing_files(message_frame(batch), batch_range.start, batch_range.consumed)
             for path, payload in files.items():
                 write_atomically(f"{self.landing_url}/{path}", payload)
             self.summary.messages += len(batch)
@@ -247,9 +252,9 @@ class LandingConsumer:
             ]
             expected = start if start >= 0 else (pending[0].first if pending else None)
             state = _Partition(uncommitted=pending, cuts=list(pending), next_offset=expected)
-            low = kafka_client.low_watermark(client, self.settings, tp.partition)
+            low, _ = partition_offsets(client, self.settings, tp.partition)
             if expected is not None and expected < low:
-                state.cuts, state.skip_below = self._lose(tp.partition, state.cuts, expected, low)
+                self._lose(tp.partition, state, expected, low)
                 state.next_offset = low
                 self._skips.append(TopicPartition(self.settings.topic, tp.partition, state.skip_below))
             ends = self._ends
@@ -262,8 +267,12 @@ class LandingConsumer:
                     f"not committed, from offset {state.cuts[0].first}"
                 )
 
-    def _lose(self, partition: int, cuts: list[Range], first: int, low: int) -> tuple[list[Range], int]:
-        return record_loss(self.landing_url, self.settings.topic, partition, cuts, first, low, self.log)
+    def _lose(self, partition: int, state: _Partition, first: int, low: int) -> None:
+        state.cuts, lost = record_loss(
+            self.landing_url, self.settings.topic, partition, state.cuts, first, low, self.log
+        )
+        state.skip_below = lost.stop
+        state.buffer = [m for m in state.buffer if m.offset() not in lost]  # of a recorded range lost whole
 
     def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         """What was read and not committed is the next owner's to read again."""
@@ -279,17 +288,3 @@ class LandingConsumer:
 
     def _on_error(self, error: KafkaError) -> None:
         self.log.warning(f"{self.where}: {error.str()}")
-
-
-def _frame(batch: list[Message]) -> pl.DataFrame:
-    topic, partition = batch[0].topic(), batch[0].partition()
-    return pl.DataFrame(
-        {
-            "topic": [topic] * len(batch),
-            "partition": [partition] * len(batch),
-            "offset": [m.offset() for m in batch],
-            "timestamp_ms": [ts if kind else None for kind, ts in (m.timestamp() for m in batch)],
-            "value": [(m.value() or b"").decode("utf-8", errors="replace") for m in batch],
-        },
-        schema=MESSAGE_SCHEMA,
-    )

@@ -57,14 +57,14 @@ def write_ranges(url: str, group: str, ranges: list[Range]) -> None:
 
 def record_loss(
     landing_url: str, topic: str, partition: int, cuts: list[Range], first: int, low: int, log: Log
-) -> tuple[list[Range], int]:
+) -> tuple[list[Range], range]:
     """Records offsets ``first`` to ``low - 1``, deleted before they were landed, as lost (before
-    anything is committed past them); (the recorded ranges still to re-read, the offset to resume
-    from). A recorded range they reach into is lost whole: its files may be written in part, and
+    anything is committed past them); (the recorded ranges still to re-read, the offsets recorded
+    as lost). A recorded range they reach into is lost whole: its files may be written in part, and
     without its first messages it cannot be rewritten the same."""
     gone = [r for r in cuts if r.first < low]
-    last = max([low - 1, *(r.last for r in gone)])
     reason = f"offsets {first}-{low - 1} were deleted by broker retention before they were read (low watermark {low})"
+    first, last = min([first, *(r.first for r in gone)]), max([low - 1, *(r.last for r in gone)])
     if gone:
         reason += (
             f"; they reach into range(s) {', '.join(f'{r.first}-{r.last}' for r in gone)} recorded as written "
@@ -73,4 +73,4 @@ def record_loss(
     path, payload = lost_range_file(topic, partition, first, last, reason, datetime.now(UTC))
     write_atomically(f"{landing_url}/{path}", payload)
     log.warning(f"{topic}[{partition}]: offsets {first}-{last} are lost ({reason}); recorded in {path}")
-    return [r for r in cuts if r.first > last], last + 1
+    return [r for r in cuts if r.first > last], range(first, last + 1)

@@ -9,7 +9,7 @@ import json
 from datetime import date
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from trade_platform.core.landing.files import LandingFile, iter_landing_file
@@ -77,6 +77,8 @@ def message(draw) -> str | None:
     values=st.lists(message(), min_size=1, max_size=8),
     kafka_ms=st.one_of(st.none(), st.integers(-1, 2**63 - 1)),
 )
+@example(values=['{"trade_id":"T1","x":{"a":"\\ud800"}}', "[" * 10_000 + "]" * 10_000], kafka_ms=0)
+@example(values=['{"trade_id":NaN,"timestamp":null}', '\ufeff{"trade_id":"T1"}'], kafka_ms=None)
 def test_any_messages_land_once_each_where_the_reader_reads_them(tmp_path_factory, values, kafka_ms):
     batch = pl.DataFrame(
         {

@@ -3,9 +3,9 @@
 A batch of one topic partition, offsets ``first`` to ``last``, becomes one JSON Lines file per UTC
 day, ``trades/date=D/kafka-<topic>-p<partition>-<first>-<last>.jsonl`` (offsets zero-padded to
 19 digits, so names sort in offset order). D is always a partition's day, from the start date to
-the day the batch was consumed (``landing_day``), so no message waits where no run reads it. The
-same messages, start date and consumed day always give the same names and bytes: a batch re-read
-after a crash overwrites its files with themselves.
+the day the batch was consumed, so no message waits where no run reads it. The same messages,
+start date and consumed day always give the same names and bytes: a batch re-read after a crash
+(its days recorded with its range) overwrites its files with themselves.
 
 Each line is the message with the ``_kafka_*`` provenance members appended inside its object (the
 message's own text is kept; line breaks, which JSON allows only as whitespace outside strings,
@@ -41,6 +41,7 @@ LOST_RANGES = "_kafka_lost"
 """Offsets that can no longer be landed (deleted by retention first) are recorded in each day's
 ``_kafka_lost/`` folder (``lost_range_file``)."""
 UNREADABLE = "_unreadable"
+"""Set on a message the landing reader fails on: it lands as text."""
 FUTURE_LIMIT = "1d"
 """A trade stamped more than this after its message was produced is judged on the message's day."""
 KAFKA_MS_RANGE = (0, 253_402_300_799_999)
@@ -137,7 +138,7 @@ def landed_lines(messages: pl.DataFrame, start: date, consumed: date) -> pl.Data
         _one_line=one_line,
         _is_object=is_object,
         _parsed=records["_parse_error"].is_null(),
-        _timestamp=records["timestamp"],
+        _timestamp=records["timestamp"].cast(pl.String),  # all null: of no type
     ).select(
         day=pl.when(candidate.is_between(start, consumed)).then(candidate).otherwise(pl.lit(consumed)),
         line=pl.when(pl.col("_is_object"))
