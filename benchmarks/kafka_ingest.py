@@ -25,7 +25,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from trade_platform.settings import KafkaSettings
+from trade_platform.settings import DEFAULT_START_DATE, KafkaSettings
 from trade_platform.streaming.consumer import LandingConsumer
 from trade_platform_tests.system.test_kafka_ingest import trade_messages
 
@@ -48,7 +48,9 @@ def produce(bootstrap: str, topic: str, values: list[bytes | None], partitions: 
 def platform(bootstrap: str, topic: str, landing: Path) -> float:
     settings = KafkaSettings(bootstrap_servers=bootstrap, topic=topic, group="bench-platform")
     started = time.perf_counter()
-    summary = LandingConsumer(settings, str(landing), logging.getLogger(__name__)).run(to_end_offsets=True)
+    summary = LandingConsumer(settings, str(landing), logging.getLogger(__name__), DEFAULT_START_DATE).run(
+        to_end_offsets=True
+    )
     seconds = time.perf_counter() - started
     return summary.messages / seconds
 

@@ -34,7 +34,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings.start_date)
     backfills = backfill_policy(settings.max_partitions_per_run)
     freshness_checks = build_freshness_checks(settings.freshness_deadline, settings.start_date)
-    kafka_ingest = build_kafka_ingest_job(settings.kafka)
+    kafka_ingest = build_kafka_ingest_job(settings.kafka, settings.start_date)
     return dg.Definitions(
         assets=[
             build_ingest_assets(partitions, backfills, settings.pii_key),

@@ -79,8 +79,11 @@ DEFAULT_KAFKA_TIMEOUT_SECONDS = 10.0
 RATE = values.decimal(0, 1)
 MESSAGES = values.integer(1, 10_000_000)
 WAIT_SECONDS = values.decimal(0, 3600, above_low=True)
-# Consumer settings the consumer owns: offsets are committed by hand once the files are durable.
-KAFKA_OWNED = frozenset({"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store"})
+# Consumer settings the consumer owns: offsets are committed by hand once the files are durable, and
+# an offset out of range resets to the first one kept, the gap recorded as lost (never skipped).
+KAFKA_OWNED = frozenset(
+    {"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset"}
+)
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ class KafkaSettings:
                 if setting in KAFKA_OWNED:
                     raise ValueError(
                         f"{name}: {setting} is set by trade-platform (use {KAFKA_BOOTSTRAP_SERVERS_ENV} "
-                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable)"
+                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable, and offsets "
+                        "out of range are recorded as lost)"
                     )
                 value = env.parse(name, None, partial(values.kafka_setting, setting))
                 if value is not None:

@@ -35,7 +35,7 @@ def run_stream(settings: Settings, landing_url: str) -> int:
     while not stopping.is_set():
         landing = None
         try:
-            landing = LandingConsumer(settings.kafka, landing_url, log)
+            landing = LandingConsumer(settings.kafka, landing_url, log, settings.start_date)
             landing.run(to_end_offsets=False, should_stop=stopping.is_set)
             delay = settings.retry_delay_seconds
         except PermanentStorageError as exc:

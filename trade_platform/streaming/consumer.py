@@ -8,25 +8,34 @@ written but not yet committed). Whoever is assigned the partition next (this pro
 after a crash, or another member of the group after a rebalance) reads that record and ends its
 first batches exactly at those ranges' ends: a crash between write and commit re-reads the same
 range and rewrites the same file names, so nothing is landed twice and nothing is lost.
+
+Offsets deleted (by retention) before they were landed, found on assignment (the committed offset
+or a recorded range below the partition's first offset) or as a gap while reading (an offset
+reset), are recorded as lost (``ranges.record_loss``) before any commit past them.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import UTC, date, datetime
 
-import fsspec
-import polars as pl
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA, landing_files
-from trade_platform.core.storage import storage_errors, write_atomically
+from trade_platform.core.landing.kafka_messages import landing_files
+from trade_platform.core.storage import write_atomically
 from trade_platform.settings import KafkaSettings
-from trade_platform.streaming.kafka_client import KafkaUnavailableError, consumer, watermarks, where
+from trade_platform.streaming.kafka_client import (
+    KafkaUnavailableError,
+    consumer,
+    message_frame,
+    partition_offsets,
+    watermarks,
+    where,
+)
+from trade_platform.streaming.ranges import Log, Range, read_ranges, record_loss, record_url, write_ranges
 
 CONSUME_BATCH = 10_000
 POLL_SECONDS = 0.5
@@ -41,11 +50,6 @@ REBALANCED = {
     KafkaError.FENCED_MEMBER_EPOCH,
     KafkaError.STALE_MEMBER_EPOCH,
 }
-
-
-class Log(Protocol):
-    def info(self, msg: str) -> None: ...
-    def warning(self, msg: str) -> None: ...
 
 
 @dataclass
@@ -68,10 +72,14 @@ class _Partition:
     buffer: list[Message] = field(default_factory=list)
     since: float = 0.0
     """When the buffer's first message arrived."""
-    uncommitted: list[tuple[int, int]] = field(default_factory=list)
+    uncommitted: list[Range] = field(default_factory=list)
     """Ranges written (or being written) and not yet committed, as recorded."""
-    cuts: list[int] = field(default_factory=list)
-    """Ends of recorded ranges to re-read: a batch must end exactly there."""
+    cuts: list[Range] = field(default_factory=list)
+    """Recorded ranges to re-read: a batch must end exactly at their ends, landed as they were."""
+    next_offset: int | None = None
+    """The offset expected next (None: whatever the group starts from); one past it may be lost."""
+    skip_below: int = 0
+    """Messages below this offset belong to a range recorded as lost."""
     done: bool = False
     """``kafka_ingest``: the end offset seen at the start is reached; what follows is left for later."""
 
@@ -79,16 +87,19 @@ class _Partition:
 class LandingConsumer:
     """Consumes ``settings.topic`` as a member of ``settings.group`` into ``landing_url``."""
 
-    def __init__(self, settings: KafkaSettings, landing_url: str, log: Log):
+    def __init__(self, settings: KafkaSettings, landing_url: str, log: Log, start_date: date):
         self.settings, self.landing_url, self.log = settings, landing_url.rstrip("/"), log
+        self.start_date = start_date
+        """The first partition: messages land on the days from it to the day they are read."""
         self.where = where(settings)
         self.summary = LandingSummary()
         self._partitions: dict[int, _Partition] = {}
         self._assigned = False
         self._active_at = time.monotonic()
         """When a message or an assignment last arrived."""
-        self._starts: dict[int, int] = {}
         self._ends: dict[int, int] | None = None
+        self._skips: list[TopicPartition] = []
+        """Offsets past ranges recorded as lost at assignment, to commit."""
         self._consumer = consumer(settings, error_cb=self._on_error)
 
     @property
@@ -100,7 +111,7 @@ class LandingConsumer:
         """Consume until ``should_stop()`` (then write and commit what was read) or, with
         ``to_end_offsets``, until this member's partitions reach the end offsets seen at the start."""
         try:
-            self._starts, ends = watermarks(self._consumer, self.settings)
+            _, ends = watermarks(self._consumer, self.settings)
             self._ends = ends if to_end_offsets else None
             self._consumer.subscribe(
                 [self.settings.topic],
@@ -115,6 +126,9 @@ class LandingConsumer:
                 for message in messages:
                     self._add(message)
                 self._active_at = time.monotonic() if messages else self._active_at
+                if self._skips:
+                    skips, self._skips = self._skips, []
+                    self._commit(skips)
                 while due := [p for p, state in self._partitions.items() if self._due(state, to_end_offsets)]:
                     self._flush(due)  # again: a buffer can reach several recorded ranges' ends
                 if (
@@ -145,6 +159,13 @@ class LandingConsumer:
             state.done = True  # what arrived since the start is left for the next run
             self._consumer.pause([TopicPartition(self.settings.topic, message.partition())])
             return
+        expected, state.next_offset = state.next_offset, message.offset() + 1
+        if expected is not None and message.offset() > expected:  # a gap: transactions, or a reset
+            low, _ = partition_offsets(self._consumer, self.settings, message.partition())
+            if low > expected:
+                self._lose(message.partition(), state, expected, low)
+        if message.offset() < state.skip_below:
+            return
         if not state.buffer:
             state.since = time.monotonic()
         state.buffer.append(message)
@@ -155,7 +176,7 @@ class LandingConsumer:
         if not state.buffer:
             return False
         if state.cuts:  # a recorded range is re-read exactly, however long it takes
-            return state.buffer[-1].offset() >= state.cuts[0]
+            return state.buffer[-1].offset() >= state.cuts[0].last
         if len(state.buffer) >= self.settings.batch_messages or (to_end_offsets and state.done):
             return True
         return not to_end_offsets and time.monotonic() - state.since >= self.settings.batch_seconds
@@ -166,23 +187,21 @@ class LandingConsumer:
         for partition in partitions:
             state = self._partitions[partition]
             batch, state.buffer = state.buffer, []
-            recorded = bool(state.cuts)
-            if recorded:
-                cut = state.cuts.pop(0)
+            if state.cuts:  # a recorded range being re-read is in the record already
+                batch_range = state.cuts.pop(0)
                 batch, state.buffer = (
-                    [m for m in batch if m.offset() <= cut],
-                    [m for m in batch if m.offset() > cut],
+                    [m for m in batch if m.offset() <= batch_range.last],
+                    [m for m in batch if m.offset() > batch_range.last],
                 )
-                if not batch:
-                    self.log.warning(
-                        f"{self.settings.topic}[{partition}]: the recorded range ending at {cut} is gone from Kafka"
-                    )
-                    continue
+            else:
+                today = datetime.now(UTC).date()
+                batch_range = Range(batch[0].offset(), batch[-1].offset(), self.start_date, today)
+                state.uncommitted.append(batch_range)
+                write_ranges(self._record_url(partition), self.settings.group, state.uncommitted)
+            if not batch:  # the range is gone from Kafka, unnoticed: nothing to rewrite
+                continue
             first, last = batch[0].offset(), batch[-1].offset()
-            if not recorded:  # a recorded range being re-read is in the record already
-                state.uncommitted.append((first, last))
-                self._record(partition, state.uncommitted)
-            files = landing_files(_frame(batch))
+            files = landing_files(message_frame(batch), batch_range.start, batch_range.consumed)
             for path, payload in files.items():
                 write_atomically(f"{self.landing_url}/{path}", payload)
             self.summary.messages += len(batch)
@@ -216,7 +235,7 @@ class LandingConsumer:
         for offset in offsets:
             state = self._partitions.get(offset.partition)
             if state is not None:
-                state.uncommitted = [r for r in state.uncommitted if r[0] >= offset.offset]
+                state.uncommitted = [r for r in state.uncommitted if r.first >= offset.offset]
 
     def _on_assign(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned, self._active_at = True, time.monotonic()
@@ -228,19 +247,32 @@ class LandingConsumer:
         for tp in partitions:
             start = committed.get(tp.partition, OFFSET_INVALID)
             start = start if start >= 0 else -1
-            pending = [r for r in self._recorded(tp.partition) if r[0] >= start]
-            done = self._ends is not None and max(start, self._starts.get(tp.partition, 0)) >= self._ends.get(
-                tp.partition, 0
-            )
-            self._partitions[tp.partition] = _Partition(
-                uncommitted=pending, cuts=[r[1] for r in pending], done=done
-            )
-            self.log.info(f"assigned {self.settings.topic}[{tp.partition}] from offset {max(start, 0)}")
-            if pending:
+            pending = [
+                r for r in read_ranges(self._record_url(tp.partition), self.start_date) if r.first >= start
+            ]
+            expected = start if start >= 0 else (pending[0].first if pending else None)
+            state = _Partition(uncommitted=pending, cuts=list(pending), next_offset=expected)
+            low, _ = partition_offsets(client, self.settings, tp.partition)
+            if expected is not None and expected < low:
+                self._lose(tp.partition, state, expected, low)
+                state.next_offset = low
+                self._skips.append(TopicPartition(self.settings.topic, tp.partition, state.skip_below))
+            ends = self._ends
+            state.done = ends is not None and max(start, low, state.skip_below) >= ends.get(tp.partition, 0)
+            self._partitions[tp.partition] = state
+            self.log.info(f"assigned {self.settings.topic}[{tp.partition}] from offset {max(start, low)}")
+            if state.cuts:
                 self.log.info(
-                    f"{self.settings.topic}[{tp.partition}]: re-reading {len(pending)} range(s) written but "
-                    f"not committed, from offset {pending[0][0]}"
+                    f"{self.settings.topic}[{tp.partition}]: re-reading {len(state.cuts)} range(s) written but "
+                    f"not committed, from offset {state.cuts[0].first}"
                 )
+
+    def _lose(self, partition: int, state: _Partition, first: int, low: int) -> None:
+        state.cuts, lost = record_loss(
+            self.landing_url, self.settings.topic, partition, state.cuts, first, low, self.log
+        )
+        state.skip_below = lost.stop
+        state.buffer = [m for m in state.buffer if m.offset() not in lost]  # of a recorded range lost whole
 
     def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         """What was read and not committed is the next owner's to read again."""
@@ -252,34 +284,7 @@ class LandingConsumer:
             )
 
     def _record_url(self, partition: int) -> str:
-        return f"{self.landing_url}/_kafka/{self.settings.topic}/p{partition}.json"
-
-    def _recorded(self, partition: int) -> list[tuple[int, int]]:
-        url = self._record_url(partition)
-        with storage_errors("read", url):
-            try:
-                with fsspec.open(url, "rb") as handle:
-                    return [tuple(r) for r in json.load(handle)["uncommitted"]]
-            except FileNotFoundError:
-                return []
-
-    def _record(self, partition: int, ranges: list[tuple[int, int]]) -> None:
-        payload = {"group": self.settings.group, "uncommitted": ranges}
-        write_atomically(self._record_url(partition), json.dumps(payload).encode())
+        return record_url(self.landing_url, self.settings.topic, partition)
 
     def _on_error(self, error: KafkaError) -> None:
         self.log.warning(f"{self.where}: {error.str()}")
-
-
-def _frame(batch: list[Message]) -> pl.DataFrame:
-    topic, partition = batch[0].topic(), batch[0].partition()
-    return pl.DataFrame(
-        {
-            "topic": [topic] * len(batch),
-            "partition": [partition] * len(batch),
-            "offset": [m.offset() for m in batch],
-            "timestamp_ms": [ts if kind else None for kind, ts in (m.timestamp() for m in batch)],
-            "value": [(m.value() or b"").decode("utf-8", errors="replace") for m in batch],
-        },
-        schema=MESSAGE_SCHEMA,
-    )

@@ -1,11 +1,13 @@
-"""The Kafka client settings, errors and offsets shared by the consumer and the lag sensor."""
+"""The Kafka client settings, errors, offsets and messages shared by the consumer and the lag sensor."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+import polars as pl
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError
 from trade_platform.settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KafkaSettings
 
@@ -39,9 +41,9 @@ def consumer(kafka: KafkaSettings, **callbacks: Any) -> Consumer:
 def _consumer(kafka: KafkaSettings, callbacks: dict[str, Any]) -> Consumer:
     return Consumer(
         {
-            "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
             **kafka.client_config,
+            "auto.offset.reset": "earliest",  # a gap it leaves is recorded as lost (streaming.ranges)
             "bootstrap.servers": kafka.bootstrap_servers,
             "group.id": kafka.group,
             "enable.auto.commit": False,
@@ -62,15 +64,18 @@ def watermarks(client: Consumer, kafka: KafkaSettings) -> tuple[dict[int, int], 
     found = metadata.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaTopicError(f"Topic {topic!r} does not exist on {where(kafka)}")
-    starts, ends = {}, {}
-    for partition in found.partitions:
-        try:
-            starts[partition], ends[partition] = client.get_watermark_offsets(
-                TopicPartition(topic, partition), kafka.timeout_seconds
-            )
-        except KafkaException as exc:
-            raise KafkaUnavailableError(f"{where(kafka)}: cannot read {topic}[{partition}]: {exc}") from None
-    return starts, ends
+    offsets = {partition: partition_offsets(client, kafka, partition) for partition in found.partitions}
+    return {p: first for p, (first, _) in offsets.items()}, {p: end for p, (_, end) in offsets.items()}
+
+
+def partition_offsets(client: Consumer, kafka: KafkaSettings, partition: int) -> tuple[int, int]:
+    """The partition's first and end offsets now, asked of the broker."""
+    try:
+        return client.get_watermark_offsets(TopicPartition(kafka.topic, partition), kafka.timeout_seconds)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"{where(kafka)}: cannot read {kafka.topic}[{partition}]: {exc}"
+        ) from None
 
 
 def group_lag(kafka: KafkaSettings) -> dict[int, int]:
@@ -87,3 +92,18 @@ def group_lag(kafka: KafkaSettings) -> dict[int, int]:
         return {tp.partition: ends[tp.partition] - max(tp.offset, starts[tp.partition]) for tp in committed}
     finally:
         client.close()
+
+
+def message_frame(batch: list[Message]) -> pl.DataFrame:
+    """Consumed messages of one partition as ``landing_files`` takes them."""
+    topic, partition = batch[0].topic(), batch[0].partition()
+    return pl.DataFrame(
+        {
+            "topic": [topic] * len(batch),
+            "partition": [partition] * len(batch),
+            "offset": [m.offset() for m in batch],
+            "timestamp_ms": [ts if kind else None for kind, ts in (m.timestamp() for m in batch)],
+            "value": [(m.value() or b"").decode("utf-8", errors="replace") for m in batch],
+        },
+        schema=MESSAGE_SCHEMA,
+    )

@@ -1,7 +1,7 @@
 """Kafka messages -> landing files, read back by the landing reader (no broker needed here)."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +12,9 @@ from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA, file_name
 from trade_platform.core.validation import split_trades
 
 PRODUCED_AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+PRODUCED_MS = int(PRODUCED_AT.timestamp() * 1000)
+START, CONSUMED = date(2026, 11, 1), date(2026, 12, 1)
+"""The partitions: START (``TRADE_PLATFORM_START_DATE``) to the day the batch is consumed."""
 GOOD = {
     "trade_id": "T1",
     "symbol": "AAA",
@@ -23,14 +26,15 @@ GOOD = {
 }
 
 
-def messages(*values: str | None, partition: int = 3, first: int = 100) -> pl.DataFrame:
-    produced = int(PRODUCED_AT.timestamp() * 1000)
+def messages(
+    *values: str | None, partition: int = 3, first: int = 100, kafka_ms: int | None = PRODUCED_MS
+) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "topic": "trades",
             "partition": partition,
             "offset": range(first, first + len(values)),
-            "timestamp_ms": produced,
+            "timestamp_ms": [kafka_ms] * len(values),
             "value": list(values),
         },
         schema=MESSAGE_SCHEMA,
@@ -40,7 +44,7 @@ def messages(*values: str | None, partition: int = 3, first: int = 100) -> pl.Da
 def land(tmp_path: Path, batch: pl.DataFrame) -> pl.DataFrame:
     """Write the batch's files and read them back as the pipeline does (with ``date``)."""
     frames = []
-    for relative, payload in landing_files(batch).items():
+    for relative, payload in landing_files(batch, START, CONSUMED).items():
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(payload)
@@ -63,7 +67,7 @@ def test_each_trade_lands_on_its_own_utc_day_with_its_provenance(tmp_path):
         json.dumps({**GOOD, "trade_id": "T2", "timestamp": "2026-11-29T00:30:00+01:00"}),  # 28th, UTC
         json.dumps({**GOOD, "trade_id": "T3", "timestamp": "2026-11-29T00:00:00Z"}),
     )
-    files = landing_files(batch)
+    files = landing_files(batch, START, CONSUMED)
     name = file_name("trades", 3, 100, 102)
     assert sorted(files) == [f"trades/date=2026-11-28/{name}", f"trades/date=2026-11-29/{name}"]
     landed = land(tmp_path, batch)
@@ -133,13 +137,14 @@ def test_a_messages_own_kafka_fields_cannot_hide_its_provenance(tmp_path):
 
 def test_the_same_messages_give_the_same_files_byte_for_byte():
     batch = messages(json.dumps(GOOD), "not json", json.dumps({**GOOD, "trade_id": "T2"}))
-    assert landing_files(batch) == landing_files(batch.sample(fraction=1.0, shuffle=True, seed=1))
+    shuffled = batch.sample(fraction=1.0, shuffle=True, seed=1)
+    assert landing_files(batch, START, CONSUMED) == landing_files(shuffled, START, CONSUMED)
 
 
 def test_a_batch_mixing_partitions_is_refused():
     batch = pl.concat([messages(json.dumps(GOOD)), messages(json.dumps(GOOD), partition=1)])
     with pytest.raises(ValueError, match="one topic partition"):
-        landing_files(batch)
+        landing_files(batch, START, CONSUMED)
 
 
 def test_a_kafka_value_column_in_a_csv_file_is_an_ordinary_extra(tmp_path):
@@ -150,3 +155,58 @@ def test_a_kafka_value_column_in_a_csv_file_is_an_ordinary_extra(tmp_path):
     ]
     assert chunk["extra__kafka_value"].to_list() == ["hello"]
     assert chunk["_parse_error"].to_list() == [None] and chunk["_raw_record"][0] == "T1,hello"
+
+
+TRADE_DAY = date(2026, 11, 28)  # GOOD's timestamp
+KAFKA_CLOCKS = {
+    "milliseconds": PRODUCED_MS,
+    "seconds": PRODUCED_MS // 1000,  # a producer clock in seconds: 1970-01-21
+    "microseconds": PRODUCED_MS * 1000,  # year 57882
+    "zero": 0,
+    "none": None,
+    "year 3000": int(datetime(3000, 1, 1, tzinfo=UTC).timestamp() * 1000),
+    "int64 max": 2**63 - 1,
+}
+TRADE_STAMPS = {
+    "valid": (GOOD["timestamp"], []),
+    "before the start date": ("2026-10-31T23:00:00Z", ["timestamp_outside_partition"]),
+    "year 3000": ("3000-01-01T00:00:00Z", ["timestamp_in_future", "timestamp_outside_partition"]),
+    "invalid": ("yesterday", ["invalid_timestamp"]),
+    "without a zone": ("2026-11-28T10:00:00", ["timestamp_no_timezone"]),
+    "epoch seconds": ("1795867200", []),  # 2026-11-28T12:00:00Z
+    "missing": (None, ["missing_field"]),
+    "nested": ({"at": 1}, ["malformed_record"]),
+}
+
+
+@pytest.mark.parametrize("clock", KAFKA_CLOCKS)
+def test_every_message_lands_in_a_partitions_folder_whatever_its_clocks(tmp_path, clock):
+    """A readable trade timestamp inside the partitions gives the day; else a Kafka timestamp
+    inside them; else the day the batch was consumed, where validation says why."""
+    values = [
+        json.dumps({**GOOD, "trade_id": f"T{i}", "timestamp": stamp})
+        for i, (stamp, _) in enumerate(TRADE_STAMPS.values())
+    ]
+    landed = land(tmp_path, messages(*values, kafka_ms=KAFKA_CLOCKS[clock]))
+    assert landed.height == len(TRADE_STAMPS) and landed["date"].is_between(START, CONSUMED).all()
+    kafka_day = PRODUCED_AT.date() if clock == "milliseconds" else CONSUMED  # else none usable
+    expected = {
+        "valid": TRADE_DAY,
+        "epoch seconds": TRADE_DAY,
+        "year 3000": kafka_day,  # more than a day after its message: judged on the message's day
+        "before the start date": CONSUMED,
+    }
+    assert dict(zip(TRADE_STAMPS, landed["date"], strict=True)) == {
+        kind: expected.get(kind, kafka_day) for kind in TRADE_STAMPS
+    }
+    # The run of a day judges it when the day is over; each record says why it is not that day's.
+    by_day = landed.partition_by("date", as_dict=True)
+    codes = {}
+    for (day,), part in by_day.items():
+        now = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
+        dlq = split_trades(part, now=now, run_id="r").dlq
+        offsets = dlq["raw_record"].str.extract(r"\"_kafka_offset\":(\d+)").cast(pl.Int64)
+        codes |= dict(zip(offsets, dlq["error_codes"].to_list(), strict=True))
+    assert {kind: codes.get(100 + i, []) for i, kind in enumerate(TRADE_STAMPS)} == {
+        kind: wanted for kind, (_, wanted) in TRADE_STAMPS.items()
+    }

@@ -90,3 +90,11 @@ def test_retention_windows_are_days_per_layer_and_a_layer_not_named_is_kept_fore
         ValueError, match="TRADE_PLATFORM_RETENTION: raw_trades: must be a whole number from 1 to 36500"
     ):
         Settings.from_env({"TRADE_PLATFORM_RETENTION": "raw_trades=0"})
+
+
+@pytest.mark.parametrize("setting", ["GROUP_ID", "ENABLE_AUTO_COMMIT", "AUTO_OFFSET_RESET"])
+def test_kafka_settings_the_consumer_owns_cannot_be_set(setting: str):
+    """Offsets are committed only once durable, and an offset out of range resets to the earliest
+    kept with the gap recorded as lost: a 'latest' would skip messages in silence."""
+    with pytest.raises(ValueError, match=f"TRADE_PLATFORM_KAFKA_{setting}: .* is set by trade-platform"):
+        Settings.from_env({f"TRADE_PLATFORM_KAFKA_{setting}": "latest"})

@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from dagster import DagsterInstance, build_sensor_context
 
 from trade_platform.core.generate import generate_day, render
-from trade_platform.settings import KafkaSettings
+from trade_platform.settings import DEFAULT_START_DATE, KafkaSettings
 from trade_platform.streaming.consumer import LandingConsumer
 from trade_platform.streaming.kafka_client import KafkaUnavailableError, group_lag
 from trade_platform_tests.conftest import Platform
@@ -178,7 +178,7 @@ def test_a_crash_between_write_and_commit_rewrites_the_same_files(kafka_broker, 
     settings = kafka_settings(
         kafka_broker.bootstrap_servers, topic, batch_messages=10**6, batch_seconds=3600.0
     )
-    consumer = LandingConsumer(settings, str(landing), Log())
+    consumer = LandingConsumer(settings, str(landing), Log(), DEFAULT_START_DATE)
 
     def broker_lost() -> bool:
         if consumer.buffered < len(produced):
@@ -193,12 +193,13 @@ def test_a_crash_between_write_and_commit_rewrites_the_same_files(kafka_broker, 
     written = {path: path.read_bytes() for path in kafka_files(landing)}
     assert landed(landing) == produced
     recorded = json.loads((landing / "_kafka" / topic / "p0.json").read_text())
-    assert recorded["uncommitted"] == [[0, len([p for p, _ in produced if p == 0]) - 1]]
+    today = datetime.now(UTC).date().isoformat()  # the range is landed as it was, days included
+    assert recorded["uncommitted"] == [[0, len([p for p, _ in produced if p == 0]) - 1, "2024-01-01", today]]
 
     kafka_broker.start()
     assert group_lag(settings) == {p: len([o for q, o in produced if q == p]) for p in range(PARTITIONS)}
     log = Log()
-    summary = LandingConsumer(settings, str(landing), log).run(to_end_offsets=True)
+    summary = LandingConsumer(settings, str(landing), log, DEFAULT_START_DATE).run(to_end_offsets=True)
     assert summary.messages == len(produced)
     assert sum("re-reading 1 range(s) written but not committed" in line for line in log.lines) == PARTITIONS
     assert {path: path.read_bytes() for path in kafka_files(landing)} == written  # the same files
@@ -219,7 +220,7 @@ def test_sigkill_mid_batch_and_restart_lands_every_message_once(kafka_broker, to
         assert process.wait(10) == -signal.SIGKILL
     settings = kafka_settings(kafka_broker.bootstrap_servers, topic)
     assert sum(group_lag(settings).values()) > 0  # the kills left work to do
-    LandingConsumer(settings, str(landing), Log()).run(to_end_offsets=True)
+    LandingConsumer(settings, str(landing), Log(), DEFAULT_START_DATE).run(to_end_offsets=True)
     assert landed(landing) == produced
 
 
@@ -252,7 +253,7 @@ def test_an_unreachable_broker_is_named_retried_and_nothing_is_landed(tmp_path, 
     with pytest.raises(
         KafkaUnavailableError, match=f"Kafka at {nowhere} \\(KAFKA_BOOTSTRAP_SERVERS\\) is unreachable"
     ):
-        LandingConsumer(settings, str(platform.landing), Log()).run(to_end_offsets=True)
+        LandingConsumer(settings, str(platform.landing), Log(), DEFAULT_START_DATE).run(to_end_offsets=True)
 
     job = platform.definitions(kafka=settings).resolve_job_def("kafka_ingest")
     result = job.execute_in_process(instance=platform.instance, raise_on_error=False)

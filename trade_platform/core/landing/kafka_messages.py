@@ -2,21 +2,23 @@
 
 A batch of one topic partition, offsets ``first`` to ``last``, becomes one JSON Lines file per UTC
 day, ``trades/date=D/kafka-<topic>-p<partition>-<first>-<last>.jsonl`` (offsets zero-padded to
-19 digits, so names sort in offset order), where D is the day of the trade's own ``timestamp``
-read exactly as validation reads it, or, when it cannot be read (or lies more than a day after the
-message's own), the day of the message's Kafka timestamp, so validation dead-letters the record in
-that partition. The same messages always give
-the same names and bytes: a batch re-read after a crash overwrites its files with themselves.
+19 digits, so names sort in offset order). D is always a partition's day, from the start date to
+the day the batch was consumed, so no message waits where no run reads it. The same messages,
+start date and consumed day always give the same names and bytes: a batch re-read after a crash
+(its days recorded with its range) overwrites its files with themselves.
 
 Each line is the message with the ``_kafka_*`` provenance members appended inside its object (the
 message's own text is kept; line breaks, which JSON allows only as whitespace outside strings,
-become spaces). A message that is not a JSON object (invalid JSON, an array, empty) is landed as
-``{"_kafka_...": ..., "_kafka_value": "<its text>"}`` and read back as a malformed record.
+become spaces). A message that is not a JSON object (invalid JSON, an array, empty), or that the
+landing reader cannot read (nesting too deep for Python's parser, a lone surrogate escape in a
+nested value), is landed as ``{"_kafka_...": ..., "_kafka_value": "<its text>"}`` and read back
+as a malformed record: no message can stop its partition.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 
 import polars as pl
 
@@ -35,17 +37,43 @@ MESSAGE_SCHEMA: dict[str, pl.DataType] = {
 """A batch of consumed messages: ``timestamp_ms`` is the Kafka timestamp (null when the broker
 gives none), ``value`` the message decoded as UTF-8 (bad bytes as U+FFFD, a null value as "")."""
 OFFSET_DIGITS = 19  # an int64 offset
+LOST_RANGES = "_kafka_lost"
+"""Offsets that can no longer be landed (deleted by retention first) are recorded in each day's
+``_kafka_lost/`` folder (``lost_range_file``)."""
+UNREADABLE = "_unreadable"
+"""Set on a message the landing reader fails on: it lands as text."""
 FUTURE_LIMIT = "1d"
-"""A trade stamped more than this after its message cannot belong to that day (it would wait in a
-future day's folder): it lands on the message's day, where validation dead-letters it."""
+"""A trade stamped more than this after its message was produced is judged on the message's day."""
+KAFKA_MS_RANGE = (0, 253_402_300_799_999)
+"""Kafka timestamps outside 1970-9999 count as none (int64 milliseconds could overflow a date)."""
 
 
 def file_name(topic: str, partition: int, first: int, last: int) -> str:
     return f"kafka-{topic}-p{partition}-{first:0{OFFSET_DIGITS}d}-{last:0{OFFSET_DIGITS}d}.jsonl"
 
 
-def landing_files(messages: pl.DataFrame) -> dict[str, bytes]:
-    """``{path below the landing root: content}`` of a batch of one topic partition."""
+def lost_range_file(
+    topic: str, partition: int, first: int, last: int, reason: str, detected_at: datetime
+) -> tuple[str, bytes]:
+    """(path below the landing root, content) recording offsets ``first``-``last`` (inclusive) of
+    a topic partition as lost, in the folder of the day the loss was detected (a hidden folder:
+    no run reads it as trades). The same range always has the same name."""
+    detected_at = detected_at.astimezone(UTC)
+    name = f"{topic}-p{partition}-{first:0{OFFSET_DIGITS}d}-{last:0{OFFSET_DIGITS}d}.json"
+    record = {
+        "topic": topic,
+        "partition": partition,
+        "first_offset": first,
+        "last_offset": last,
+        "reason": reason,
+        "detected_at": detected_at.isoformat(),
+    }
+    return f"{TRADES}/date={detected_at.date()}/{LOST_RANGES}/{name}", json.dumps(record).encode()
+
+
+def landing_files(messages: pl.DataFrame, start: date, consumed: date) -> dict[str, bytes]:
+    """``{path below the landing root: content}`` of a batch of one topic partition consumed on
+    day ``consumed``, the partitions being the days from ``start`` to ``consumed``."""
     if messages.is_empty():
         return {}
     if messages.select(pl.n_unique("topic", "partition")).row(0) != (1, 1):
@@ -53,7 +81,7 @@ def landing_files(messages: pl.DataFrame) -> dict[str, bytes]:
     messages = messages.cast(MESSAGE_SCHEMA).with_columns(pl.col("value").fill_null("")).sort("offset")
     topic, partition = messages.row(0)[:2]
     name = file_name(topic, partition, messages["offset"][0], messages["offset"][-1])
-    by_day = landed_lines(messages).partition_by("day", as_dict=True, maintain_order=True)
+    by_day = landed_lines(messages, start, consumed).partition_by("day", as_dict=True, maintain_order=True)
     files = {
         f"{TRADES}/date={day}/{name}": ("\n".join(part["line"]) + "\n").encode()
         for (day,), part in by_day.items()
@@ -61,26 +89,31 @@ def landing_files(messages: pl.DataFrame) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-def landed_lines(messages: pl.DataFrame) -> pl.DataFrame:
+def landed_lines(messages: pl.DataFrame, start: date, consumed: date) -> pl.DataFrame:
     """``day`` and the landed ``line`` of each message, in the messages' order."""
     one_line = messages["value"].str.replace_all(r"[\r\n]", " ")
-    records = jsonl_records(
+    records = _readable_records(
         pl.DataFrame({"_source_row": pl.int_range(messages.height, eager=True), "_raw_record": one_line})
     )
-    if "timestamp" not in records.columns:
-        records = records.with_columns(timestamp=pl.lit(None, pl.String))
+    for name in ("timestamp", UNREADABLE):
+        if name not in records.columns:
+            records = records.with_columns(pl.lit(None, pl.String).alias(name))
     # The bulk reader settles the usual case; the few others (rejected by it, or with line breaks)
     # are judged by Python's parser on the text as received.
     settled = records["_parse_error"].is_null() & (one_line == messages["value"])
-    unsettled = messages["value"].filter(~settled)
+    unsettled = pl.DataFrame({"value": messages["value"], "failed": records[UNREADABLE].is_not_null()})
     is_object = settled.scatter(
         settled.not_().arg_true(),
-        pl.Series([_parses_as_object(text) for text in unsettled], dtype=pl.Boolean),
+        pl.Series(
+            [
+                not failed and _parses_as_object(text)
+                for text, failed in unsettled.filter(~settled).iter_rows()
+            ],
+            dtype=pl.Boolean,
+        ),
     )
     trade_instant, _ = parse_timestamp(pl.col("_timestamp").str.strip_chars())
-    kafka_instant = pl.from_epoch(pl.col("timestamp_ms").fill_null(0), time_unit="ms").dt.replace_time_zone(
-        "UTC"
-    )
+    kafka_instant = pl.from_epoch(pl.col("timestamp_ms"), time_unit="ms").dt.replace_time_zone("UTC")
     provenance = pl.format(
         '"_kafka_topic":"{}","_kafka_partition":{},"_kafka_offset":{},"_kafka_timestamp":{}',
         "topic",  # Kafka topic names are [a-zA-Z0-9._-]: nothing to escape
@@ -90,25 +123,24 @@ def landed_lines(messages: pl.DataFrame) -> pl.DataFrame:
         .then(pl.format('"{}"', kafka_instant.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")))
         .otherwise(pl.lit("null")),
     )
+    # A Kafka timestamp outside the partitions (a producer clock in seconds) tells nothing.
+    kafka_day = pl.when(kafka_instant.dt.date().is_between(start, consumed)).then(kafka_instant.dt.date())
+    trade_day = pl.when(
+        pl.col("_is_object")
+        & pl.col("_parsed")
+        & (kafka_day.is_null() | (trade_instant <= kafka_instant.dt.offset_by(FUTURE_LIMIT)))
+    ).then(trade_instant.dt.date())
+    candidate = pl.coalesce(trade_day, kafka_day)
     body = pl.col("_one_line").str.strip_chars().str.strip_suffix("}").str.strip_chars_end()
     as_text = pl.struct(pl.col("value").alias(KAFKA_VALUE)).struct.json_encode().str.strip_prefix("{")
     return messages.with_columns(
+        pl.when(pl.col("timestamp_ms").is_between(*KAFKA_MS_RANGE)).then("timestamp_ms"),
         _one_line=one_line,
         _is_object=is_object,
         _parsed=records["_parse_error"].is_null(),
-        _timestamp=records["timestamp"],
+        _timestamp=records["timestamp"].cast(pl.String),  # all null: of no type
     ).select(
-        day=pl.coalesce(
-            pl.when(
-                pl.col("_is_object")
-                & pl.col("_parsed")
-                & (
-                    pl.col("timestamp_ms").is_null()
-                    | (trade_instant <= kafka_instant.dt.offset_by(FUTURE_LIMIT))
-                )
-            ).then(trade_instant.dt.date()),
-            kafka_instant.dt.date(),
-        ),
+        day=pl.when(candidate.is_between(start, consumed)).then(candidate).otherwise(pl.lit(consumed)),
         line=pl.when(pl.col("_is_object"))
         .then(
             pl.concat_str(
@@ -122,8 +154,23 @@ def landed_lines(messages: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _readable_records(lines: pl.DataFrame) -> pl.DataFrame:
+    """The landing reader's records of the lines; a line it fails on (any error: the message
+    must land all the same) has ``UNREADABLE`` set. Failing batches are bisected to find them."""
+    try:
+        return jsonl_records(lines)
+    except Exception as exc:  # whatever the reader cannot read lands as text
+        if lines.height == 1:
+            return lines.with_columns(
+                _parse_error=pl.lit("unreadable"), **{UNREADABLE: pl.lit(type(exc).__name__)}
+            )
+        half = lines.height // 2
+        parts = [_readable_records(lines.slice(0, half)), _readable_records(lines.slice(half))]
+        return pl.concat(parts, how="diagonal_relaxed")
+
+
 def _parses_as_object(text: str) -> bool:
     try:
         return isinstance(json.loads(text), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False

@@ -6,6 +6,8 @@ landing sensor then materializes the days that changed. Unreachable brokers are 
 transient storage faults are (``StepSettings``); nothing is committed before its files are durable.
 """
 
+from datetime import date
+
 import dagster as dg
 from dagster import OpExecutionContext
 
@@ -17,7 +19,7 @@ from trade_platform.streaming.consumer import LandingConsumer
 KAFKA_INGEST = "kafka_ingest"
 
 
-def build_kafka_ingest_job(kafka: KafkaSettings) -> dg.JobDefinition:
+def build_kafka_ingest_job(kafka: KafkaSettings, start_date: date) -> dg.JobDefinition:
     @dg.op(
         name="land_kafka_messages",
         out=dg.Out(dg.Nothing),
@@ -25,7 +27,7 @@ def build_kafka_ingest_job(kafka: KafkaSettings) -> dg.JobDefinition:
     )
     def land_kafka_messages(context: OpExecutionContext, landing: LandingZone, step_settings: StepSettings):
         with step_settings.retry_storage_faults(context.retry_number):
-            summary = LandingConsumer(kafka, landing.url, context.log).run(to_end_offsets=True)
+            summary = LandingConsumer(kafka, landing.url, context.log, start_date).run(to_end_offsets=True)
         context.log.info(f"landed {summary.messages} messages in {summary.files} files")
         yield dg.Output(
             None,
