@@ -38,6 +38,8 @@ FLAT_JSON_OBJECT = rf"^\s*\{{(?:{_MEMBER}(?:,{_MEMBER})*|\s*)\}}\s*$"
 _KEY = rf"{_STRING}\s*:"
 _SURROGATE = r"\\u[dD][89abcdefABCDEF]"
 RECORD_SCHEMA = {"_source_row": pl.Int64(), "_raw_record": pl.String(), "_parse_error": pl.String()}
+NESTED_FIELD = "nested value in field(s)"
+"""The start of the ``_parse_error`` of a JSON object with a nested trade or identifying field."""
 BISECT_LINES = 64
 """A batch polars' decoder rejects is halved down to this many lines, then decoded line by line."""
 
@@ -161,7 +163,7 @@ def _fields(line: str) -> dict[str, str | None]:
     nested = [name for name in LANDING_FIELDS if isinstance(fields.get(name), list)]
     if nested:
         provenance = {name: _text(fields[name]) for name in KAFKA_COLUMNS if name in fields}
-        raise _Malformed(f"nested value in field(s): {', '.join(nested)}", provenance)
+        raise _Malformed(f"{NESTED_FIELD}: {', '.join(nested)}", provenance)
     texts = {name: _text(value) for name, value in fields.items()}
     for text in (*texts, *texts.values()):
         if text is not None:

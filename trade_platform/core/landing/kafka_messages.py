@@ -9,7 +9,7 @@ start date and consumed day always give the same names and bytes: a batch re-rea
 
 Each line is the message with the ``_kafka_*`` provenance members appended inside its object (the
 message's own text is kept; line breaks, which JSON allows only as whitespace outside strings,
-become spaces). A message that is not a JSON object (invalid JSON, an array, empty), or that the
+become tabs). A message that is not a JSON object (invalid JSON, an array, empty), or that the
 landing reader cannot read (nesting too deep for Python's parser, a lone surrogate escape in a
 nested value), is landed as ``{"_kafka_...": ..., "_kafka_value": "<its text>"}`` and read back
 as a malformed record: no message can stop its partition.
@@ -24,7 +24,7 @@ import polars as pl
 
 from trade_platform.core.landing.columns import KAFKA_VALUE
 from trade_platform.core.landing.files import TRADES
-from trade_platform.core.landing.jsonl_files import jsonl_records
+from trade_platform.core.landing.jsonl_files import NESTED_FIELD, jsonl_records
 from trade_platform.core.timestamps import parse_timestamp
 
 MESSAGE_SCHEMA: dict[str, pl.DataType] = {
@@ -91,27 +91,18 @@ def landing_files(messages: pl.DataFrame, start: date, consumed: date) -> dict[s
 
 def landed_lines(messages: pl.DataFrame, start: date, consumed: date) -> pl.DataFrame:
     """``day`` and the landed ``line`` of each message, in the messages' order."""
-    one_line = messages["value"].str.replace_all(r"[\r\n]", " ")
+    # A tab is JSON whitespace outside strings and an invalid control character inside them, as
+    # a line break is: the one-line text is valid JSON exactly when the message is.
+    one_line = messages["value"].str.replace_all(r"[\r\n]", "\t")
     records = _readable_records(
         pl.DataFrame({"_source_row": pl.int_range(messages.height, eager=True), "_raw_record": one_line})
     )
     for name in ("timestamp", UNREADABLE):
         if name not in records.columns:
             records = records.with_columns(pl.lit(None, pl.String).alias(name))
-    # The bulk reader settles the usual case; the few others (rejected by it, or with line breaks)
-    # are judged by Python's parser on the text as received.
-    settled = records["_parse_error"].is_null() & (one_line == messages["value"])
-    unsettled = pl.DataFrame({"value": messages["value"], "failed": records[UNREADABLE].is_not_null()})
-    is_object = settled.scatter(
-        settled.not_().arg_true(),
-        pl.Series(
-            [
-                not failed and _parses_as_object(text)
-                for text, failed in unsettled.filter(~settled).iter_rows()
-            ],
-            dtype=pl.Boolean,
-        ),
-    )
+    # One parser: a message is landed as an object exactly when the landing reader reads its line
+    # as one (a nested trade field keeps its provenance), so no landed object loses it.
+    is_object = records["_parse_error"].is_null() | records["_parse_error"].str.starts_with(NESTED_FIELD)
     trade_instant, _ = parse_timestamp(pl.col("_timestamp").str.strip_chars())
     kafka_instant = pl.from_epoch(pl.col("timestamp_ms"), time_unit="ms").dt.replace_time_zone("UTC")
     provenance = pl.format(
@@ -167,10 +158,3 @@ def _readable_records(lines: pl.DataFrame) -> pl.DataFrame:
         half = lines.height // 2
         parts = [_readable_records(lines.slice(0, half)), _readable_records(lines.slice(half))]
         return pl.concat(parts, how="diagonal_relaxed")
-
-
-def _parses_as_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except (ValueError, RecursionError):
-        return False
