@@ -22,7 +22,7 @@ demo: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/trade-platform demo
 
 test: venv lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # ruff (pinned in the dev extra): lint rules and formatting, as pyproject.toml sets them.
 lint: venv
