@@ -65,8 +65,14 @@ def below_day(path: str) -> str:
 
 
 def is_lost_offsets_record(path: str) -> bool:
-    below = below_day(path)
-    return below.startswith(f"{KAFKA_LOST}/") and below.endswith(".json")
+    """``_kafka_lost/<name>.json`` below a day (not a writer's hidden temporary file there)."""
+    folder, _, name = below_day(path).partition("/")
+    return (
+        folder == KAFKA_LOST
+        and name.endswith(".json")
+        and "/" not in name
+        and not name.startswith((".", "_"))
+    )
 
 
 def is_tracked(path: str) -> bool:
