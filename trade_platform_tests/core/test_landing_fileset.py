@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from trade_platform.core.landing.files import list_landing_files
-from trade_platform.core.landing.fileset import (
-    ListedFile,
-    completeness,
-    fileset_digest,
-    list_day,
-    list_lost_offsets,
-)
+from trade_platform.core.landing.files import ListedFile, list_day, list_landing_files
+from trade_platform.core.landing.fileset import completeness, fileset_digest, lost_offsets
 
 DAY = "2024-03-01"
 OLD = 1_000_000_000  # 2001: what a copy tool that keeps mtimes gives a file staged long ago
@@ -126,7 +120,7 @@ def test_lost_offsets_records_are_listed_and_read(folder, tmp_path):
     record = {"topic": "trades", "partition": 2, "first_offset": 0, "last_offset": 99, "reason": "retention"}
     (lost / "trades-p2-0-99.json").write_text(json.dumps(record))
     (lost / "trades-p3-0-9.json").write_text("{not json")
-    assert [f.path.rsplit("/", 1)[-1] for f in list_lost_offsets(str(landing), DAY)] == [
+    assert [f.path.rsplit("/", 1)[-1] for f in lost_offsets(listed(landing))] == [
         "trades-p2-0-99.json",
         "trades-p3-0-9.json",
     ]
@@ -135,4 +129,4 @@ def test_lost_offsets_records_are_listed_and_read(folder, tmp_path):
         "trades partition 2 offsets 0-99: retention"
     )
     assert "cannot be read" in found.lost_offsets[f"trades/date={DAY}/_kafka_lost/trades-p3-0-9.json"]
-    assert list_lost_offsets(str(tmp_path / "elsewhere"), DAY) == []
+    assert list_day(str(tmp_path / "elsewhere"), DAY) == []

@@ -65,7 +65,9 @@ def flaky_proxy(
             for key, value in response.getheaders():
                 if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
+            # A HEAD answer has no body but the object's length, as S3 itself says it.
+            length = response.getheader("Content-Length") if self.command == "HEAD" else None
+            self.send_header("Content-Length", length or str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)

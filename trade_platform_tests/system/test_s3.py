@@ -64,7 +64,14 @@ def test_a_partition_materializes_end_to_end_with_landing_and_lake_on_s3(s3: S3,
     records = dlq.filter(~pl.col("error_codes").list.contains("unreadable_file"))
     assert raw.height == 2_000 == validated.height + records.height
     assert dlq.height == records.height + 1
-    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name != "freshness")
+    verdicts = {e.check_name: e for e in result.get_asset_check_evaluations() if e.check_name != "freshness"}
+    assert all(e.passed for name, e in verdicts.items() if name != "landing_completeness")
+    # The corrupt file is kept in the DLQ, and the day is not green: it lost that file's records.
+    completeness = verdicts["landing_completeness"]
+    assert not completeness.passed
+    assert list(completeness.metadata["unreadable"].value) == [
+        f"trades/date={DAY}/trades-{DAY.replace('-', '')}-late.jsonl.gz"
+    ]
 
 
 def test_a_rerun_on_s3_replaces_the_partition_and_leaves_no_stale_objects(s3: S3, landed: str, instance):

@@ -119,27 +119,53 @@ def file_version(info: Mapping) -> str:
     return ":".join("" if s is None else str(s) for s in stamps)
 
 
-def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> list[LandingFile]:
-    """The day's landing files in name order; hidden and unsupported paths are skipped."""
+@dataclass(frozen=True)
+class ListedFile:
+    """A file of a day's folder as listed, whatever it is (``list_day``)."""
+
+    path: str
+    """Relative to the landing root, e.g. ``trades/date=2026-11-20/a.csv``."""
+    size: int
+    version: str
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "size": self.size, "version": self.version}
+
+
+def listed(root: str, path: str, info: Mapping) -> ListedFile:
+    """A file of a ``find(detail=True)`` listing under the landing root ``root`` (no protocol)."""
+    return ListedFile(path[len(root.rstrip("/")) + 1 :], int(info.get("size") or 0), file_version(info))
+
+
+def below_day(path: str) -> str:
+    """The part of a landing path below its ``date=D/`` folder."""
+    return path.split("/date=", 1)[-1].split("/", 1)[-1]
+
+
+def list_day(landing_url: str, day: str, dataset: str = TRADES) -> list[ListedFile]:
+    """Every file under ``<dataset>/date=D/`` in path order, hidden and unsupported ones included:
+    one listing, from which a run takes what it reads and what it reports."""
     fs, root = url_to_fs(landing_url)
     prefix = f"{root.rstrip('/')}/{dataset}/date={day}"
+    fs.invalidate_cache(prefix)  # a long-lived process must not judge a cached listing
     if not fs.exists(prefix):
         return []
-    fs.invalidate_cache(prefix)
-    files = []
-    for path, info in sorted(fs.find(prefix, detail=True).items()):
-        if not is_landing_file(path[len(prefix) :]):
-            continue
-        relative = path[len(root.rstrip("/")) + 1 :]
-        files.append(
-            LandingFile(
-                url=fs.unstrip_protocol(path),
-                relative_path=relative,
-                size=int(info.get("size") or 0),
-                version=file_version(info),
-            )
-        )
-    return files
+    return [listed(root, path, info) for path, info in sorted(fs.find(prefix, detail=True).items())]
+
+
+def landing_files(landing_url: str, listing: Iterable[ListedFile]) -> list[LandingFile]:
+    """The files of a ``list_day`` listing that are read; hidden and unsupported paths are not."""
+    root = landing_url.rstrip("/")
+    return [
+        LandingFile(url=f"{root}/{f.path}", relative_path=f.path, size=f.size, version=f.version)
+        for f in listing
+        if is_landing_file(below_day(f.path))
+    ]
+
+
+def list_landing_files(landing_url: str, day: str, dataset: str = TRADES) -> list[LandingFile]:
+    """The day's landing files in name order; hidden and unsupported paths are skipped."""
+    return landing_files(landing_url, list_day(landing_url, day, dataset))
 
 
 def read_landing_files(files: Iterable[LandingFile]) -> LandingRead:

@@ -17,51 +17,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import fsspec
-from fsspec.core import url_to_fs
 
-from trade_platform.core.landing.files import TRADES, file_version, is_landing_file
+from trade_platform.core.landing.files import ListedFile, below_day, is_landing_file
 
 KAFKA_LOST = "_kafka_lost"
 """``trades/date=D/_kafka_lost/<topic>-p<N>-<first>-<last>.json``: Kafka offsets the consumer
 found gone from the broker on day D (``streaming``); hidden from the readers, seen by the check."""
 
 
-@dataclass(frozen=True)
-class ListedFile:
-    path: str
-    """Relative to the landing root, e.g. ``trades/date=2026-11-20/a.csv``."""
-    size: int
-    version: str
-
-    def as_json(self) -> dict:
-        return {"path": self.path, "size": self.size, "version": self.version}
-
-
 def fileset_digest(files: Iterable[ListedFile]) -> str:
     """sha256 (16 hex digits) of the sorted (path, size, version) lines of the files a day reads."""
     lines = sorted(f"{f.path}\t{f.size}\t{f.version}" for f in files)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-
-
-def listed(root: str, path: str, info: Mapping) -> ListedFile:
-    """A file of a ``find(detail=True)`` listing under the landing root ``root`` (no protocol)."""
-    return ListedFile(path[len(root.rstrip("/")) + 1 :], int(info.get("size") or 0), file_version(info))
-
-
-def list_day(landing_url: str, day: str, below: str = "") -> list[ListedFile]:
-    """Every file under ``trades/date=D/`` (or its folder ``below``) in path order, hidden and
-    unsupported ones included."""
-    fs, root = url_to_fs(landing_url)
-    prefix = f"{root.rstrip('/')}/{TRADES}/date={day}" + (f"/{below}" if below else "")
-    fs.invalidate_cache(prefix)  # a long-lived process must not judge a cached listing
-    if not fs.exists(prefix):
-        return []
-    return [listed(root, path, info) for path, info in sorted(fs.find(prefix, detail=True).items())]
-
-
-def below_day(path: str) -> str:
-    """The part of a landing path below its ``date=D/`` folder."""
-    return path.split("/date=", 1)[-1].split("/", 1)[-1]
 
 
 def is_lost_offsets_record(path: str) -> bool:
@@ -81,9 +48,9 @@ def is_tracked(path: str) -> bool:
     return is_landing_file(below_day(path)) or is_lost_offsets_record(path)
 
 
-def list_lost_offsets(landing_url: str, day: str) -> list[ListedFile]:
-    """The day's lost-offsets records (usually none: one existence check)."""
-    return [f for f in list_day(landing_url, day, KAFKA_LOST) if is_lost_offsets_record(f.path)]
+def lost_offsets(listing: Iterable[ListedFile]) -> list[ListedFile]:
+    """The lost-offsets records of a day's listing."""
+    return [f for f in listing if is_lost_offsets_record(f.path)]
 
 
 def is_hidden(path: str) -> bool:

@@ -28,7 +28,8 @@ from trade_platform.core.ingest import (
     ingest_day,
     stored_records_by_file,
 )
-from trade_platform.core.landing.files import order_raw_columns
+from trade_platform.core.landing.files import landing_files, order_raw_columns
+from trade_platform.core.landing.fileset import lost_offsets
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
 from trade_platform.defs.ingest.metadata import read_metadata
@@ -105,12 +106,13 @@ def build_ingest_assets(
             now = datetime.now(UTC)
             spill = step_settings.spill(Path(scratch), SCHEMAS)
             for index, day in enumerate(context.partition_keys, start=1):
-                files, corrections = landing.files_for_day(day), landing.corrections_for_day(day)
+                listing = landing.listing_for_day(day)  # one listing: what is read, what is reported
+                files, lost = landing_files(landing.url, listing), lost_offsets(listing)
+                corrections = landing.corrections_for_day(day)
                 raw = lake.stored_partition(RAW_TRADES, day)
                 # A day retention deleted, unless it was never loaded: late files cannot replace it.
                 if raw is None and (not files or lake.stored_partition(VALIDATED_TRADES, day) is not None):
                     retention.refuse_replay_of_deleted_day(day, now.date(), late_files=len(files))
-                lost_offsets = landing.lost_offsets_for_day(day)
                 before = stored_records_by_file(raw)
                 gone = gone_sources(files, raw, lake.stored_partition(TRADES_DLQ, day))
                 if gone:
@@ -147,7 +149,7 @@ def build_ingest_assets(
                         landing.url,
                         files,
                         corrections,
-                        lost_offsets,
+                        lost,
                         summary.unreadable,
                         fewer_records(before, summary),
                     ),

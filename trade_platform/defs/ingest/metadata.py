@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from dagster import EventLogRecord, MetadataValue
 
-from trade_platform.core.landing.files import LandingFile
-from trade_platform.core.landing.fileset import ListedFile, fileset_digest
+from trade_platform.core.landing.files import LandingFile, ListedFile
+from trade_platform.core.landing.fileset import fileset_digest
 
 LANDING_FILES = "landing_files"
 CORRECTIONS_FILES = "corrections_files"

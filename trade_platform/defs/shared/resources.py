@@ -17,11 +17,12 @@ from trade_platform.core.glue_catalog import GlueCatalog
 from trade_platform.core.landing.files import (
     CORRECTIONS,
     LandingFile,
+    ListedFile,
     day_prefix,
+    list_day,
     list_landing_files,
     read_landing_files,
 )
-from trade_platform.core.landing.fileset import ListedFile, list_day, list_lost_offsets
 from trade_platform.core.retention import replay_refusal
 from trade_platform.core.storage import polars_storage_options, storage_errors
 from trade_platform.defs.shared.io_manager import (
@@ -43,13 +44,9 @@ class LandingZone(ConfigurableResource):
         with storage_errors("list", day_prefix(self.url, day)):
             return list_landing_files(self.url, day)
 
-    def lost_offsets_for_day(self, day: str) -> list[ListedFile]:
-        """The day's records of Kafka offsets lost before they were read (``core.landing.fileset``)."""
-        with storage_errors("list", day_prefix(self.url, day)):
-            return list_lost_offsets(self.url, day)
-
     def listing_for_day(self, day: str) -> list[ListedFile]:
-        """Every file of the day's folder, hidden and unsupported ones too."""
+        """Every file of the day's folder, hidden and unsupported ones too (``core.landing.files.
+        landing_files`` takes what is read from it, ``core.landing.fileset`` what is reported)."""
         with storage_errors("list", day_prefix(self.url, day)):
             return list_day(self.url, day)
 
