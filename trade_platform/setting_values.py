@@ -39,6 +39,7 @@ _BROKER = re.compile(r"(?:[A-Za-z_]+://)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _GLUE_DATABASE = re.compile(r"[a-z0-9_]{1,255}")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+_GLOB = re.compile(r"[*?\[\]{}]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -177,6 +178,8 @@ def location(text: str) -> str:
     ``file://`` + an absolute path, or ``s3://bucket/prefix`` with a valid bucket name."""
     if _CONTROL.search(text) or (_SCHEME.match(text) and not _FILE_OR_S3.fullmatch(text)):
         raise ValueError(f"must be a folder or an s3://bucket/prefix URL, got {text!r}")
+    if _GLOB.search(text):  # polars' and fsspec's readers would expand it as a pattern
+        raise ValueError(f"must not contain the glob characters * ? [ ] {{ }}, got {text!r}")
     return text
 
 

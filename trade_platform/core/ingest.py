@@ -10,7 +10,7 @@ it becomes one DLQ entry and none of its records reach raw, exactly as if it had
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -137,7 +137,7 @@ def gone_sources(
                 kept[path] = StoredRecords(
                     path, raw.filter(pl.col("_source_file") == path).drop("date", strict=False)
                 )
-    if dlq is not None:
+    if raw is not None and dlq is not None:  # no raw partition: the day is withdrawn (README)
         with storage_errors("read", "the stored trades_dlq partition"):
             unreadable = (
                 dlq.filter(pl.col("error_codes").list.contains(DlqCode.UNREADABLE_FILE.value))
@@ -216,14 +216,20 @@ def stored_records_by_file(raw: pl.LazyFrame | None) -> dict[str, int]:
     return dict(counts.iter_rows())
 
 
-def fewer_records(before: dict[str, int], summary: DaySummary) -> dict[str, dict[str, int]]:
+def fewer_records(
+    before: dict[str, int], summary: DaySummary, earlier: Mapping[str, Mapping[str, int]] | None = None
+) -> dict[str, dict[str, int]]:
     """Files of which a run keeps fewer records than the partition it replaces held (a file
-    replaced by a truncated or unreadable one): never silent, the completeness check names them.
-    Deleting the partition first withdraws a day's records on purpose (README)."""
+    replaced by a truncated or unreadable one), or than an ``earlier`` run already found missing:
+    never silent, and not forgotten by the next run (the completeness check names them until
+    the records are back or the day is withdrawn by deleting its partition, README)."""
+    baseline = dict(before)
+    for path, counts in (earlier or {}).items():
+        baseline[path] = max(baseline.get(path, 0), counts["before"])
     after = summary.records_by_file
     return {
         path: {"before": n, "after": after.get(path, 0)}
-        for path, n in sorted(before.items())
+        for path, n in sorted(baseline.items())
         if after.get(path, 0) < n
     }
 

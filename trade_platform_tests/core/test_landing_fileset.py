@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trade_platform.core.landing.files import ListedFile, list_day, list_landing_files
-from trade_platform.core.landing.fileset import completeness, fileset_digest, lost_offsets
+from trade_platform.core.landing.fileset import completeness, fileset_digest, is_lost_offsets_record
 
 DAY = "2024-03-01"
 OLD = 1_000_000_000  # 2001: what a copy tool that keeps mtimes gives a file staged long ago
@@ -120,7 +120,7 @@ def test_lost_offsets_records_are_listed_and_read(folder, tmp_path):
     record = {"topic": "trades", "partition": 2, "first_offset": 0, "last_offset": 99, "reason": "retention"}
     (lost / "trades-p2-0-99.json").write_text(json.dumps(record))
     (lost / "trades-p3-0-9.json").write_text("{not json")
-    assert [f.path.rsplit("/", 1)[-1] for f in lost_offsets(listed(landing))] == [
+    assert [f.path.rsplit("/", 1)[-1] for f in listed(landing) if is_lost_offsets_record(f.path)] == [
         "trades-p2-0-99.json",
         "trades-p3-0-9.json",
     ]
@@ -130,3 +130,29 @@ def test_lost_offsets_records_are_listed_and_read(folder, tmp_path):
     )
     assert "cannot be read" in found.lost_offsets[f"trades/date={DAY}/_kafka_lost/trades-p3-0-9.json"]
     assert list_day(str(tmp_path / "elsewhere"), DAY) == []
+
+
+def test_folders_and_folder_markers_are_not_files_and_links_are_judged_by_their_target(folder, tmp_path):
+    landing = tmp_path / "landing"
+    target = tmp_path / "t.csv"
+    target.write_text("trade_id\n1\n")
+    (folder / "link.csv").symlink_to(target)
+    (folder / "sub").mkdir()
+    before = {f.path: f for f in listed(landing)}
+    assert set(before) == {f"trades/date={DAY}/a.csv", f"trades/date={DAY}/link.csv"}
+    target.write_text("trade_id\n2\n")  # the target rewritten at the same size
+    assert {f.path: f for f in listed(landing)}[f"trades/date={DAY}/link.csv"] != before[
+        f"trades/date={DAY}/link.csv"
+    ]
+
+
+def test_a_lost_offsets_record_of_a_topic_named_like_a_hidden_file_is_still_seen(folder, tmp_path):
+    landing = tmp_path / "landing"
+    lost = folder / "_kafka_lost"
+    lost.mkdir()
+    (lost / "_trades-p0-0-9.json").write_text(
+        '{"topic": "_trades", "partition": 0, "first_offset": 0, "last_offset": 9, "reason": "retention"}'
+    )
+    (lost / ".trades-p0-0-9.json.tmp").write_text("{")
+    found = completeness(listed(landing), listed(landing), {}, {}, str(landing))
+    assert list(found.lost_offsets) == [f"trades/date={DAY}/_kafka_lost/_trades-p0-0-9.json"]

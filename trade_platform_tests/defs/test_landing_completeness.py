@@ -6,6 +6,7 @@ import gzip
 import json
 import shutil
 
+import polars as pl
 from dagster import AssetCheckSeverity, ExecuteInProcessResult
 
 from trade_platform.core.names import RAW_TRADES
@@ -44,6 +45,12 @@ def test_a_file_replaced_by_a_truncated_or_unreadable_one_fails_by_name(platform
         PREFIX + "b.jsonl": {"before": 5, "after": 0},
     }
     assert set(evaluation.metadata["unreadable"].value) == {PREFIX + "b.jsonl"}
+    # The next run (the nightly schedule, a replay) does not forget what the day lost.
+    again = completeness(platform.materialize())
+    assert (
+        not again.passed
+        and again.metadata["fewer_records"].value == evaluation.metadata["fewer_records"].value
+    )
     others = [
         e.event_specific_data
         for e in result.all_events
@@ -68,9 +75,23 @@ def test_a_removed_file_is_replayed_and_a_withdrawal_as_the_readme_describes_is_
     assert platform.read(RAW_TRADES).height == 20
 
 
+def test_a_truncation_is_red_until_withdrawn_and_an_unreadable_file_can_be_withdrawn_too(platform: Platform):
+    land(platform)
+    platform.materialize()
+    write_csv(platform.day_dir() / "a.csv", [trade(f"A{i}") for i in range(3)])
+    (platform.day_dir() / "c.csv.gz").write_bytes(b"not gzip")
+    assert not completeness(platform.materialize()).passed
+    (platform.day_dir() / "c.csv.gz").unlink()  # withdrawn: the file and the partition
+    shutil.rmtree(platform.partition_file(RAW_TRADES).parent)
+    evaluation = completeness(platform.materialize())
+    assert evaluation.passed, evaluation.description
+    assert platform.read("trades_dlq").filter(pl.col("_source_file").str.ends_with("c.csv.gz")).is_empty()
+
+
 def test_unsupported_files_and_lost_kafka_offsets_fail_the_day_by_name(platform: Platform):
     land(platform)
     (platform.day_dir() / "c.txt").write_text("trade_id\nC1\n")
+    (platform.day_dir() / "linked.csv").symlink_to(platform.landing, target_is_directory=True)
     folder = platform.day_dir() / "_kafka_lost"
     folder.mkdir()
     record = {
@@ -88,5 +109,6 @@ def test_unsupported_files_and_lost_kafka_offsets_fail_the_day_by_name(platform:
     assert PREFIX + "c.txt" in evaluation.description
     assert "trades partition 1 offsets 100-199" in evaluation.description
     assert evaluation.metadata["not_read"].value == {
-        PREFIX + "c.txt": "its extension is not a landing format"
+        PREFIX + "c.txt": "its extension is not a landing format",
+        PREFIX + "linked.csv": "a link to a folder, which is not followed",
     }

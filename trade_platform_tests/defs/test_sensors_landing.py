@@ -146,10 +146,21 @@ def test_a_file_replaced_by_one_of_the_same_size_and_mtime_is_requested(landing,
     assert list(daemon.requested()) == [DAYS[0]]
 
 
-def test_hidden_unsupported_and_unfinished_days_do_not_trigger(tmp_path, instance):
+def test_a_late_file_that_is_not_a_landing_format_requests_its_day(landing, instance):
+    """So that the day's landing_completeness check runs again and names it."""
+    daemon = Daemon(landing, instance)
+    job = daemon.defs.resolve_job_def("trades_daily_job")
+    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success
+    daemon.tick()
+    with fsspec.open(f"{landing}/trades/date={DAYS[0]}/late.tsv", "w") as handle:
+        handle.write("trade_id\tprice\n")
+    assert list(daemon.requested()) == [DAYS[0]]
+
+
+def test_hidden_files_and_unfinished_days_do_not_trigger(tmp_path, instance):
     landing = str(tmp_path / "landing")
     folder = f"{landing}/trades/date=2024-03-01"
-    for name in (".trades.csv.tmp", "_SUCCESS", "notes.txt", "_temporary/0/part-0.csv", ".staging/t.csv"):
+    for name in (".trades.csv.tmp", "_SUCCESS", "_temporary/0/part-0.csv", ".staging/t.csv"):
         with fsspec.open(f"{folder}/{name}", "w", auto_mkdir=True) as handle:
             handle.write("x")
     tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import polars as pl
+from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
 from trade_platform.core.landing.columns import (
@@ -127,14 +128,30 @@ class ListedFile:
     """Relative to the landing root, e.g. ``trades/date=2026-11-20/a.csv``."""
     size: int
     version: str
+    folder: bool = False
+    """A symbolic link to a folder: listed (the completeness check names it), never read."""
 
     def as_json(self) -> dict:
         return {"path": self.path, "size": self.size, "version": self.version}
 
 
-def listed(root: str, path: str, info: Mapping) -> ListedFile:
-    """A file of a ``find(detail=True)`` listing under the landing root ``root`` (no protocol)."""
-    return ListedFile(path[len(root.rstrip("/")) + 1 :], int(info.get("size") or 0), file_version(info))
+def listed(fs: AbstractFileSystem, root: str, path: str, info: Mapping) -> ListedFile:
+    """A file of a ``find(detail=True)`` listing under the landing root ``root`` (no protocol).
+    A symbolic link is judged by its target (a listing gives the link's own times)."""
+    if info.get("islink"):
+        info = fs.info(path)
+    return ListedFile(
+        path[len(root.rstrip("/")) + 1 :],
+        int(info.get("size") or 0),
+        file_version(info),
+        folder=info.get("type") == "directory",
+    )
+
+
+def is_file(path: str, info: Mapping) -> bool:
+    """Not a folder: S3's 0-byte folder marker (``date=D/``, as the S3 console's "Create folder"
+    writes) and folders are not files (a symbolic link to a folder is, as ``ListedFile.folder``)."""
+    return not path.endswith("/") and info.get("type") != "directory"
 
 
 def below_day(path: str) -> str:
@@ -150,7 +167,8 @@ def list_day(landing_url: str, day: str, dataset: str = TRADES) -> list[ListedFi
     fs.invalidate_cache(prefix)  # a long-lived process must not judge a cached listing
     if not fs.exists(prefix):
         return []
-    return [listed(root, path, info) for path, info in sorted(fs.find(prefix, detail=True).items())]
+    found = sorted(fs.find(prefix, detail=True).items())
+    return [listed(fs, root, path, info) for path, info in found if is_file(path, info)]
 
 
 def landing_files(landing_url: str, listing: Iterable[ListedFile]) -> list[LandingFile]:
@@ -159,7 +177,7 @@ def landing_files(landing_url: str, listing: Iterable[ListedFile]) -> list[Landi
     return [
         LandingFile(url=f"{root}/{f.path}", relative_path=f.path, size=f.size, version=f.version)
         for f in listing
-        if is_landing_file(below_day(f.path))
+        if is_landing_file(below_day(f.path)) and not f.folder
     ]
 
 

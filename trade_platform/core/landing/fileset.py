@@ -32,29 +32,21 @@ def fileset_digest(files: Iterable[ListedFile]) -> str:
 
 
 def is_lost_offsets_record(path: str) -> bool:
-    """``_kafka_lost/<name>.json`` below a day (not a writer's hidden temporary file there)."""
+    """``_kafka_lost/<name>.json`` below a day, whatever the topic's name (a writer's temporary
+    file there ends in ``.tmp``)."""
     folder, _, name = below_day(path).partition("/")
-    return (
-        folder == KAFKA_LOST
-        and name.endswith(".json")
-        and "/" not in name
-        and not name.startswith((".", "_"))
-    )
-
-
-def is_tracked(path: str) -> bool:
-    """Whether a change of the file requests a run of its day: what the run reads (landing
-    files) or reports (lost-offsets records). Half-written ``.tmp`` files and the like are not."""
-    return is_landing_file(below_day(path)) or is_lost_offsets_record(path)
-
-
-def lost_offsets(listing: Iterable[ListedFile]) -> list[ListedFile]:
-    """The lost-offsets records of a day's listing."""
-    return [f for f in listing if is_lost_offsets_record(f.path)]
+    return folder == KAFKA_LOST and name.endswith(".json") and "/" not in name
 
 
 def is_hidden(path: str) -> bool:
     return any(part.startswith((".", "_")) for part in below_day(path).split("/"))
+
+
+def is_tracked(path: str) -> bool:
+    """Whether a change of the file requests a run of its day: every file that is not hidden
+    (a file that is not a landing format too, so that its day's check names it) and every
+    lost-offsets record. Hidden temporary files (``.a.csv.tmp``, ``_temporary/``) are not."""
+    return not is_hidden(path) or is_lost_offsets_record(path)
 
 
 @dataclass
@@ -110,6 +102,8 @@ def completeness(
             found.lost_offsets[file.path] = _lost_range(landing_url, file.path)
         elif is_hidden(file.path):
             continue
+        elif file.folder:
+            found.not_read[file.path] = "a link to a folder, which is not followed"
         elif not is_landing_file(below_day(file.path)):
             found.not_read[file.path] = "its extension is not a landing format"
         elif file.path not in was_read:

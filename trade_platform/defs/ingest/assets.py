@@ -29,10 +29,10 @@ from trade_platform.core.ingest import (
     stored_records_by_file,
 )
 from trade_platform.core.landing.files import landing_files, order_raw_columns
-from trade_platform.core.landing.fileset import lost_offsets
+from trade_platform.core.landing.fileset import is_tracked
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
-from trade_platform.defs.ingest.metadata import read_metadata
+from trade_platform.defs.ingest.metadata import earlier_fewer_records, read_metadata
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
 from trade_platform.defs.shared.partition_locks import holding_days
 from trade_platform.defs.shared.policies import StepSettings
@@ -107,13 +107,18 @@ def build_ingest_assets(
             spill = step_settings.spill(Path(scratch), SCHEMAS)
             for index, day in enumerate(context.partition_keys, start=1):
                 listing = landing.listing_for_day(day)  # one listing: what is read, what is reported
-                files, lost = landing_files(landing.url, listing), lost_offsets(listing)
+                files, tracked = (
+                    landing_files(landing.url, listing),
+                    [f for f in listing if is_tracked(f.path)],
+                )
                 corrections = landing.corrections_for_day(day)
                 raw = lake.stored_partition(RAW_TRADES, day)
                 # A day retention deleted, unless it was never loaded: late files cannot replace it.
                 if raw is None and (not files or lake.stored_partition(VALIDATED_TRADES, day) is not None):
                     retention.refuse_replay_of_deleted_day(day, now.date(), late_files=len(files))
                 before = stored_records_by_file(raw)
+                # What an earlier run found missing stays missing until it is back or withdrawn.
+                earlier = earlier_fewer_records(context.instance, day) if raw is not None else {}
                 gone = gone_sources(files, raw, lake.stored_partition(TRADES_DLQ, day))
                 if gone:
                     context.log.warning(
@@ -149,9 +154,9 @@ def build_ingest_assets(
                         landing.url,
                         files,
                         corrections,
-                        lost,
+                        tracked,
                         summary.unreadable,
-                        fewer_records(before, summary),
+                        fewer_records(before, summary, earlier),
                     ),
                     asset_key=RAW_TRADES,
                     partition_key=day,

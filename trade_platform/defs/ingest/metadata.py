@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from dagster import EventLogRecord, MetadataValue
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, EventLogRecord, MetadataValue
 
 from trade_platform.core.landing.files import LandingFile, ListedFile
 from trade_platform.core.landing.fileset import fileset_digest
+from trade_platform.core.names import RAW_TRADES
 
 LANDING_FILES = "landing_files"
 CORRECTIONS_FILES = "corrections_files"
 LANDING_FILESET = "landing_fileset"
-"""``fileset_digest`` of the landing files and lost-offsets records the run listed."""
+"""``fileset_digest`` of the tracked files the run listed (``core.landing.fileset.is_tracked``),
+as the landing sensor fingerprints them."""
 UNREADABLE_FILES = "unreadable_files"
 FEWER_RECORDS = "fewer_records"
 
@@ -30,16 +32,17 @@ def read_metadata(
     landing_url: str,
     files: Sequence[LandingFile],
     corrections: Sequence[LandingFile],
-    lost_offsets: Sequence[ListedFile],
+    tracked: Sequence[ListedFile],
     unreadable: Mapping[str, str],
     fewer_records: Mapping[str, Mapping[str, int]],
 ) -> dict:
-    """The ``raw_trades`` metadata of one day: the files read (path, size, version), their
-    digest, the files found unreadable and those the day now keeps fewer records of."""
+    """The ``raw_trades`` metadata of one day: the files read (path, size, version), the digest
+    of the ``tracked`` files listed, the files found unreadable and those the day now keeps
+    fewer records of."""
     return {
         LANDING_FILES: _file_list(landing_url, as_listed(files)),
         CORRECTIONS_FILES: _file_list(landing_url, as_listed(corrections)),
-        LANDING_FILESET: MetadataValue.text(fileset_digest([*as_listed(files), *lost_offsets])),
+        LANDING_FILESET: MetadataValue.text(fileset_digest(tracked)),
         UNREADABLE_FILES: MetadataValue.json(dict(unreadable)),
         FEWER_RECORDS: MetadataValue.json({path: dict(n) for path, n in fewer_records.items()}),
     }
@@ -59,3 +62,11 @@ def recorded_read(
     read = metadata.get(LANDING_FILES, {"files": []})["files"]
     files = [ListedFile(f["path"], f["size"], f.get("version", "")) for f in read]
     return files, dict(metadata.get(UNREADABLE_FILES, {})), dict(metadata.get(FEWER_RECORDS, {}))
+
+
+def earlier_fewer_records(instance: DagsterInstance, day: str) -> dict[str, dict[str, int]]:
+    """The files the day's latest ``raw_trades`` materialization found with fewer records."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(RAW_TRADES), asset_partitions=[day]), limit=1
+    ).records
+    return recorded_read(records[0])[2] if records else {}

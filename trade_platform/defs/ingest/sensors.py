@@ -31,7 +31,7 @@ from dagster import (
 )
 from fsspec.core import url_to_fs
 
-from trade_platform.core.landing.files import ListedFile, listed
+from trade_platform.core.landing.files import ListedFile, is_file, listed
 from trade_platform.core.landing.fileset import fileset_digest, is_tracked
 from trade_platform.core.names import RAW_TRADES
 from trade_platform.defs.ingest.metadata import LANDING_FILESET
@@ -46,8 +46,8 @@ _DAY_DIRECTORY = re.compile(r"(?:^|/)trades/date=(\d{4}-\d{2}-\d{2})/")
 
 def landing_filesets(landing_url: str) -> dict[str, str]:
     """The fileset digest (``core.landing.fileset.fileset_digest``) of every day under
-    ``<landing>/trades/`` that has files a run reads or reports (``is_tracked``): hidden paths
-    and unsupported names do not trigger runs (the completeness check lists them)."""
+    ``<landing>/trades/`` that has tracked files (``is_tracked``): what a run reads, and what its
+    completeness check would name (a late ``.tsv``); hidden temporary files do not count."""
     fs, root = url_to_fs(landing_url)
     trades = f"{root.rstrip('/')}/trades"
     fs.invalidate_cache(trades)  # a long-lived daemon must not see a cached listing
@@ -55,7 +55,9 @@ def landing_filesets(landing_url: str) -> dict[str, str]:
         return {}
     days: dict[str, list[ListedFile]] = {}
     for path, info in fs.find(trades, detail=True).items():
-        file = listed(root, path, info)
+        if not is_file(path, info):
+            continue
+        file = listed(fs, root, path, info)
         match = _DAY_DIRECTORY.match(file.path)
         if match and is_tracked(file.path):
             days.setdefault(match.group(1), []).append(file)
