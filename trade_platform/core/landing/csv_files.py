@@ -43,9 +43,9 @@ def csv_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFra
     carry = pl.DataFrame(schema=LINES_SCHEMA)
     for first_line, block, final in blocks:
         if header is None and carry.is_empty():
-            block, first_line, header = _plain_header(block, first_line)
+            block, first_line, header = plain_header(block, first_line)
         if header is not None and carry.is_empty():
-            plain = _plain_records(block, first_line, header)
+            plain = plain_records(block, first_line, header)
             if plain is not None:
                 yield plain
                 continue
@@ -120,7 +120,7 @@ def _malformed(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def _plain_header(block: bytes, first_line: int) -> tuple[bytes, int, list[str] | None]:
+def plain_header(block: bytes, first_line: int) -> tuple[bytes, int, list[str] | None]:
     """A first line without quotes or carriage returns is the header: split it off the block."""
     if first_line == 1:
         block = block.removeprefix(b"\xef\xbb\xbf")
@@ -200,7 +200,7 @@ def _split(records: pl.Series, width: int) -> tuple[list[list[str | None]], list
     return [list(column) for column in zip(*rows, strict=True)], resolved
 
 
-def _plain_records(block: bytes, first_line: int, header: list[str]) -> pl.DataFrame | None:
+def plain_records(block: bytes, first_line: int, header: list[str]) -> pl.DataFrame | None:
     """The block's records by polars' native reader, or None when the block is not plain."""
     if not block or any(byte in block for byte in (b'"', b"\r", b"\x1f")):
         return None

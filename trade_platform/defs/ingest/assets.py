@@ -24,13 +24,12 @@ from trade_platform.core.ingest import (
     SCHEMAS,
     DaySummary,
     fewer_records,
-    gone_sources,
     ingest_day,
-    stored_records_by_file,
 )
 from trade_platform.core.landing.files import order_raw_columns
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
+from trade_platform.core.stored_sources import gone_sources, stored_records_by_file
 from trade_platform.defs.ingest.metadata import read_metadata
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
 from trade_platform.defs.shared.partition_locks import holding_days
