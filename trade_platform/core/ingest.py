@@ -141,28 +141,14 @@ def ingest_day(
             for source in group:
                 ingest.stream(source, _chunks(source, chunk_bytes))
             continue
-        for batch in _batches(list(group), chunk_bytes):
-            for files, read in read_whole_files(batch, chunk_bytes):
-                if isinstance(read, pl.DataFrame):
-                    ingest.whole(files, read)
-                elif read is None:  # more than a chunk once decompressed
-                    ingest.stream(files[0], _chunks(files[0], chunk_bytes))
-                else:
-                    ingest.unreadable(files[0].relative_path, read)
+        for files, read in read_whole_files(list(group), chunk_bytes, limit):
+            if isinstance(read, pl.DataFrame):
+                ingest.whole(files, read)
+            elif read is None:  # bigger once decompressed
+                ingest.stream(files[0], _chunks(files[0], chunk_bytes))
+            else:
+                ingest.unreadable(files[0].relative_path, read)
     return ingest.summary
-
-
-def _batches(files: list[LandingFile], chunk_bytes: int) -> Iterator[list[LandingFile]]:
-    """Consecutive files of about ``chunk_bytes`` together, validated as one chunk."""
-    batch, size = [], 0
-    for landing_file in files:
-        if batch and size + landing_file.size > chunk_bytes:
-            yield batch
-            batch, size = [], 0
-        batch.append(landing_file)
-        size += landing_file.size
-    if batch:
-        yield batch
 
 
 class _Ingest:

@@ -40,22 +40,43 @@ Read = pl.DataFrame | UnreadableFileError | None
 
 
 def is_small(landing_file: LandingFile, limit: int) -> bool:
-    return landing_format(landing_file.relative_path) in ("csv", "jsonl") and landing_file.size <= limit
+    """A text file of at most ``limit`` bytes as listed (``limit`` 0: none; its text may still
+    turn out bigger, see ``read_whole_files``)."""
+    return (
+        0 < limit
+        and landing_file.size <= limit
+        and landing_format(landing_file.relative_path) in ("csv", "jsonl")
+    )
 
 
 def read_whole_files(
-    files: Sequence[LandingFile], chunk_bytes: int
+    files: Sequence[LandingFile], chunk_bytes: int, limit: int
 ) -> Iterator[tuple[list[LandingFile], Read]]:
-    """``files`` in order: (files, their records in file and row order) for each run of readable
-    ones, ([file], why) for one that cannot be read, and ([file], None) for one that is more than
-    one ``chunk_bytes`` block once decompressed: the caller streams that one."""
-    reads = {f.relative_path: _blocks(f, chunk_bytes) for f in files}
-    texts = {path: (landing_format(path), read) for path, read in reads.items() if isinstance(read, list)}
-    records, unreadable = _parsed(texts)
-    reads.update(unreadable)
-    run: list[LandingFile] = []
+    """``files`` in order, about ``chunk_bytes`` of text at a time: (files, their records in file
+    and row order) for each run of readable ones, ([file], why) for one that cannot be read, and
+    ([file], None) for one whose text is over ``limit`` bytes (compressed): the caller streams it."""
+    batch: dict[str, tuple[LandingFile, Blocks | UnreadableFileError | None]] = {}
+    size = 0
     for landing_file in files:
-        read = reads[landing_file.relative_path]
+        read = _blocks(landing_file, limit)
+        batch[landing_file.relative_path] = landing_file, read
+        size += sum(len(block) for _, block, _ in read) if isinstance(read, list) else 0
+        if size >= chunk_bytes:
+            yield from _runs(batch)
+            batch, size = {}, 0
+    yield from _runs(batch)
+
+
+def _runs(
+    batch: dict[str, tuple[LandingFile, Blocks | UnreadableFileError | None]],
+) -> Iterator[tuple[list[LandingFile], Read]]:
+    texts = {
+        path: (landing_format(path), read) for path, (_, read) in batch.items() if isinstance(read, list)
+    }
+    records, unreadable = _parsed(texts)
+    run: list[LandingFile] = []
+    for path, (landing_file, read) in batch.items():
+        read = unreadable.get(path, read)
         if isinstance(read, list):
             run.append(landing_file)
             continue
@@ -64,21 +85,17 @@ def read_whole_files(
             run = []
         yield [landing_file], read
     if run:
-        yield (
-            run,
-            records
-            if len(run) == len(texts)
-            else records.filter(pl.col("_source_file").is_in([f.relative_path for f in run])),
-        )
+        yield run, records.filter(pl.col("_source_file").is_in([f.relative_path for f in run]))
 
 
-def _blocks(landing_file: LandingFile, chunk_bytes: int) -> Blocks | UnreadableFileError | None:
-    """The file's blocks when it is at most one block and its last line, as ``text_blocks`` cuts it."""
+def _blocks(landing_file: LandingFile, limit: int) -> Blocks | UnreadableFileError | None:
+    """The file's blocks as ``text_blocks`` cuts them (whole lines, then the last line) when its
+    text is at most ``limit`` bytes: then they are the same for any larger block size."""
     path = landing_file.relative_path
     try:
         with (
             reading(path),
-            closing(text_blocks(landing_file.url, compression_of(path), chunk_bytes)) as blocks,
+            closing(text_blocks(landing_file.url, compression_of(path), limit)) as blocks,
         ):
             first = next(blocks)
             if first[2]:
