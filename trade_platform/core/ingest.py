@@ -3,8 +3,10 @@
 Each chunk of each file is read, corrected, split, pseudonymised (``core.pseudonymise``: the
 validated rows' PII columns become tokens) and handed to a ``Spill``, so a day of any size is
 ingested with the memory of one chunk plus the day's accepted trade_ids (which find duplicates
-across chunks and files). A file found unreadable part-way loses the chunks it gave:
-it becomes one DLQ entry and none of its records reach raw, exactly as if it had failed at once.
+across chunks and files). Small text files are read whole, and consecutive ones make one chunk
+(``core.landing.whole_files``): a file then costs its records, not a round of polars calls. A
+file found unreadable part-way loses the chunks it gave: it becomes one DLQ entry, at its place,
+and none of its records reach raw, exactly as if it had failed at once.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ def text_chunks(kind: str | None, blocks: Iterable[tuple[int, bytes, bool]]) -> 
 
 
 def landed(path: str, kind: str | None, chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Parsed chunks of the file at ``path`` as raw records (``finished``), read ``reading`` it."""
+    """Parsed chunks of the file at ``path`` as raw records (``finished``); errors as ``reading``."""
     source = pl.lit(path, pl.String).alias("_source_file")
     with reading(path):
         for chunk in chunks:

@@ -88,7 +88,7 @@ def build_ingest_assets(
         step_settings: StepSettings,
         retention: RetentionWindows,
     ):
-        """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.
+        """Read, validate and dead-letter each day of the run, chunk by chunk (small files together).
 
         Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
         and reach the I/O manager as lazy scans, which it streams into the lake per partition.
