@@ -35,8 +35,7 @@ from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import PiiKey, pseudonymise, require_key
 from trade_platform.core.schemas import ValidatedTrades
 from trade_platform.core.spill import Spill
-from trade_platform.core.storage import storage_errors
-from trade_platform.core.stored_sources import Source, StoredRecords
+from trade_platform.core.stored_sources import Source, StoredRecords, StoredUnreadable, stored_chunks
 from trade_platform.core.validation import (
     DLQ_SCHEMA,
     VALIDATED_SCHEMA,
@@ -104,12 +103,9 @@ class AcceptedIds:
         self._ids, self._hashes = self._ids.slice(0, length), self._hashes.slice(0, length)
 
 
-def _chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
+def _chunks(source: LandingFile | StoredUnreadable, chunk_bytes: int) -> Iterator[pl.DataFrame]:
     if isinstance(source, LandingFile):
         yield from iter_landing_file(source, chunk_bytes)
-    elif isinstance(source, StoredRecords):
-        with storage_errors("read", f"the raw_trades rows of {source.relative_path}"):
-            yield from source.records.collect_batches(chunk_size=max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
     else:
         raise UnreadableFileError(source.error)
 
@@ -130,26 +126,36 @@ def ingest_day(
 
     ``sources`` are read in order of their path: the landing files, and any ``gone_sources``.
     Consecutive text files up to ``whole_file_bytes`` are read whole and validated together, up
-    to ``chunk_bytes`` of them at a time (``read_whole_files``); the others a chunk at a time.
+    to ``chunk_bytes`` of them at a time (``read_whole_files``), and so are consecutive gone
+    files' stored rows; the other files a chunk at a time.
     Without ``pii_key``, a record with an identifying value raises ``MissingPiiKeyError`` (the
     spill holds the outputs until the caller publishes them, so nothing is published)."""
     replayed = sum(not isinstance(source, LandingFile) for source in sources)
     ingest = _Ingest(date.fromisoformat(day), corrections, now, run_id, spill, pii_key)
     ingest.summary.files, ingest.summary.replayed_files = len(sources), replayed
     limit = min(whole_file_bytes, chunk_bytes)
-    ordered = sorted(sources, key=lambda s: s.relative_path)
-    for whole, group in groupby(ordered, key=lambda s: isinstance(s, LandingFile) and is_small(s, limit)):
-        if not whole:
+
+    def read_as(source: Source) -> str:
+        if isinstance(source, StoredRecords):
+            return "stored"
+        return "whole" if isinstance(source, LandingFile) and is_small(source, limit) else "stream"
+
+    for kind, group in groupby(sorted(sources, key=lambda s: s.relative_path), key=read_as):
+        if kind == "stored":
+            stored = list(group)
+            for chunk in stored_chunks(stored, max(1, chunk_bytes // PARQUET_BYTES_PER_ROW)):
+                ingest.together(stored, chunk)
+        elif kind == "stream":
             for source in group:
                 ingest.stream(source, _chunks(source, chunk_bytes))
-            continue
-        for files, read in read_whole_files(list(group), chunk_bytes, limit):
-            if isinstance(read, pl.DataFrame):
-                ingest.whole(files, read)
-            elif read is None:  # bigger once decompressed
-                ingest.stream(files[0], _chunks(files[0], chunk_bytes))
-            else:
-                ingest.unreadable(files[0].relative_path, read)
+        else:
+            for files, read in read_whole_files(list(group), chunk_bytes, limit):
+                if isinstance(read, pl.DataFrame):
+                    ingest.together(files, read)
+                elif read is None:  # bigger once decompressed
+                    ingest.stream(files[0], _chunks(files[0], chunk_bytes))
+                else:
+                    ingest.unreadable(files[0].relative_path, read)
     return ingest.summary
 
 
@@ -184,12 +190,14 @@ class _Ingest:
         self.summary.records_by_file[source.relative_path] = counts.raw_rows
         self.summary.add(counts)
 
-    def whole(self, files: Sequence[LandingFile], records: pl.DataFrame) -> None:
-        """Whole files' records (in file and row order), validated as one chunk."""
+    def together(self, files: Sequence[Source], records: pl.DataFrame) -> None:
+        """Records of consecutive files (in file and row order) validated as one chunk: whole
+        small files, or a chunk of gone files' stored rows (their counts add up over chunks)."""
         per_file = dict(records["_source_file"].value_counts().iter_rows()) if records.height else {}
-        for landing_file in files:
-            self.summary.records_by_file[landing_file.relative_path] = per_file.get(
-                landing_file.relative_path, 0
+        counted = self.summary.records_by_file
+        for source in files:
+            counted[source.relative_path] = counted.get(source.relative_path, 0) + per_file.get(
+                source.relative_path, 0
             )
         self.summary.add(self._validate(records))
 

@@ -7,7 +7,7 @@ result it would give with the file still there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -23,8 +23,8 @@ class StoredRecords:
     """A file gone from the landing zone whose records ``raw_trades`` keeps: replayed from there."""
 
     relative_path: str
-    records: pl.LazyFrame
-    """Its ``raw_trades`` rows, in row order, without ``date``."""
+    partition: pl.LazyFrame
+    """The stored ``raw_trades`` partition that holds its rows (in file and row order), without ``date``."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,10 @@ def gone_sources(
     if raw is not None:
         with storage_errors("read", "the stored raw_trades partition"):
             stored_files = raw.select(pl.col("_source_file").unique()).collect().to_series().to_list()
+        stored = raw.drop("date", strict=False)
         for path in stored_files:
             if path not in present:
-                kept[path] = StoredRecords(
-                    path, raw.filter(pl.col("_source_file") == path).drop("date", strict=False)
-                )
+                kept[path] = StoredRecords(path, stored)
     if dlq is not None:
         with storage_errors("read", "the stored trades_dlq partition"):
             unreadable = (
@@ -77,3 +76,12 @@ def stored_records_by_file(raw: pl.LazyFrame | None) -> dict[str, int]:
     with storage_errors("read", "the stored raw_trades partition"):
         counts = raw.group_by("_source_file").len().collect()
     return dict(counts.iter_rows())
+
+
+def stored_chunks(sources: Sequence[StoredRecords], rows: int) -> Iterator[pl.DataFrame]:
+    """The rows of consecutive gone files, ``rows`` at a time, in one pass over their partition
+    (not one per file: a day of many small files)."""
+    paths = [source.relative_path for source in sources]
+    with storage_errors("read", f"the raw_trades rows of {len(paths)} files gone from the landing zone"):
+        stored = sources[0].partition.filter(pl.col("_source_file").is_in(paths))
+        yield from stored.collect_batches(chunk_size=rows)

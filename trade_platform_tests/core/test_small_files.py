@@ -20,6 +20,7 @@ from trade_platform.core.ingest import SCHEMAS, DaySummary, ingest_day
 from trade_platform.core.landing.files import list_landing_files, order_raw_columns
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
+from trade_platform.core.stored_sources import gone_sources
 from trade_platform.defs.shared.io_manager import write_parquet_atomically
 from trade_platform_tests.conftest import BAD_INPUTS, DAY, HEADER, TEST_PII_KEY, json_line, row
 from trade_platform_tests.core.test_landing_chunks import ingest_cost
@@ -27,9 +28,14 @@ from trade_platform_tests.core.test_landing_chunks import ingest_cost
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
-def ingest(landing: Path, scratch: Path, corrections: pl.DataFrame, **sizes: int) -> tuple[dict, DaySummary]:
+def ingest(
+    landing: Path, scratch: Path, corrections: pl.DataFrame, stored: dict | None = None, **sizes: int
+) -> tuple[dict, DaySummary]:
+    """The day's outputs; ``stored``: the partitions of an earlier run, to replay gone files from."""
     spill = Spill(scratch, SCHEMAS)
     files = list_landing_files(str(landing), DAY)
+    if stored is not None:
+        files += gone_sources(files, stored[RAW_TRADES].lazy(), stored[TRADES_DLQ].lazy())
     summary = ingest_day(
         files, corrections, DAY, now=NOW, run_id="r", spill=spill, pii_key=TEST_PII_KEY, **sizes
     )
@@ -121,6 +127,27 @@ def test_small_files_read_together_give_what_reading_them_one_by_one_gives(tmp_p
     assert {"x0_0", "x2_59"} <= set(together[RAW_TRADES].columns)
     assert together_summary.records_by_file[f"trades/date={DAY}/s0102.csv"] == 2
     assert together_summary.records_by_file[f"trades/date={DAY}/s0159.csv.gz"] == 30_000
+
+
+def test_files_gone_from_the_landing_zone_replay_from_the_stored_partition_in_one_pass(tmp_path: Path):
+    landing = tmp_path / "landing"
+    folder = landing / "trades" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    small_files(folder)
+    first, first_summary = ingest(landing, tmp_path / "a", pl.DataFrame())
+    for path in sorted(folder.iterdir())[::3] + sorted(folder.iterdir())[100:200]:
+        path.unlink(missing_ok=True)  # every third file, and a run of 100 (unreadable ones too)
+
+    again, summary = ingest(landing, tmp_path / "b", pl.DataFrame(), stored=first)
+
+    for name in (RAW_TRADES, VALIDATED_TRADES, TRADES_DLQ):
+        assert_frame_equal(again[name], first[name])
+    # A deleted file without records leaves no trace in the partitions: it is not replayed.
+    kept = {
+        path: n for path, n in first_summary.records_by_file.items() if n or path in first_summary.unreadable
+    }
+    assert {path: n for path, n in summary.records_by_file.items() if n or path in summary.unreadable} == kept
+    assert summary.replayed_files > 150
 
 
 def test_a_day_of_10000_one_row_files_takes_seconds_and_no_memory_per_file(tmp_path: Path):
