@@ -212,7 +212,9 @@ class _Ingest:
 
     def _validate(self, chunk: pl.DataFrame) -> DaySummary:
         """Correct, split and pseudonymise a chunk of records and add them to the spill."""
-        raw = chunk.with_columns(date=pl.lit(self.partition))
+        # One chunk of memory: polars 2.1 can panic validating a frame of many pieces (string
+        # views of a filtered ``collect_batches`` batch: a day's gone files replayed together).
+        raw = chunk.rechunk().with_columns(date=pl.lit(self.partition))
         records, corrected = apply_corrections(raw, self.corrections)
         require_key(records, IDENTITY_FIELDS, self.pii_key)
         earlier = self.accepted.candidates(records["trade_id"])

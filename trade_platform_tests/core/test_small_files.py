@@ -78,6 +78,17 @@ def small_files(folder: Path) -> None:
     (folder / "s0158.jsonl").write_text("")
     big = HEADER + "\n" + "".join(row(f"G{i}") + "\n" for i in range(30_000))  # 1.3 MB of text
     (folder / "s0159.csv.gz").write_bytes(gzip.compress(big.encode()))
+    quoted = '"trade_id","symbol","side","price","quantity","timestamp","exchange"'
+    ts = f"{DAY}T10:00:00Z"
+    (folder / "s0161.csv").write_text(f'{quoted}\n"Q3","BTC,USD","buy","1.5","2","{ts}","X"\n')  # 8 fields
+    (folder / "s0162.csv").write_text(
+        f'\n{quoted}\n"Q4","BTC","buy","1.5","2","{ts}","X"\n"Q5",a""b,buy,1,2,{ts},X\n'
+    )
+    (folder / "s0163.csv").write_text(
+        f'{HEADER}\n"Q6","BT\nC","buy","1.5","2","{ts}","X"\n{row("Q7")}\n'
+    )  # 2 lines
+    (folder / "s0164.csv").write_bytes(f'{quoted}\r\n"Q8","BTC","sell","1.5","2","{ts}","X"\r\n'.encode())
+    (folder / "s0165.csv").write_text(f'{HEADER}\n"Q9" ,BTC,buy,1.5,2,{ts},X\n')  # a space after the quote
     for i in range(3):  # 60 extra names each, 180 together: each file keeps them as columns
         line = json.loads(json_line(trade_id=f"X{i}")) | {f"x{i}_{k}": str(k) for k in range(60)}
         (folder / f"s0160_{i}.jsonl").write_text(json.dumps(line) + "\n")

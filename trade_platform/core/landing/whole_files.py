@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from functools import partial
 
 import polars as pl
 
 from trade_platform.core.landing.columns import EXTRAS, PARSE_ERRORS, UnreadableFileError, split_lines
-from trade_platform.core.landing.csv_files import plain_header, plain_records
+from trade_platform.core.landing.csv_files import header_names, plain_header, plain_records, record_fields
 from trade_platform.core.landing.files import (
     RAW_SCHEMA,
     LandingFile,
@@ -111,7 +112,7 @@ def _parsed(
 ) -> tuple[pl.DataFrame, dict[str, UnreadableFileError]]:
     """The records of the files, in path then row order, and the files that cannot be read."""
     jsonl: dict[str, Blocks] = {}
-    csv: dict[tuple[str, ...], dict[str, bytes]] = {}
+    csv: dict[tuple[str, ...], dict[str, _Csv]] = {}
     alone: dict[str, tuple[str | None, Blocks]] = {}
     unreadable: dict[str, UnreadableFileError] = {}
     for path, (kind, blocks) in texts.items():
@@ -120,18 +121,16 @@ def _parsed(
             continue
         try:
             with reading(path):
-                body, _, header = plain_header(b"".join(block for _, block, _ in blocks), 1)
+                found = _csv_file(blocks)
         except UnreadableFileError as exc:
             unreadable[path] = exc
             continue
-        if header is None:
+        if found is None:
             alone[path] = kind, blocks
         else:
-            csv.setdefault(tuple(header), {})[path] = body
+            csv.setdefault(tuple(found.header), {})[path] = found
     frames = []
-    groups = [("jsonl", jsonl, _jsonl)] + [
-        ("csv", bodies, partial(_csv, list(h))) for h, bodies in csv.items()
-    ]
+    groups = [("jsonl", jsonl, _jsonl)] + [("csv", files, partial(_csv, list(h))) for h, files in csv.items()]
     for kind, group, parse in groups:
         try:
             frame = parse(group) if group else None
@@ -179,15 +178,54 @@ def _jsonl(files: dict[str, Blocks]) -> pl.DataFrame | None:
     return finished(placed.with_columns(_source_file=received["_source_file"].gather(at)), "jsonl")
 
 
-def _csv(header: list[str], bodies: dict[str, bytes]) -> pl.DataFrame | None:
-    """The records of CSV files with one plain header, their bodies read as one by polars' native
-    reader, or None when that body is not plain (``plain_records``)."""
-    whole = [body if body.endswith(b"\n") or not body else body + b"\n" for body in bodies.values()]
-    records = plain_records(b"".join(whole), 0, header)
-    if records is None:
+@dataclass(frozen=True)
+class _Csv:
+    """A CSV file as ``csv_chunks`` finds its header, and the lines after it."""
+
+    header: list[str]
+    body: bytes | None
+    """The bytes after a plain header (``plain_header``), for polars' native reader."""
+    rows: list[int]
+    lines: list[str]
+    one_line_records: bool
+    """Every line has an even number of quotes, so each line is one record."""
+
+
+def _csv_file(blocks: Blocks) -> _Csv | None:
+    """The file's header and lines, or None when it has no header line (blank) or its header is
+    not plain and a record may span lines: ``csv_chunks`` reads it alone."""
+    body, first, header = plain_header(b"".join(block for _, block, _ in blocks), 1)
+    lines = split_lines(body, first)
+    rows = list(range(first, first + len(lines)))
+    one_line = not any(line.count('"') % 2 for line in lines)
+    if header is not None:
+        return _Csv(header, body, rows, lines, one_line)
+    filled = (pl.Series(lines, dtype=pl.String).str.strip_chars() != "").arg_true()
+    if not one_line or filled.is_empty():
         return None
-    counts = [body.count(b"\n") for body in whole]
-    paths = [path for path, n in zip(bodies, counts, strict=True) for _ in range(n)]
-    rows = [row for n in counts for row in range(2, 2 + n)]  # the header is line 1
-    placed = records.with_columns(_source_row=pl.Series(rows, dtype=pl.Int64))
-    return finished(placed.with_columns(_source_file=pl.Series(paths, dtype=pl.String)), "csv")
+    at = filled[0]  # the first non-blank record is the header
+    return _Csv(header_names(lines[at]), None, rows[at + 1 :], lines[at + 1 :], one_line)
+
+
+def _csv(header: list[str], files: dict[str, _Csv]) -> pl.DataFrame | None:
+    """The records of CSV files with one header read as one: by polars' native reader when their
+    bodies are plain, else line by line as ``csv_chunks`` splits records (each on one line), or
+    None when a file's records may span lines."""
+    records = None
+    if all(f.body is not None for f in files.values()):
+        whole = [f.body if f.body.endswith(b"\n") or not f.body else f.body + b"\n" for f in files.values()]
+        records = plain_records(b"".join(whole), 0, header)
+    if records is None:
+        if not all(f.one_line_records for f in files.values()):
+            return None
+        lines = [line for f in files.values() for line in f.lines]
+        numbered = pl.DataFrame({"_raw_record": lines}, schema={"_raw_record": pl.String})
+        records = record_fields(
+            numbered.with_row_index("_source_row").cast({"_source_row": pl.Int64}), header
+        )
+    # The rows are numbered by their place in the files' lines: they get their file and line back.
+    at = records["_source_row"]
+    paths = pl.Series([path for path, f in files.items() for _ in f.rows], dtype=pl.String)
+    rows = pl.Series([row for f in files.values() for row in f.rows], dtype=pl.Int64)
+    placed = records.with_columns(_source_row=rows.gather(at))
+    return finished(placed.with_columns(_source_file=paths.gather(at)), "csv")
