@@ -3,8 +3,10 @@
 Each chunk of each file is read, corrected, split, pseudonymised (``core.pseudonymise``: the
 validated rows' PII columns become tokens) and handed to a ``Spill``, so a day of any size is
 ingested with the memory of one chunk plus the day's accepted trade_ids (which find duplicates
-across chunks and files). A file found unreadable part-way loses the chunks it gave:
-it becomes one DLQ entry and none of its records reach raw, exactly as if it had failed at once.
+across chunks and files). Small text files are read whole, and consecutive ones make one chunk
+(``core.landing.whole_files``): a file then costs its records, not a round of polars calls. A
+file found unreadable part-way loses the chunks it gave: it becomes one DLQ entry, at its place,
+and none of its records reach raw, exactly as if it had failed at once.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import groupby
 
 import polars as pl
 
 from trade_platform.core.classification import Classification, column_classifications
 from trade_platform.core.corrections import apply_corrections
-from trade_platform.core.dlq_codes import DlqCode
 from trade_platform.core.landing.files import (
     CHUNK_BYTES,
     IDENTITY_FIELDS,
@@ -28,14 +30,14 @@ from trade_platform.core.landing.files import (
     UnreadableFileError,
     iter_landing_file,
 )
+from trade_platform.core.landing.whole_files import WHOLE_FILE_BYTES, is_small, read_whole_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import PiiKey, pseudonymise, require_key
 from trade_platform.core.schemas import ValidatedTrades
 from trade_platform.core.spill import Spill
-from trade_platform.core.storage import storage_errors
+from trade_platform.core.stored_sources import Source, StoredRecords, StoredUnreadable, stored_chunks
 from trade_platform.core.validation import (
     DLQ_SCHEMA,
-    UNREADABLE_PREFIX,
     VALIDATED_SCHEMA,
     dead_letter_file,
     split_trades,
@@ -101,61 +103,9 @@ class AcceptedIds:
         self._ids, self._hashes = self._ids.slice(0, length), self._hashes.slice(0, length)
 
 
-@dataclass(frozen=True)
-class StoredRecords:
-    """A file gone from the landing zone whose records ``raw_trades`` keeps: replayed from there."""
-
-    relative_path: str
-    records: pl.LazyFrame
-    """Its ``raw_trades`` rows, in row order, without ``date``."""
-
-
-@dataclass(frozen=True)
-class StoredUnreadable:
-    """A file gone from the landing zone that was unreadable: its DLQ entry is kept."""
-
-    relative_path: str
-    error: str
-
-
-Source = LandingFile | StoredRecords | StoredUnreadable
-
-
-def gone_sources(
-    files: Sequence[LandingFile], raw: pl.LazyFrame | None, dlq: pl.LazyFrame | None
-) -> list[StoredRecords | StoredUnreadable]:
-    """The files a stored partition was built from that are no longer in the landing zone
-    (retention deleted them, say), from that partition's ``raw`` and ``dlq`` rows: so a re-run
-    or a DLQ replay gives the result it would give with the files still there."""
-    present = {f.relative_path for f in files}
-    kept: dict[str, StoredRecords | StoredUnreadable] = {}
-    if raw is not None:
-        with storage_errors("read", "the stored raw_trades partition"):
-            stored_files = raw.select(pl.col("_source_file").unique()).collect().to_series().to_list()
-        for path in stored_files:
-            if path not in present:
-                kept[path] = StoredRecords(
-                    path, raw.filter(pl.col("_source_file") == path).drop("date", strict=False)
-                )
-    if raw is not None and dlq is not None:  # no raw partition: the day is withdrawn (README)
-        with storage_errors("read", "the stored trades_dlq partition"):
-            unreadable = (
-                dlq.filter(pl.col("error_codes").list.contains(DlqCode.UNREADABLE_FILE.value))
-                .select("_source_file", "error")
-                .collect()
-            )
-        for path, error in unreadable.iter_rows():
-            if path not in present and path not in kept:
-                kept[path] = StoredUnreadable(path, error.removeprefix(UNREADABLE_PREFIX))
-    return [kept[path] for path in sorted(kept)]
-
-
-def _chunks(source: Source, chunk_bytes: int) -> Iterator[pl.DataFrame]:
+def _chunks(source: LandingFile | StoredUnreadable, chunk_bytes: int) -> Iterator[pl.DataFrame]:
     if isinstance(source, LandingFile):
         yield from iter_landing_file(source, chunk_bytes)
-    elif isinstance(source, StoredRecords):
-        with storage_errors("read", f"the raw_trades rows of {source.relative_path}"):
-            yield from source.records.collect_batches(chunk_size=max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
     else:
         raise UnreadableFileError(source.error)
 
@@ -170,50 +120,110 @@ def ingest_day(
     spill: Spill,
     pii_key: PiiKey | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    whole_file_bytes: int = WHOLE_FILE_BYTES,
 ) -> DaySummary:
     """Add the day's raw, validated and DLQ rows (each with ``date``) to ``spill``; count them.
 
     ``sources`` are read in order of their path: the landing files, and any ``gone_sources``.
+    Consecutive text files up to ``whole_file_bytes`` are read whole and validated together, up
+    to ``chunk_bytes`` of them at a time (``read_whole_files``), and so are consecutive gone
+    files' stored rows; the other files a chunk at a time.
     Without ``pii_key``, a record with an identifying value raises ``MissingPiiKeyError`` (the
     spill holds the outputs until the caller publishes them, so nothing is published)."""
-    partition = date.fromisoformat(day)
     replayed = sum(not isinstance(source, LandingFile) for source in sources)
-    summary = DaySummary(files=len(sources), replayed_files=replayed)
-    accepted = AcceptedIds()
-    for source in sorted(sources, key=lambda s: s.relative_path):
-        mark, accepted_before, counts = spill.mark(), len(accepted), DaySummary()
+    ingest = _Ingest(date.fromisoformat(day), corrections, now, run_id, spill, pii_key)
+    ingest.summary.files, ingest.summary.replayed_files = len(sources), replayed
+    limit = min(whole_file_bytes, chunk_bytes)
+
+    def read_as(source: Source) -> str:
+        if isinstance(source, StoredRecords):
+            return "stored"
+        return "whole" if isinstance(source, LandingFile) and is_small(source, limit) else "stream"
+
+    for kind, group in groupby(sorted(sources, key=lambda s: s.relative_path), key=read_as):
+        if kind == "stored":
+            stored = list(group)
+            for chunk in stored_chunks(stored, max(1, chunk_bytes // PARQUET_BYTES_PER_ROW)):
+                ingest.together(stored, chunk)
+        elif kind == "stream":
+            for source in group:
+                ingest.stream(source, _chunks(source, chunk_bytes))
+        else:
+            for files, read in read_whole_files(list(group), chunk_bytes, limit):
+                if isinstance(read, pl.DataFrame):
+                    ingest.together(files, read)
+                elif read is None:  # bigger once decompressed
+                    ingest.stream(files[0], _chunks(files[0], chunk_bytes))
+                else:
+                    ingest.unreadable(files[0].relative_path, read)
+    return ingest.summary
+
+
+class _Ingest:
+    """One day's outputs as they are added to the spill, the trade_ids accepted so far, counts."""
+
+    def __init__(
+        self,
+        partition: date,
+        corrections: pl.DataFrame,
+        now: datetime,
+        run_id: str,
+        spill: Spill,
+        pii_key: PiiKey | None,
+    ) -> None:
+        self.partition, self.corrections, self.now, self.run_id = partition, corrections, now, run_id
+        self.spill, self.pii_key = spill, pii_key
+        self.accepted = AcceptedIds()
+        self.summary = DaySummary()
+
+    def stream(self, source: Source, chunks: Iterator[pl.DataFrame]) -> None:
+        """A file a chunk at a time; found unreadable part-way, it loses the chunks it gave."""
+        mark, accepted_before, counts = self.spill.mark(), len(self.accepted), DaySummary()
         try:
-            for chunk in _chunks(source, chunk_bytes):
-                raw = chunk.with_columns(date=pl.lit(partition))
-                records, corrected = apply_corrections(raw, corrections)
-                require_key(records, IDENTITY_FIELDS, pii_key)
-                earlier = accepted.candidates(records["trade_id"])
-                split = split_trades(records, now=now, run_id=run_id, accepted_ids=earlier)
-                accepted.add(split.validated["trade_id"])
-                spill.add(RAW_TRADES, raw)
-                spill.add(VALIDATED_TRADES, pseudonymise(split.validated, TOKENISED, pii_key))
-                spill.add(TRADES_DLQ, split.dlq)
-                counts.add(_counts(raw.height, split.validated.height, split.dlq, corrected))
+            for chunk in chunks:
+                counts.add(self._validate(chunk))
         except UnreadableFileError as exc:
-            spill.rollback(mark)
-            accepted.truncate(accepted_before)
-            entry = dead_letter_file(source.relative_path, str(exc), partition, now=now, run_id=run_id)
-            spill.add(TRADES_DLQ, entry)
-            counts = _counts(0, 0, entry, 0)
-            counts.unreadable_files = 1
-            summary.unreadable[source.relative_path] = str(exc)
-        summary.records_by_file[source.relative_path] = counts.raw_rows
-        summary.add(counts)
-    return summary
+            self.spill.rollback(mark)
+            self.accepted.truncate(accepted_before)
+            self.unreadable(source.relative_path, exc)
+            return
+        self.summary.records_by_file[source.relative_path] = counts.raw_rows
+        self.summary.add(counts)
 
+    def together(self, files: Sequence[Source], records: pl.DataFrame) -> None:
+        """Records of consecutive files (in file and row order) validated as one chunk: whole
+        small files, or a chunk of gone files' stored rows (their counts add up over chunks)."""
+        per_file = dict(records["_source_file"].value_counts().iter_rows()) if records.height else {}
+        counted = self.summary.records_by_file
+        for source in files:
+            counted[source.relative_path] = counted.get(source.relative_path, 0) + per_file.get(
+                source.relative_path, 0
+            )
+        self.summary.add(self._validate(records))
 
-def stored_records_by_file(raw: pl.LazyFrame | None) -> dict[str, int]:
-    """Records per ``_source_file`` of a stored ``raw_trades`` partition (none: no partition)."""
-    if raw is None:
-        return {}
-    with storage_errors("read", "the stored raw_trades partition"):
-        counts = raw.group_by("_source_file").len().collect()
-    return dict(counts.iter_rows())
+    def unreadable(self, path: str, error: UnreadableFileError) -> None:
+        entry = dead_letter_file(path, str(error), self.partition, now=self.now, run_id=self.run_id)
+        self.spill.add(TRADES_DLQ, entry)
+        counts = _counts(0, 0, entry, 0)
+        counts.unreadable_files = 1
+        self.summary.unreadable[path] = str(error)
+        self.summary.records_by_file[path] = 0
+        self.summary.add(counts)
+
+    def _validate(self, chunk: pl.DataFrame) -> DaySummary:
+        """Correct, split and pseudonymise a chunk of records and add them to the spill."""
+        # One chunk of memory: polars 2.1 can panic validating a frame of many pieces (string
+        # views of a filtered ``collect_batches`` batch: a day's gone files replayed together).
+        raw = chunk.rechunk().with_columns(date=pl.lit(self.partition))
+        records, corrected = apply_corrections(raw, self.corrections)
+        require_key(records, IDENTITY_FIELDS, self.pii_key)
+        earlier = self.accepted.candidates(records["trade_id"])
+        split = split_trades(records, now=self.now, run_id=self.run_id, accepted_ids=earlier)
+        self.accepted.add(split.validated["trade_id"])
+        self.spill.add(RAW_TRADES, raw)
+        self.spill.add(VALIDATED_TRADES, pseudonymise(split.validated, TOKENISED, self.pii_key))
+        self.spill.add(TRADES_DLQ, split.dlq)
+        return _counts(raw.height, split.validated.height, split.dlq, corrected)
 
 
 def fewer_records(

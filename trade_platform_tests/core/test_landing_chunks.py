@@ -148,22 +148,26 @@ print(json.dumps({"seconds": seconds, "rss_mb": (peak - before) / 1024, "peak_mb
 """
 
 
-def ingest_cost(tmp_path: Path, name: str, content: str) -> dict:
+def ingest_cost(tmp_path: Path, files: dict[str, bytes]) -> dict:
+    """What ingesting a day of ``files`` (name -> content) costs."""
     folder = tmp_path / "landing" / "trades" / f"date={DAY}"
     folder.mkdir(parents=True)
-    (folder / name).write_text(content)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
     probe = subprocess.run(
         [sys.executable, "-c", COST_PROBE, str(tmp_path), DAY], capture_output=True, text=True, timeout=120
     )
     assert probe.returncode == 0, probe.stderr[-3000:]
     cost = json.loads(probe.stdout)
-    print(f"{name}: {cost['seconds']:.1f} s, peak RSS {cost['peak_mb']:.0f} MB (+{cost['rss_mb']:.0f} MB)")
+    print(
+        f"{len(files)} files: {cost['seconds']:.1f} s, peak RSS {cost['peak_mb']:.0f} MB (+{cost['rss_mb']:.0f} MB)"
+    )
     return cost
 
 
 def test_json_lines_each_with_its_own_extra_key_cost_linear_time_and_memory(tmp_path: Path):
     lines = [json_line(trade_id=f"K{i}", **{f"k{i}": f"v{i}"}) for i in range(10_000)]
-    cost = ingest_cost(tmp_path, "keys.jsonl", "\n".join(lines) + "\n")
+    cost = ingest_cost(tmp_path, {"keys.jsonl": ("\n".join(lines) + "\n").encode()})
     assert cost["validated"] == 10_000
     assert [json.loads(extras) for extras in cost["extras"]] == [{f"k{i}": f"v{i}"} for i in range(3)]
     assert cost["seconds"] < 30 and cost["rss_mb"] < 1024  # quadratic, they were 176 s and 2.8 GB
@@ -172,7 +176,7 @@ def test_json_lines_each_with_its_own_extra_key_cost_linear_time_and_memory(tmp_
 def test_a_csv_header_of_5000_columns_costs_linear_time_and_memory(tmp_path: Path):
     header = HEADER + "".join(f",c{i}" for i in range(5_000))
     rows = "".join(row(f"W{n}") + "".join(f",{n}.{i}" for i in range(5_000)) + "\n" for n in range(200))
-    cost = ingest_cost(tmp_path, "wide.csv", f"{header}\n{rows}")
+    cost = ingest_cost(tmp_path, {"wide.csv": f"{header}\n{rows}".encode()})
     assert cost["validated"] == 200
     assert json.loads(cost["extras"][2])["c4999"] == "2.4999"
     assert cost["seconds"] < 30 and cost["rss_mb"] < 1024

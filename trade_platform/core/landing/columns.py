@@ -149,17 +149,23 @@ def kept_columns(names: Sequence[str]) -> list[tuple[int, str]]:
 
 
 def text_lines(block: bytes, first_line: int) -> pl.DataFrame:
-    """``_source_row`` and ``_line`` of each line of a block of whole lines: ``\\r\\n``, ``\\r``
-    and ``\\n`` each end a line; bad UTF-8 bytes become U+FFFD; a BOM opening the file is dropped."""
+    """``_source_row`` and ``_line`` of each line of a block of whole lines (``split_lines``)."""
+    lines = split_lines(block, first_line)
+    return pl.DataFrame({"_line": lines}, schema={"_line": pl.String}).select(
+        pl.int_range(first_line, first_line + len(lines), dtype=pl.Int64).alias("_source_row"), "_line"
+    )
+
+
+def split_lines(block: bytes, first_line: int) -> list[str]:
+    """The lines of a block of whole lines: ``\\r\\n``, ``\\r`` and ``\\n`` each end a line; bad
+    UTF-8 bytes become U+FFFD; a BOM opening the file is dropped."""
     text = block.decode("utf-8", errors="replace")
     if first_line == 1:
         text = text.removeprefix("\ufeff")
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[-1] == "":  # the break that ends the block's last line
         lines.pop()
-    return pl.DataFrame({"_line": lines}, schema={"_line": pl.String}).select(
-        pl.int_range(first_line, first_line + len(lines), dtype=pl.Int64).alias("_source_row"), "_line"
-    )
+    return lines
 
 
 def line_breaks(block: bytes) -> int:

@@ -43,9 +43,9 @@ def csv_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFra
     carry = pl.DataFrame(schema=LINES_SCHEMA)
     for first_line, block, final in blocks:
         if header is None and carry.is_empty():
-            block, first_line, header = _plain_header(block, first_line)
+            block, first_line, header = plain_header(block, first_line)
         if header is not None and carry.is_empty():
-            plain = _plain_records(block, first_line, header)
+            plain = plain_records(block, first_line, header)
             if plain is not None:
                 yield plain
                 continue
@@ -60,9 +60,9 @@ def csv_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFra
                 first_malformed is not None and first_malformed < records["_source_row"][0]
             ):
                 raise UnreadableFileError("the header line has an unterminated quote")
-            header = _header(records["_raw_record"][0])
+            header = header_names(records["_raw_record"][0])
             records = records.slice(1)
-        yield _fields(records, header, malformed)
+        yield record_fields(records, header, malformed)
 
 
 def group_records(lines: pl.DataFrame, final: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -120,17 +120,17 @@ def _malformed(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def _plain_header(block: bytes, first_line: int) -> tuple[bytes, int, list[str] | None]:
+def plain_header(block: bytes, first_line: int) -> tuple[bytes, int, list[str] | None]:
     """A first line without quotes or carriage returns is the header: split it off the block."""
     if first_line == 1:
         block = block.removeprefix(b"\xef\xbb\xbf")
     head, _, rest = block.partition(b"\n")
     if not head.strip() or b'"' in head or b"\r" in head:
         return block, first_line, None
-    return rest, first_line + 1, _header(head.decode("utf-8", errors="replace"))
+    return rest, first_line + 1, header_names(head.decode("utf-8", errors="replace"))
 
 
-def _header(text: str) -> list[str]:
+def header_names(text: str) -> list[str]:
     names = column_names(next(csv.reader(io.StringIO(text))))
     if not names_trade_field(names):
         raise UnreadableFileError(
@@ -140,8 +140,11 @@ def _header(text: str) -> list[str]:
     return names
 
 
-def _fields(records: pl.DataFrame, header: list[str], malformed: pl.DataFrame) -> pl.DataFrame:
-    """Each record split into the header's fields, or malformed with the reason."""
+def record_fields(
+    records: pl.DataFrame, header: list[str], malformed: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Each record split into the header's fields, or malformed with the reason (a record is
+    decided on its own); ``malformed`` records join them in row order."""
     records = records.filter(pl.col("_raw_record").str.strip_chars() != "")
     unquoted = pl.col("_raw_record").str.replace_all(_QUOTED, "")
     records = records.with_columns(
@@ -165,7 +168,9 @@ def _fields(records: pl.DataFrame, header: list[str], malformed: pl.DataFrame) -
         .then(pl.lit(None, pl.String))
         .otherwise(pl.lit("CSV record's quoting does not follow RFC 4180")),
     )
-    return pl.concat([parsed, bad, malformed], how="diagonal_relaxed").sort("_source_row")
+    return pl.concat([parsed, bad, *([] if malformed is None else [malformed])], how="diagonal_relaxed").sort(
+        "_source_row"
+    )
 
 
 def _split(records: pl.Series, width: int) -> tuple[list[list[str | None]], list[bool]]:
@@ -200,7 +205,7 @@ def _split(records: pl.Series, width: int) -> tuple[list[list[str | None]], list
     return [list(column) for column in zip(*rows, strict=True)], resolved
 
 
-def _plain_records(block: bytes, first_line: int, header: list[str]) -> pl.DataFrame | None:
+def plain_records(block: bytes, first_line: int, header: list[str]) -> pl.DataFrame | None:
     """The block's records by polars' native reader, or None when the block is not plain."""
     if not block or any(byte in block for byte in (b'"', b"\r", b"\x1f")):
         return None

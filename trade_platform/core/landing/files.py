@@ -17,6 +17,7 @@ with the file's path in the message. A bug of ours fails the run, with a note na
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import polars as pl
@@ -216,13 +217,37 @@ def iter_landing_file(landing_file: LandingFile, chunk_bytes: int = CHUNK_BYTES)
     if kind == "parquet":
         chunks = parquet_chunks(landing_file.url, max(1, chunk_bytes // PARQUET_BYTES_PER_ROW))
     else:
-        blocks = text_blocks(landing_file.url, compression_of(landing_file.relative_path), chunk_bytes)
-        chunks = csv_chunks(blocks) if kind == "csv" else _jsonl_chunks(blocks)
-    path = landing_file.relative_path
+        chunks = text_chunks(
+            kind, text_blocks(landing_file.url, compression_of(landing_file.relative_path), chunk_bytes)
+        )
+    yield from landed(landing_file.relative_path, kind, chunks)
+
+
+def text_chunks(kind: str | None, blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFrame]:
+    """The records of a text file's blocks (``text_blocks``), by its format."""
+    return csv_chunks(blocks) if kind == "csv" else _jsonl_chunks(blocks)
+
+
+def landed(path: str, kind: str | None, chunks: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Parsed chunks of the file at ``path`` as raw records (``finished``); errors as ``reading``."""
     source = pl.lit(path, pl.String).alias("_source_file")
-    try:
+    with reading(path):
         for chunk in chunks:
-            yield order_raw_columns(collapse_extras(_unwrap_kafka_value(chunk.with_columns(source), kind)))
+            yield finished(chunk.with_columns(source), kind)
+
+
+def finished(records: pl.DataFrame, kind: str | None) -> pl.DataFrame:
+    """Parsed records with ``_source_file`` -> raw records: Kafka values unwrapped, many extras
+    collapsed, ``RAW_SCHEMA`` columns first."""
+    return order_raw_columns(collapse_extras(_unwrap_kafka_value(records, kind)))
+
+
+@contextmanager
+def reading(path: str) -> Iterator[None]:
+    """What reading a file raises, as the landing contract has it: the content's fault is
+    ``UnreadableFileError`` naming the file; a storage fault or a bug gets a note naming it."""
+    try:
+        yield
     except UnreadableFileError as exc:
         raise UnreadableFileError(f"{path}: {exc}") from exc
     except StorageError as exc:

@@ -24,14 +24,13 @@ from trade_platform.core.ingest import (
     SCHEMAS,
     DaySummary,
     fewer_records,
-    gone_sources,
     ingest_day,
-    stored_records_by_file,
 )
 from trade_platform.core.landing.files import landing_files, order_raw_columns
 from trade_platform.core.landing.fileset import is_tracked
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
+from trade_platform.core.stored_sources import gone_sources, stored_records_by_file
 from trade_platform.defs.ingest.metadata import earlier_fewer_records, read_metadata
 from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
 from trade_platform.defs.shared.partition_locks import holding_days
@@ -90,7 +89,7 @@ def build_ingest_assets(
         step_settings: StepSettings,
         retention: RetentionWindows,
     ):
-        """Read, validate and dead-letter each day of the run, file by file and chunk by chunk.
+        """Read, validate and dead-letter each day of the run, chunk by chunk (small files together).
 
         Memory stays near one chunk of input: outputs past the spill budget go to scratch Parquet
         and reach the I/O manager as lazy scans, which it streams into the lake per partition.

@@ -48,6 +48,9 @@ from trade_platform.defs.shared.policies import retry_storage_faults
 PARTITION_COLUMN = "date"
 PART_FILE = "part-0"
 WRITE_THREADS = 2
+ROW_GROUP_ROWS = 512 * 512
+"""polars' default, given explicitly: then a frame's row groups are cut by rows, not along the
+chunks it was built from, so the file depends on the rows alone (however ingest batched them)."""
 
 
 class ParquetLakeUPathIOManager(UPathIOManager):
@@ -214,7 +217,7 @@ def _stream_parquet(
 
 
 def _write_frame(frame: pl.DataFrame, handle: BinaryIO) -> int:
-    frame.drop(PARTITION_COLUMN, strict=False).write_parquet(handle)
+    frame.drop(PARTITION_COLUMN, strict=False).write_parquet(handle, row_group_size=ROW_GROUP_ROWS)
     return frame.height
 
 
