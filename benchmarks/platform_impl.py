@@ -14,7 +14,8 @@ from upath import UPath
 from benchmarks.common import INTERVALS, NOW, RUN_ID, Stopwatch
 from trade_platform.core import marts
 from trade_platform.core.ingest import SCHEMAS, ingest_day
-from trade_platform.core.landing.files import list_landing_files, order_raw_columns
+from trade_platform.core.landing.files import order_raw_columns
+from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.schemas import DailyVolume, Ohlcv, RawTrades, TradesDlq, ValidatedTrades
 from trade_platform.core.spill import Spill

@@ -18,12 +18,8 @@ from polars.testing import assert_frame_equal
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.ingest import SCHEMAS, DaySummary, ingest_day
-from trade_platform.core.landing.files import (
-    UnreadableFileError,
-    iter_landing_file,
-    list_landing_files,
-    order_raw_columns,
-)
+from trade_platform.core.landing.files import UnreadableFileError, iter_landing_file, order_raw_columns
+from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 from trade_platform_tests.conftest import (
@@ -132,7 +128,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 import polars as pl
 from trade_platform.core.ingest import SCHEMAS, ingest_day
-from trade_platform.core.landing.files import list_landing_files
+from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from trade_platform.core.landing.files import ListedFile, list_day, list_landing_files
 from trade_platform.core.landing.fileset import completeness, fileset_digest, is_lost_offsets_record
+from trade_platform.core.landing.listing import ListedFile, list_day, list_landing_files
 
 DAY = "2024-03-01"
 OLD = 1_000_000_000  # 2001: what a copy tool that keeps mtimes gives a file staged long ago

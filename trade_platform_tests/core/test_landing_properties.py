@@ -35,8 +35,8 @@ from trade_platform.core.landing.files import (
     LandingFile,
     UnreadableFileError,
     iter_landing_file,
-    list_landing_files,
 )
+from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 

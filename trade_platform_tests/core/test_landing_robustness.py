@@ -22,7 +22,8 @@ import pytest
 import zstandard
 
 from trade_platform.core.ingest import SCHEMAS, ingest_day
-from trade_platform.core.landing.files import is_landing_file, landing_format, list_landing_files
+from trade_platform.core.landing.files import is_landing_file, landing_format
+from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 from trade_platform_tests.conftest import DAY, HEADER, STRAY, TEN_UTC_MICROS, TS, json_line, row

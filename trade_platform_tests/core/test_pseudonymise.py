@@ -17,7 +17,8 @@ import pytest
 from trade_platform.core.corrections import apply_corrections
 from trade_platform.core.generate import FORMATS, generate_day, render
 from trade_platform.core.ingest import SCHEMAS, ingest_day
-from trade_platform.core.landing.files import LandingFile, iter_landing_file, list_landing_files
+from trade_platform.core.landing.files import LandingFile, iter_landing_file
+from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
 from trade_platform.core.spill import Spill

@@ -17,7 +17,8 @@ from upath import UPath
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.ingest import SCHEMAS, DaySummary, ingest_day
-from trade_platform.core.landing.files import list_landing_files, order_raw_columns
+from trade_platform.core.landing.files import order_raw_columns
+from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 from trade_platform.core.stored_sources import gone_sources

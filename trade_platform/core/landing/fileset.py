@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import fsspec
 
-from trade_platform.core.landing.files import ListedFile, below_day, is_landing_file
+from trade_platform.core.landing.files import is_landing_file
+from trade_platform.core.landing.listing import ListedFile, below_day
 
 KAFKA_LOST = "_kafka_lost"
 """``trades/date=D/_kafka_lost/<topic>-p<N>-<first>-<last>.json``: Kafka offsets the consumer

@@ -26,8 +26,9 @@ from trade_platform.core.ingest import (
     fewer_records,
     ingest_day,
 )
-from trade_platform.core.landing.files import landing_files, order_raw_columns
+from trade_platform.core.landing.files import order_raw_columns
 from trade_platform.core.landing.fileset import is_tracked
+from trade_platform.core.landing.listing import landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
 from trade_platform.core.stored_sources import gone_sources, stored_records_by_file

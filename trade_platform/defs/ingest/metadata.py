@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, EventLogRecord, MetadataValue
 
-from trade_platform.core.landing.files import LandingFile, ListedFile
+from trade_platform.core.landing.files import LandingFile
 from trade_platform.core.landing.fileset import fileset_digest
+from trade_platform.core.landing.listing import ListedFile
 from trade_platform.core.names import RAW_TRADES
 
 LANDING_FILES = "landing_files"

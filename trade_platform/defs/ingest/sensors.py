@@ -31,8 +31,8 @@ from dagster import (
 )
 from fsspec.core import url_to_fs
 
-from trade_platform.core.landing.files import ListedFile, is_file, listed
 from trade_platform.core.landing.fileset import fileset_digest, is_tracked
+from trade_platform.core.landing.listing import ListedFile, is_file, listed
 from trade_platform.core.names import RAW_TRADES
 from trade_platform.defs.ingest.metadata import LANDING_FILESET
 from trade_platform.defs.shared.resources import LandingZone
