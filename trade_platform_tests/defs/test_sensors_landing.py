@@ -64,7 +64,7 @@ def test_first_tick_requests_every_landed_day_with_a_run_key_from_its_files(land
     assert [r.partition_key for r in result.run_requests] == list(DAYS)
     filesets = landing_filesets(landing)
     for request in result.run_requests:
-        assert request.run_key == f"{request.partition_key}:{filesets[request.partition_key]}"
+        assert request.run_key == f"{request.partition_key}:{filesets[request.partition_key]}:0"
         assert request.tags[FILESET_TAG] == filesets[request.partition_key]
     assert json.loads(daemon.cursor) == filesets
 
@@ -196,9 +196,12 @@ def test_landing_sensor_watches_s3_too(s3_landing, instance):
     assert list(daemon.requested()) == [DAYS[1]]
 
 
-def test_an_s3_object_replaced_by_one_of_the_same_size_is_requested(s3_landing, instance):
+def test_an_s3_object_replaced_by_one_of_the_same_size_and_restored_is_requested_each_time(
+    s3_landing, instance
+):
     land(s3_landing, DAYS[0])
     daemon = Daemon(s3_landing, instance)
+    first_key = daemon.requested()[DAYS[0]]
     job = daemon.defs.resolve_job_def("trades_daily_job")
     assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success
     assert daemon.requested() == {}
@@ -207,7 +210,13 @@ def test_an_s3_object_replaced_by_one_of_the_same_size_is_requested(s3_landing, 
         content = handle.read()
     with fsspec.open(path, "wb") as handle:
         handle.write(content.replace(b"buy", b"BUY"))
-    assert list(daemon.requested()) == [DAYS[0]]
+    changed = daemon.requested()
+    assert list(changed) == [DAYS[0]]
+    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success
+    with fsspec.open(path, "wb") as handle:  # v1 again: its ETag, its digest, but after another run
+        handle.write(content)
+    restored = daemon.requested()
+    assert list(restored) == [DAYS[0]] and restored[DAYS[0]] not in (changed[DAYS[0]], first_key)
 
 
 def test_the_open_day_is_requested_at_most_every_open_day_interval(tmp_path, instance):

@@ -5,8 +5,8 @@ by (path, size, version: ETag, or mtime with inode and change time), and request
 partition when the fingerprint differs from the one its last ``raw_trades`` materialization read
 (recorded in that materialization's metadata). Modification times are never compared with run
 times: a late file copied with an old mtime (``cp -p``, ``rsync -a``, ``tar x``) is a change like
-any other. The run key is the day plus its fingerprint, so the same files never trigger twice,
-and the cursor ``{day: fingerprint}`` is the checkpoint: a restarted daemon resumes from it
+any other. The run key is the day, its fingerprint and the day's last materialization, so the
+same files never trigger twice after the same run, and the cursor ``{day: fingerprint}`` is the checkpoint: a restarted daemon resumes from it
 without re-running old days.
 """
 
@@ -64,14 +64,16 @@ def landing_filesets(landing_url: str) -> dict[str, str]:
     return {day: fileset_digest(files) for day, files in days.items()}
 
 
-def last_read_fileset(instance: DagsterInstance, day: str) -> str | None:
-    """The fileset digest the day's latest ``raw_trades`` materialization read, if any."""
+def last_read(instance: DagsterInstance, day: str) -> tuple[str | None, int]:
+    """(the fileset digest the day's latest ``raw_trades`` materialization read, that
+    materialization's storage id); ``(None, 0)`` before the first."""
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(RAW_TRADES), asset_partitions=[day]), limit=1
     ).records
-    materialization = records[0].asset_materialization if records else None
-    entry = materialization.metadata.get(LANDING_FILESET) if materialization else None
-    return entry.value if entry is not None else None
+    if not records:
+        return None, 0
+    entry = records[0].asset_materialization.metadata.get(LANDING_FILESET)
+    return (entry.value if entry is not None else None), records[0].storage_id
 
 
 def is_partition(day: str, partitions: DailyPartitionsDefinition) -> bool:
@@ -111,7 +113,8 @@ def build_landing_sensor(
             if seen.get(day) != digest and is_partition(day, partitions)
         )
         # Days whose last run read exactly these files (a demo run, a lost cursor) need no new run.
-        current = [day for day in changed if last_read_fileset(context.instance, day) == filesets[day]]
+        read = {day: last_read(context.instance, day) for day in changed}
+        current = [day for day in changed if read[day][0] == filesets[day]]
         # A day whose run is still queued or running waits for it.
         busy = {day for day in changed if unfinished_run(context.instance, job.name, {PARTITION_TAG: day})}
         # The open day changes all day long: its runs are paced; a closed day's run is due at once.
@@ -123,7 +126,9 @@ def build_landing_sensor(
         requests = [
             RunRequest(
                 partition_key=day,
-                run_key=f"{day}:{filesets[day]}",
+                # A file set seen before (an S3 object changed and restored) is a new run after
+                # another was read: the key names what the day's last run read, too.
+                run_key=f"{day}:{filesets[day]}:{read[day][1]}",
                 tags={FILESET_TAG: filesets[day]},
             )
             for day in due
