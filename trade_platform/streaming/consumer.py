@@ -27,6 +27,7 @@ from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
 from trade_platform.core.landing.kafka_messages import landing_files
 from trade_platform.core.storage import write_atomically
 from trade_platform.settings import KafkaSettings
+from trade_platform.streaming.buffers import PartitionBuffer
 from trade_platform.streaming.kafka_client import (
     KafkaUnavailableError,
     consumer,
@@ -67,23 +68,6 @@ class LandingSummary:
         self.by_day.update(other.by_day)
 
 
-@dataclass
-class _Partition:
-    buffer: list[Message] = field(default_factory=list)
-    since: float = 0.0
-    """When the buffer's first message arrived."""
-    uncommitted: list[Range] = field(default_factory=list)
-    """Ranges written (or being written) and not yet committed, as recorded."""
-    cuts: list[Range] = field(default_factory=list)
-    """Recorded ranges to re-read: a batch must end exactly at their ends, landed as they were."""
-    next_offset: int | None = None
-    """The offset expected next (None: whatever the group starts from); one past it may be lost."""
-    skip_below: int = 0
-    """Messages below this offset belong to a range recorded as lost."""
-    done: bool = False
-    """``kafka_ingest``: the end offset seen at the start is reached; what follows is left for later."""
-
-
 class LandingConsumer:
     """Consumes ``settings.topic`` as a member of ``settings.group`` into ``landing_url``."""
 
@@ -93,7 +77,7 @@ class LandingConsumer:
         """The first partition: messages land on the days from it to the day they are read."""
         self.where = where(settings)
         self.summary = LandingSummary()
-        self._partitions: dict[int, _Partition] = {}
+        self._partitions: dict[int, PartitionBuffer] = {}
         self._assigned = False
         self._active_at = time.monotonic()
         """When a message or an assignment last arrived."""
@@ -106,6 +90,11 @@ class LandingConsumer:
     def buffered(self) -> int:
         """Messages read and not yet written."""
         return sum(len(state.buffer) for state in self._partitions.values())
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of message values read and not yet written."""
+        return sum(state.size for state in self._partitions.values())
 
     def run(self, *, to_end_offsets: bool, should_stop: Callable[[], bool] = lambda: False) -> LandingSummary:
         """Consume until ``should_stop()`` (then write and commit what was read) or, with
@@ -126,6 +115,7 @@ class LandingConsumer:
                 for message in messages:
                     self._add(message)
                 self._active_at = time.monotonic() if messages else self._active_at
+                self._bound_memory()
                 if self._skips:
                     skips, self._skips = self._skips, []
                     self._commit(skips)
@@ -140,7 +130,8 @@ class LandingConsumer:
                     )
                 ):
                     break
-            self._flush([p for p, state in self._partitions.items() if state.buffer and not state.cuts])
+            while rest := self._writable():
+                self._flush(rest)
         finally:
             self._consumer.close()
         return self.summary
@@ -166,33 +157,42 @@ class LandingConsumer:
                 self._lose(message.partition(), state, expected, low)
         if message.offset() < state.skip_below:
             return
-        if not state.buffer:
-            state.since = time.monotonic()
-        state.buffer.append(message)
+        state.add(message)
         if ends is not None and message.offset() + 1 >= ends.get(message.partition(), 0):
             state.done = True
 
-    def _due(self, state: _Partition, to_end_offsets: bool) -> bool:
+    def _due(self, state: PartitionBuffer, to_end_offsets: bool) -> bool:
         if not state.buffer:
             return False
         if state.cuts:  # a recorded range is re-read exactly, however long it takes
             return state.buffer[-1].offset() >= state.cuts[0].last
-        if len(state.buffer) >= self.settings.batch_messages or (to_end_offsets and state.done):
+        kafka = self.settings
+        if len(state.buffer) >= kafka.batch_messages or state.size >= kafka.batch_bytes:
             return True
-        return not to_end_offsets and time.monotonic() - state.since >= self.settings.batch_seconds
+        if to_end_offsets:  # a run writes what it read at its end: no rotation
+            return state.done
+        return time.monotonic() - state.since >= kafka.rotate_seconds
+
+    def _writable(self) -> list[int]:
+        """Partitions with messages to write that are not a recorded range being re-read."""
+        return [p for p, state in self._partitions.items() if state.buffer and not state.cuts]
+
+    def _bound_memory(self) -> None:
+        """While all buffers together hold more than ``buffer_bytes``, the fullest is written early."""
+        while self.buffered_bytes > self.settings.buffer_bytes:
+            writable = self._writable()
+            if not writable:  # only recorded ranges being re-read, which must end where they ended
+                return
+            self._flush([max(writable, key=lambda p: self._partitions[p].size)])
 
     def _flush(self, partitions: list[int]) -> None:
         """Write each partition's batch, record and all; then commit them all at once."""
         offsets = []
         for partition in partitions:
             state = self._partitions[partition]
-            batch, state.buffer = state.buffer, []
+            batch = state.take_batch(self.settings.batch_messages, self.settings.batch_bytes)
             if state.cuts:  # a recorded range being re-read is in the record already
                 batch_range = state.cuts.pop(0)
-                batch, state.buffer = (
-                    [m for m in batch if m.offset() <= batch_range.last],
-                    [m for m in batch if m.offset() > batch_range.last],
-                )
             else:
                 today = datetime.now(UTC).date()
                 batch_range = Range(batch[0].offset(), batch[-1].offset(), self.start_date, today)
@@ -251,7 +251,7 @@ class LandingConsumer:
                 r for r in read_ranges(self._record_url(tp.partition), self.start_date) if r.first >= start
             ]
             expected = start if start >= 0 else (pending[0].first if pending else None)
-            state = _Partition(uncommitted=pending, cuts=list(pending), next_offset=expected)
+            state = PartitionBuffer(uncommitted=pending, cuts=list(pending), next_offset=expected)
             low, _ = partition_offsets(client, self.settings, tp.partition)
             if expected is not None and expected < low:
                 self._lose(tp.partition, state, expected, low)
@@ -267,12 +267,12 @@ class LandingConsumer:
                     f"not committed, from offset {state.cuts[0].first}"
                 )
 
-    def _lose(self, partition: int, state: _Partition, first: int, low: int) -> None:
+    def _lose(self, partition: int, state: PartitionBuffer, first: int, low: int) -> None:
         state.cuts, lost = record_loss(
             self.landing_url, self.settings.topic, partition, state.cuts, first, low, self.log
         )
         state.skip_below = lost.stop
-        state.buffer = [m for m in state.buffer if m.offset() not in lost]  # of a recorded range lost whole
+        state.keep([m for m in state.buffer if m.offset() not in lost])  # of a recorded range lost whole
 
     def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         """What was read and not committed is the next owner's to read again."""

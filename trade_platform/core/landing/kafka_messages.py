@@ -81,16 +81,22 @@ def landing_files(messages: pl.DataFrame, start: date, consumed: date) -> dict[s
     messages = messages.cast(MESSAGE_SCHEMA).with_columns(pl.col("value").fill_null("")).sort("offset")
     topic, partition = messages.row(0)[:2]
     name = file_name(topic, partition, messages["offset"][0], messages["offset"][-1])
-    by_day = landed_lines(messages, start, consumed).partition_by("day", as_dict=True, maintain_order=True)
-    files = {
-        f"{TRADES}/date={day}/{name}": ("\n".join(part["line"]) + "\n").encode()
-        for (day,), part in by_day.items()
-    }
+    return day_files(
+        name, landed_lines(messages.with_columns(start=pl.lit(start), consumed=pl.lit(consumed)))
+    )
+
+
+def day_files(name: str, lines: pl.DataFrame) -> dict[str, bytes]:
+    """``{path: content}`` of a batch's landed ``lines`` (``day``, ``line``, in offset order):
+    one file ``name`` per day."""
+    by_day = lines.group_by("day", maintain_order=True).agg(pl.col("line").str.join("\n"))
+    files = {f"{TRADES}/date={day}/{name}": (text + "\n").encode() for day, text in by_day.iter_rows()}
     return dict(sorted(files.items()))
 
 
-def landed_lines(messages: pl.DataFrame, start: date, consumed: date) -> pl.DataFrame:
-    """``day`` and the landed ``line`` of each message, in the messages' order."""
+def landed_lines(messages: pl.DataFrame) -> pl.DataFrame:
+    """``day`` and the landed ``line`` of each message, in the messages' order; each message is
+    landed on its own, into the partitions from its ``start`` to its ``consumed`` day."""
     # A tab is JSON whitespace outside strings and an invalid control character inside them, as
     # a line break is: the one-line text is valid JSON exactly when the message is.
     one_line = messages["value"].str.replace_all(r"[\r\n]", "\t")
@@ -115,6 +121,7 @@ def landed_lines(messages: pl.DataFrame, start: date, consumed: date) -> pl.Data
         .otherwise(pl.lit("null")),
     )
     # A Kafka timestamp outside the partitions (a producer clock in seconds) tells nothing.
+    start, consumed = pl.col("start"), pl.col("consumed")
     kafka_day = pl.when(kafka_instant.dt.date().is_between(start, consumed)).then(kafka_instant.dt.date())
     trade_day = pl.when(
         pl.col("_is_object")
@@ -131,7 +138,7 @@ def landed_lines(messages: pl.DataFrame, start: date, consumed: date) -> pl.Data
         _parsed=records["_parse_error"].is_null(),
         _timestamp=records["timestamp"].cast(pl.String),  # all null: of no type
     ).select(
-        day=pl.when(candidate.is_between(start, consumed)).then(candidate).otherwise(pl.lit(consumed)),
+        day=pl.when(candidate.is_between(start, consumed)).then(candidate).otherwise(consumed),
         line=pl.when(pl.col("_is_object"))
         .then(
             pl.concat_str(
