@@ -20,37 +20,30 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
+import polars as pl
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from trade_platform.core.landing.kafka_messages import landing_files
+from trade_platform.core.landing.kafka_messages import day_files, file_name
 from trade_platform.core.storage import write_atomically
 from trade_platform.settings import KafkaSettings
-from trade_platform.streaming.buffers import PartitionBuffer
+from trade_platform.streaming.buffers import PartitionBuffer, land
 from trade_platform.streaming.kafka_client import (
+    REBALANCED,
     KafkaUnavailableError,
     consumer,
-    message_frame,
     partition_offsets,
     watermarks,
     where,
 )
 from trade_platform.streaming.ranges import Log, Range, read_ranges, record_loss, record_url, write_ranges
 
-CONSUME_BATCH = 10_000
+CONSUME_BATCH = 50_000
 POLL_SECONDS = 0.5
 IDLE_SECONDS = 10.0
 """``kafka_ingest``: with nothing to read for this long, the end offsets are taken as reached
 (a partition can end in transaction markers, which are never delivered)."""
-REBALANCED = {
-    KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID,
-    KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError._ASSIGNMENT_LOST,
-    KafkaError.FENCED_MEMBER_EPOCH,
-    KafkaError.STALE_MEMBER_EPOCH,
-}
 
 
 @dataclass
@@ -84,12 +77,14 @@ class LandingConsumer:
         self._ends: dict[int, int] | None = None
         self._skips: list[TopicPartition] = []
         """Offsets past ranges recorded as lost at assignment, to commit."""
+        self._read: list[Message] = []
+        """Messages read and not yet landed (``_land``)."""
         self._consumer = consumer(settings, error_cb=self._on_error)
 
     @property
     def buffered(self) -> int:
         """Messages read and not yet written."""
-        return sum(len(state.buffer) for state in self._partitions.values())
+        return sum(state.count for state in self._partitions.values())
 
     @property
     def buffered_bytes(self) -> int:
@@ -114,6 +109,7 @@ class LandingConsumer:
                 )
                 for message in messages:
                     self._add(message)
+                self._land()
                 self._active_at = time.monotonic() if messages else self._active_at
                 self._bound_memory()
                 if self._skips:
@@ -142,32 +138,39 @@ class LandingConsumer:
                 raise KafkaException(message.error())
             self.log.warning(f"{self.where}: {message.error().str()}")
             return
-        state = self._partitions.get(message.partition())
+        partition, offset = message.partition(), message.offset()  # each message's hot path
+        state = self._partitions.get(partition)
         if state is None:  # not (or no longer) this member's: its next owner reads it
             return
-        ends = self._ends
-        if ends is not None and message.offset() >= ends.get(message.partition(), 0):
+        end = None if self._ends is None else self._ends.get(partition, 0)
+        if end is not None and offset >= end:
             state.done = True  # what arrived since the start is left for the next run
-            self._consumer.pause([TopicPartition(self.settings.topic, message.partition())])
+            self._consumer.pause([TopicPartition(self.settings.topic, partition)])
             return
-        expected, state.next_offset = state.next_offset, message.offset() + 1
-        if expected is not None and message.offset() > expected:  # a gap: transactions, or a reset
-            low, _ = partition_offsets(self._consumer, self.settings, message.partition())
+        expected, state.next_offset = state.next_offset, offset + 1
+        if expected is not None and offset > expected:  # a gap: transactions, or a reset
+            low, _ = partition_offsets(self._consumer, self.settings, partition)
             if low > expected:
-                self._lose(message.partition(), state, expected, low)
-        if message.offset() < state.skip_below:
+                self._lose(partition, state, expected, low)
+        if offset < state.skip_below:
             return
-        state.add(message)
-        if ends is not None and message.offset() + 1 >= ends.get(message.partition(), 0):
+        self._read.append(message)
+        if end is not None and offset + 1 >= end:
             state.done = True
 
+    def _land(self) -> None:
+        """Lands the messages read since the last call into their partitions' buffers."""
+        if self._read:
+            land(self._read, self._partitions, self.start_date)
+            self._read = []
+
     def _due(self, state: PartitionBuffer, to_end_offsets: bool) -> bool:
-        if not state.buffer:
+        if not state.count:
             return False
         if state.cuts:  # a recorded range is re-read exactly, however long it takes
-            return state.buffer[-1].offset() >= state.cuts[0].last
+            return state.last_offset >= state.cuts[0].last
         kafka = self.settings
-        if len(state.buffer) >= kafka.batch_messages or state.size >= kafka.batch_bytes:
+        if state.count >= kafka.batch_messages or state.size >= kafka.batch_bytes:
             return True
         if to_end_offsets:  # a run writes what it read at its end: no rotation
             return state.done
@@ -175,7 +178,7 @@ class LandingConsumer:
 
     def _writable(self) -> list[int]:
         """Partitions with messages to write that are not a recorded range being re-read."""
-        return [p for p, state in self._partitions.items() if state.buffer and not state.cuts]
+        return [p for p, state in self._partitions.items() if state.count and not state.cuts]
 
     def _bound_memory(self) -> None:
         """While all buffers together hold more than ``buffer_bytes``, the fullest is written early."""
@@ -194,17 +197,17 @@ class LandingConsumer:
             if state.cuts:  # a recorded range being re-read is in the record already
                 batch_range = state.cuts.pop(0)
             else:
-                today = datetime.now(UTC).date()
-                batch_range = Range(batch[0].offset(), batch[-1].offset(), self.start_date, today)
+                offsets_read = batch["offset"]
+                batch_range = Range(offsets_read[0], offsets_read[-1], self.start_date, batch["consumed"][0])
                 state.uncommitted.append(batch_range)
                 write_ranges(self._record_url(partition), self.settings.group, state.uncommitted)
-            if not batch:  # the range is gone from Kafka, unnoticed: nothing to rewrite
+            if batch.is_empty():  # the range is gone from Kafka, unnoticed: nothing to rewrite
                 continue
-            first, last = batch[0].offset(), batch[-1].offset()
-            files = landing_files(message_frame(batch), batch_range.start, batch_range.consumed)
+            first, last = batch["offset"][0], batch["offset"][-1]
+            files = day_files(file_name(self.settings.topic, partition, first, last), batch)
             for path, payload in files.items():
                 write_atomically(f"{self.landing_url}/{path}", payload)
-            self.summary.messages += len(batch)
+            self.summary.messages += batch.height
             self.summary.files += len(files)
             self.summary.batches += 1
             counts = {
@@ -212,7 +215,7 @@ class LandingConsumer:
             }
             self.summary.by_day.update(counts)
             self.log.info(
-                f"landed {len(batch)} messages of {self.settings.topic}[{partition}] offsets {first}-{last}: "
+                f"landed {batch.height} messages of {self.settings.topic}[{partition}] offsets {first}-{last}: "
                 + ", ".join(f"{day} {count}" for day, count in sorted(counts.items()))
             )
             offsets.append(TopicPartition(self.settings.topic, partition, last + 1))
@@ -272,13 +275,14 @@ class LandingConsumer:
             self.landing_url, self.settings.topic, partition, state.cuts, first, low, self.log
         )
         state.skip_below = lost.stop
-        state.keep([m for m in state.buffer if m.offset() not in lost])  # of a recorded range lost whole
+        self._land()
+        state.keep(~pl.col("offset").is_between(lost.start, lost.stop - 1))  # of a recorded range lost whole
 
     def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         """What was read and not committed is the next owner's to read again."""
         for tp in partitions:
             state = self._partitions.pop(tp.partition, None)
-            left = len(state.buffer) if state else 0
+            left = state.count if state else 0
             self.log.info(
                 f"revoked {self.settings.topic}[{tp.partition}]; {left} messages read are left to its next owner"
             )

@@ -17,6 +17,7 @@ as a malformed record: no message can stop its partition.
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, date, datetime
 
@@ -25,7 +26,7 @@ import polars as pl
 from trade_platform.core.landing.columns import KAFKA_VALUE
 from trade_platform.core.landing.files import TRADES
 from trade_platform.core.landing.jsonl_files import NESTED_FIELD, jsonl_records
-from trade_platform.core.timestamps import parse_timestamp
+from trade_platform.core.timestamps import canonical_instant, parse_timestamp
 
 MESSAGE_SCHEMA: dict[str, pl.DataType] = {
     "topic": pl.String(),
@@ -46,6 +47,13 @@ FUTURE_LIMIT = "1d"
 """A trade stamped more than this after its message was produced is judged on the message's day."""
 KAFKA_MS_RANGE = (0, 253_402_300_799_999)
 """Kafka timestamps outside 1970-9999 count as none (int64 milliseconds could overflow a date)."""
+_STRING = r'"[^"\\\x00-\x1f]*"'
+_SCALAR = rf"(?:{_STRING}|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)"
+_MEMBER = rf"[ \t]*{_STRING}[ \t]*:[ \t]*{_SCALAR}[ \t]*"
+QUICK_OBJECT = rf"^[ \t]*\{{(?:{_MEMBER}(?:,{_MEMBER})*|[ \t]*)\}}[ \t]*$"
+"""Flat JSON as the grammar has it, in ASCII (``\\d`` and ``\\s`` would take other scripts'
+digits and spaces), with no escape or control character."""
+QUICK_TIMESTAMP = r'"timestamp"[ \t]*:[ \t]*(?:"([^"]*)"|null)'
 
 
 def file_name(topic: str, partition: int, first: int, last: int) -> str:
@@ -89,8 +97,11 @@ def landing_files(messages: pl.DataFrame, start: date, consumed: date) -> dict[s
 def day_files(name: str, lines: pl.DataFrame) -> dict[str, bytes]:
     """``{path: content}`` of a batch's landed ``lines`` (``day``, ``line``, in offset order):
     one file ``name`` per day."""
-    by_day = lines.group_by("day", maintain_order=True).agg(pl.col("line").str.join("\n"))
-    files = {f"{TRADES}/date={day}/{name}": (text + "\n").encode() for day, text in by_day.iter_rows()}
+    files = {}
+    for (day,), part in lines.partition_by("day", as_dict=True, maintain_order=True).items():
+        content = io.BytesIO()  # each line as it is, then a line break: no quoting, no header
+        part.select("line").write_csv(content, include_header=False, quote_style="never")
+        files[f"{TRADES}/date={day}/{name}"] = content.getvalue()
     return dict(sorted(files.items()))
 
 
@@ -100,16 +111,11 @@ def landed_lines(messages: pl.DataFrame) -> pl.DataFrame:
     # A tab is JSON whitespace outside strings and an invalid control character inside them, as
     # a line break is: the one-line text is valid JSON exactly when the message is.
     one_line = messages["value"].str.replace_all(r"[\r\n]", "\t")
-    records = _readable_records(
-        pl.DataFrame({"_source_row": pl.int_range(messages.height, eager=True), "_raw_record": one_line})
-    )
-    for name in ("timestamp", UNREADABLE):
-        if name not in records.columns:
-            records = records.with_columns(pl.lit(None, pl.String).alias(name))
+    records = _records(one_line)
     # One parser: a message is landed as an object exactly when the landing reader reads its line
     # as one (a nested trade field keeps its provenance), so no landed object loses it.
     is_object = records["_parse_error"].is_null() | records["_parse_error"].str.starts_with(NESTED_FIELD)
-    trade_instant, _ = parse_timestamp(pl.col("_timestamp").str.strip_chars())
+    trade_instant = pl.col("_instant")
     kafka_instant = pl.from_epoch(pl.col("timestamp_ms"), time_unit="ms").dt.replace_time_zone("UTC")
     provenance = pl.format(
         '"_kafka_topic":"{}","_kafka_partition":{},"_kafka_offset":{},"_kafka_timestamp":{}',
@@ -136,7 +142,7 @@ def landed_lines(messages: pl.DataFrame) -> pl.DataFrame:
         _one_line=one_line,
         _is_object=is_object,
         _parsed=records["_parse_error"].is_null(),
-        _timestamp=records["timestamp"].cast(pl.String),  # all null: of no type
+        _instant=_instants(records["timestamp"].cast(pl.String).str.strip_chars()),  # all null: of no type
     ).select(
         day=pl.when(candidate.is_between(start, consumed)).then(candidate).otherwise(consumed),
         line=pl.when(pl.col("_is_object"))
@@ -150,6 +156,51 @@ def landed_lines(messages: pl.DataFrame) -> pl.DataFrame:
         )
         .otherwise(pl.concat_str(pl.lit("{"), provenance, pl.lit(","), as_text)),
     )
+
+
+def quick_objects(one_line: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(is a quick object, its ``timestamp``): a line of flat JSON (strings, numbers, literals;
+    no escape, no control character) whose only mention of ``timestamp`` in any case is the key
+    ``"timestamp"`` with a string or null value, or that has none. The landing reader reads such a
+    line as an object with this ``timestamp`` (``core/test_kafka_message_properties.py``
+    proves they agree); every other line is left to it."""
+    member = one_line.str.extract(QUICK_TIMESTAMP, 0)
+    mentions = one_line.str.count_matches("(?i)timestamp")
+    quick = one_line.str.contains(QUICK_OBJECT) & ((mentions == 0) | ((mentions == 1) & member.is_not_null()))
+    return quick, one_line.str.extract(QUICK_TIMESTAMP, 1)
+
+
+def _records(one_line: pl.Series) -> pl.DataFrame:
+    """``_parse_error`` and ``timestamp`` of each line as the landing reader reads it."""
+    quick, timestamp = quick_objects(one_line)
+    records = pl.DataFrame(
+        {"_parse_error": pl.Series([None] * len(one_line), dtype=pl.String), "timestamp": timestamp}
+    )
+    rest = (~quick).arg_true()
+    if rest.is_empty():
+        return records
+    read = _readable_records(
+        pl.DataFrame({"_source_row": rest.cast(pl.Int64), "_raw_record": one_line.gather(rest)})
+    )
+    read = read.select(
+        "_parse_error",
+        pl.col("timestamp").cast(pl.String)
+        if "timestamp" in read.columns
+        else pl.lit(None, pl.String).alias("timestamp"),
+    )
+    return records.with_columns(
+        records["_parse_error"].scatter(rest, read["_parse_error"]),
+        records["timestamp"].scatter(rest, read["timestamp"]),
+    )
+
+
+def _instants(text: pl.Series) -> pl.Series:
+    """The UTC instants of trade timestamps, read as validation reads them."""
+    instant = pl.select(canonical_instant(pl.lit(text))).to_series()
+    rest = (instant.is_null() & text.is_not_null()).arg_true()
+    if rest.is_empty():
+        return instant
+    return instant.scatter(rest, pl.select(parse_timestamp(pl.lit(text.gather(rest)))[0]).to_series())
 
 
 def _readable_records(lines: pl.DataFrame) -> pl.DataFrame:
