@@ -53,7 +53,7 @@ _MEMBER = rf"[ \t]*{_STRING}[ \t]*:[ \t]*{_SCALAR}[ \t]*"
 QUICK_OBJECT = rf"^[ \t]*\{{(?:{_MEMBER}(?:,{_MEMBER})*|[ \t]*)\}}[ \t]*$"
 """Flat JSON as the grammar has it, in ASCII (``\\d`` and ``\\s`` would take other scripts'
 digits and spaces), with no escape or control character."""
-QUICK_TIMESTAMP = r'"timestamp"[ \t]*:[ \t]*(?:"([^"]*)"|null)'
+QUICK_TIMESTAMP = r'"timestamp"[ \t]*:[ \t]*("[^"]*"|null)'
 
 
 def file_name(topic: str, partition: int, first: int, last: int) -> str:
@@ -164,10 +164,17 @@ def quick_objects(one_line: pl.Series) -> tuple[pl.Series, pl.Series]:
     ``"timestamp"`` with a string or null value, or that has none. The landing reader reads such a
     line as an object with this ``timestamp`` (``core/test_kafka_message_properties.py``
     proves they agree); every other line is left to it."""
-    member = one_line.str.extract(QUICK_TIMESTAMP, 0)
-    mentions = one_line.str.count_matches("(?i)timestamp")
-    quick = one_line.str.contains(QUICK_OBJECT) & ((mentions == 0) | ((mentions == 1) & member.is_not_null()))
-    return quick, one_line.str.extract(QUICK_TIMESTAMP, 1)
+    line = pl.lit(one_line)
+    found = pl.select(
+        flat=line.str.contains(QUICK_OBJECT),
+        mentions=line.str.count_matches("(?i)timestamp"),
+        member=line.str.extract(QUICK_TIMESTAMP, 1),  # '"text"' or 'null'
+    )
+    quick = found["flat"] & (
+        (found["mentions"] == 0) | ((found["mentions"] == 1) & found["member"].is_not_null())
+    )
+    timestamp = found["member"].str.strip_prefix('"').str.strip_suffix('"')
+    return quick, timestamp.set(found["member"] == "null", None)
 
 
 def _records(one_line: pl.Series) -> pl.DataFrame:
