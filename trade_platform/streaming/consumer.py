@@ -210,9 +210,7 @@ class LandingConsumer:
             self.summary.messages += batch.height
             self.summary.files += len(files)
             self.summary.batches += 1
-            counts = {
-                path.split("/")[1].removeprefix("date="): data.count(b"\n") for path, data in files.items()
-            }
+            counts = {str(day): count for day, count in batch.group_by("day").len().iter_rows()}
             self.summary.by_day.update(counts)
             self.log.info(
                 f"landed {batch.height} messages of {self.settings.topic}[{partition}] offsets {first}-{last}: "
