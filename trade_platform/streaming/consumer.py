@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -177,7 +178,6 @@ class LandingConsumer:
         return time.monotonic() - state.since >= kafka.rotate_seconds
 
     def _writable(self) -> list[int]:
-        """Partitions with messages to write that are not a recorded range being re-read."""
         return [p for p, state in self._partitions.items() if state.count and not state.cuts]
 
     def _bound_memory(self) -> None:
@@ -190,28 +190,27 @@ class LandingConsumer:
 
     def _flush(self, partitions: list[int]) -> None:
         """Write each partition's batch, record and all; then commit them all at once."""
-        offsets = []
+        batches = []
         for partition in partitions:
             state = self._partitions[partition]
             batch = state.take_batch(self.settings.batch_messages, self.settings.batch_bytes)
             if state.cuts:  # a recorded range being re-read is in the record already
                 batch_range = state.cuts.pop(0)
             else:
-                offsets_read = batch["offset"]
-                batch_range = Range(offsets_read[0], offsets_read[-1], self.start_date, batch["consumed"][0])
+                batch_range = Range(
+                    batch["offset"][0], batch["offset"][-1], self.start_date, batch["consumed"][0]
+                )
                 state.uncommitted.append(batch_range)
                 write_ranges(self._record_url(partition), self.settings.group, state.uncommitted)
-            if batch.is_empty():  # the range is gone from Kafka, unnoticed: nothing to rewrite
-                continue
+            if not batch.is_empty():  # else the range is gone from Kafka, unnoticed: nothing to rewrite
+                batches.append((partition, batch))
+        with ThreadPoolExecutor(max(len(batches), 1)) as pool:  # writes (and polars) release the GIL
+            written = list(pool.map(self._write, batches))
+        offsets = []
+        for (partition, batch), files in zip(batches, written, strict=True):
             first, last = batch["offset"][0], batch["offset"][-1]
-            files = day_files(file_name(self.settings.topic, partition, first, last), batch)
-            for path, payload in files.items():
-                write_atomically(f"{self.landing_url}/{path}", payload)
-            self.summary.messages += batch.height
-            self.summary.files += len(files)
-            self.summary.batches += 1
             counts = {str(day): count for day, count in batch.group_by("day").len().iter_rows()}
-            self.summary.by_day.update(counts)
+            self.summary.add(LandingSummary(batch.height, files, 1, Counter(counts)))
             self.log.info(
                 f"landed {batch.height} messages of {self.settings.topic}[{partition}] offsets {first}-{last}: "
                 + ", ".join(f"{day} {count}" for day, count in sorted(counts.items()))
@@ -219,6 +218,15 @@ class LandingConsumer:
             offsets.append(TopicPartition(self.settings.topic, partition, last + 1))
         if offsets:
             self._commit(offsets)
+
+    def _write(self, partition_batch: tuple[int, pl.DataFrame]) -> int:
+        """Writes a batch's files (one per day); how many."""
+        partition, batch = partition_batch
+        name = file_name(self.settings.topic, partition, batch["offset"][0], batch["offset"][-1])
+        files = day_files(name, batch)
+        for path, payload in files.items():
+            write_atomically(f"{self.landing_url}/{path}", payload)
+        return len(files)
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         try:
