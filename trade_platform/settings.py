@@ -42,7 +42,11 @@ KAFKA_PREFIX = "TRADE_PLATFORM_KAFKA_"
 KAFKA_TOPIC_ENV = KAFKA_PREFIX + "TOPIC"
 KAFKA_GROUP_ENV = KAFKA_PREFIX + "GROUP"
 KAFKA_BATCH_MESSAGES_ENV = KAFKA_PREFIX + "BATCH_MESSAGES"
+KAFKA_BATCH_BYTES_ENV = KAFKA_PREFIX + "BATCH_BYTES"
+KAFKA_ROTATE_SECONDS_ENV = KAFKA_PREFIX + "ROTATE_SECONDS"
+KAFKA_BUFFER_BYTES_ENV = KAFKA_PREFIX + "BUFFER_BYTES"
 KAFKA_BATCH_SECONDS_ENV = KAFKA_PREFIX + "BATCH_SECONDS"
+"""Retired (a 5 s batch made up to 69,000 files a day): refused at load, naming its successor."""
 KAFKA_TIMEOUT_ENV = KAFKA_PREFIX + "TIMEOUT_SECONDS"
 VARIABLES = (
     LANDING_URL_ENV, LAKE_URL_ENV, START_DATE_ENV, OHLCV_INTERVALS_ENV, MAX_RETRIES_ENV,
@@ -50,7 +54,8 @@ VARIABLES = (
     MAX_PARTITIONS_PER_RUN_ENV, CELERY_BROKER_URL_ENV, CELERY_BACKEND_URL_ENV, HOLIDAYS_ENV,
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
     PII_KEY_FILE_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
-    KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
+    KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_BYTES_ENV, KAFKA_ROTATE_SECONDS_ENV, KAFKA_BUFFER_BYTES_ENV,
+    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
 is a librdkafka setting (``KafkaSettings.client_config``)."""
@@ -73,12 +78,19 @@ DEFAULT_DLQ_WARN_RATE = 0.05
 DEFAULT_DLQ_ERROR_RATE = 0.20
 DEFAULT_KAFKA_TOPIC = "trades"
 DEFAULT_KAFKA_GROUP = "trade-platform-landing"
-DEFAULT_KAFKA_BATCH_MESSAGES = 200_000
-DEFAULT_KAFKA_BATCH_SECONDS = 5.0
+# Files per partition and day are bounded as Kafka Connect's S3 sink bounds them (flush.size,
+# rotate.interval.ms): a quiet partition rotates every 5 minutes (at most 288 files a day), a busy
+# one writes files of 64 MiB of messages; all partitions together buffer at most 256 MiB of them.
+DEFAULT_KAFKA_BATCH_MESSAGES = 1_000_000
+DEFAULT_KAFKA_BATCH_BYTES = 64 * 2**20
+DEFAULT_KAFKA_ROTATE_SECONDS = 300.0
+DEFAULT_KAFKA_BUFFER_BYTES = 256 * 2**20
 DEFAULT_KAFKA_TIMEOUT_SECONDS = 10.0
 RATE = values.decimal(0, 1)
 MESSAGES = values.integer(1, 10_000_000)
 WAIT_SECONDS = values.decimal(0, 3600, above_low=True)
+BYTES = values.integer(1, 2**40)
+ROTATE_SECONDS = values.decimal(0, 86_400, above_low=True)
 # Consumer settings the consumer owns: offsets are committed by hand once the files are durable, and
 # an offset out of range resets to the first one kept, the gap recorded as lost (never skipped).
 KAFKA_OWNED = frozenset(
@@ -116,9 +128,15 @@ class KafkaSettings:
     topic: str = DEFAULT_KAFKA_TOPIC
     group: str = DEFAULT_KAFKA_GROUP
     batch_messages: int = DEFAULT_KAFKA_BATCH_MESSAGES
-    """Messages buffered before they are written and committed."""
-    batch_seconds: float = DEFAULT_KAFKA_BATCH_SECONDS
-    """``trade-platform stream``: the longest a consumed message waits to be written."""
+    """The most messages of one partition written (and committed) as one batch."""
+    batch_bytes: int = DEFAULT_KAFKA_BATCH_BYTES
+    """The most bytes of message values of one partition written as one batch (one larger
+    message is a batch of its own)."""
+    rotate_seconds: float = DEFAULT_KAFKA_ROTATE_SECONDS
+    """``trade-platform stream``: a partition's batch is written this long after it began."""
+    buffer_bytes: int = DEFAULT_KAFKA_BUFFER_BYTES
+    """Bytes of message values all partitions may hold read and not written; beyond it the
+    partition holding most is written early."""
     timeout_seconds: float = DEFAULT_KAFKA_TIMEOUT_SECONDS
     """How long a metadata or offsets request may wait before the brokers count as unreachable."""
     client_config: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -140,12 +158,19 @@ class KafkaSettings:
                 value = env.parse(name, None, partial(values.kafka_setting, setting))
                 if value is not None:
                     client_config[setting] = value
+        if env.text(KAFKA_BATCH_SECONDS_ENV, ""):
+            raise ValueError(
+                f"{KAFKA_BATCH_SECONDS_ENV} is retired: use {KAFKA_ROTATE_SECONDS_ENV} (default "
+                f"{DEFAULT_KAFKA_ROTATE_SECONDS:g}), {KAFKA_BATCH_MESSAGES_ENV} and {KAFKA_BATCH_BYTES_ENV}"
+            )
         return cls(
             bootstrap_servers=env.parse(KAFKA_BOOTSTRAP_SERVERS_ENV, None, values.brokers),
             topic=env.parse(KAFKA_TOPIC_ENV, DEFAULT_KAFKA_TOPIC, values.topic),
             group=env.parse(KAFKA_GROUP_ENV, DEFAULT_KAFKA_GROUP, values.name),
             batch_messages=env.parse(KAFKA_BATCH_MESSAGES_ENV, DEFAULT_KAFKA_BATCH_MESSAGES, MESSAGES),
-            batch_seconds=env.parse(KAFKA_BATCH_SECONDS_ENV, DEFAULT_KAFKA_BATCH_SECONDS, WAIT_SECONDS),
+            batch_bytes=env.parse(KAFKA_BATCH_BYTES_ENV, DEFAULT_KAFKA_BATCH_BYTES, BYTES),
+            rotate_seconds=env.parse(KAFKA_ROTATE_SECONDS_ENV, DEFAULT_KAFKA_ROTATE_SECONDS, ROTATE_SECONDS),
+            buffer_bytes=env.parse(KAFKA_BUFFER_BYTES_ENV, DEFAULT_KAFKA_BUFFER_BYTES, BYTES),
             timeout_seconds=env.parse(KAFKA_TIMEOUT_ENV, DEFAULT_KAFKA_TIMEOUT_SECONDS, WAIT_SECONDS),
             client_config=client_config,
         )

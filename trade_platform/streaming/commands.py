@@ -1,6 +1,7 @@
 """``trade-platform stream``: the Kafka consumer as a long-running process.
 
-It lands each batch as soon as it is full or ``TRADE_PLATFORM_KAFKA_BATCH_SECONDS`` old. On
+It lands each partition's batch as soon as it is full (``TRADE_PLATFORM_KAFKA_BATCH_MESSAGES`` or
+``..._BATCH_BYTES``) or ``..._ROTATE_SECONDS`` old, so a quiet topic makes few files a day. On
 SIGTERM or SIGINT it writes and commits what it has read, then leaves the group. Unreachable
 brokers are reported, naming them, and retried with a growing delay; nothing is committed that
 is not written.

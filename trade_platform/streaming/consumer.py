@@ -19,37 +19,32 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
+import polars as pl
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from trade_platform.core.landing.kafka_messages import landing_files
+from trade_platform.core.landing.kafka_messages import day_files, file_name
 from trade_platform.core.storage import write_atomically
 from trade_platform.settings import KafkaSettings
+from trade_platform.streaming.buffers import PartitionBuffer, land
 from trade_platform.streaming.kafka_client import (
+    REBALANCED,
     KafkaUnavailableError,
     consumer,
-    message_frame,
     partition_offsets,
     watermarks,
     where,
 )
 from trade_platform.streaming.ranges import Log, Range, read_ranges, record_loss, record_url, write_ranges
 
-CONSUME_BATCH = 10_000
+CONSUME_BATCH = 50_000
 POLL_SECONDS = 0.5
 IDLE_SECONDS = 10.0
 """``kafka_ingest``: with nothing to read for this long, the end offsets are taken as reached
 (a partition can end in transaction markers, which are never delivered)."""
-REBALANCED = {
-    KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID,
-    KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError._ASSIGNMENT_LOST,
-    KafkaError.FENCED_MEMBER_EPOCH,
-    KafkaError.STALE_MEMBER_EPOCH,
-}
 
 
 @dataclass
@@ -67,23 +62,6 @@ class LandingSummary:
         self.by_day.update(other.by_day)
 
 
-@dataclass
-class _Partition:
-    buffer: list[Message] = field(default_factory=list)
-    since: float = 0.0
-    """When the buffer's first message arrived."""
-    uncommitted: list[Range] = field(default_factory=list)
-    """Ranges written (or being written) and not yet committed, as recorded."""
-    cuts: list[Range] = field(default_factory=list)
-    """Recorded ranges to re-read: a batch must end exactly at their ends, landed as they were."""
-    next_offset: int | None = None
-    """The offset expected next (None: whatever the group starts from); one past it may be lost."""
-    skip_below: int = 0
-    """Messages below this offset belong to a range recorded as lost."""
-    done: bool = False
-    """``kafka_ingest``: the end offset seen at the start is reached; what follows is left for later."""
-
-
 class LandingConsumer:
     """Consumes ``settings.topic`` as a member of ``settings.group`` into ``landing_url``."""
 
@@ -93,19 +71,26 @@ class LandingConsumer:
         """The first partition: messages land on the days from it to the day they are read."""
         self.where = where(settings)
         self.summary = LandingSummary()
-        self._partitions: dict[int, _Partition] = {}
+        self._partitions: dict[int, PartitionBuffer] = {}
         self._assigned = False
         self._active_at = time.monotonic()
         """When a message or an assignment last arrived."""
         self._ends: dict[int, int] | None = None
         self._skips: list[TopicPartition] = []
         """Offsets past ranges recorded as lost at assignment, to commit."""
+        self._read: list[Message] = []
+        """Messages read and not yet landed (``_land``)."""
         self._consumer = consumer(settings, error_cb=self._on_error)
 
     @property
     def buffered(self) -> int:
         """Messages read and not yet written."""
-        return sum(len(state.buffer) for state in self._partitions.values())
+        return sum(state.count for state in self._partitions.values())
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of message values read and not yet written."""
+        return sum(state.size for state in self._partitions.values())
 
     def run(self, *, to_end_offsets: bool, should_stop: Callable[[], bool] = lambda: False) -> LandingSummary:
         """Consume until ``should_stop()`` (then write and commit what was read) or, with
@@ -125,7 +110,9 @@ class LandingConsumer:
                 )
                 for message in messages:
                     self._add(message)
+                self._land()
                 self._active_at = time.monotonic() if messages else self._active_at
+                self._bound_memory()
                 if self._skips:
                     skips, self._skips = self._skips, []
                     self._commit(skips)
@@ -140,7 +127,8 @@ class LandingConsumer:
                     )
                 ):
                     break
-            self._flush([p for p, state in self._partitions.items() if state.buffer and not state.cuts])
+            while rest := self._writable():
+                self._flush(rest)
         finally:
             self._consumer.close()
         return self.summary
@@ -151,73 +139,94 @@ class LandingConsumer:
                 raise KafkaException(message.error())
             self.log.warning(f"{self.where}: {message.error().str()}")
             return
-        state = self._partitions.get(message.partition())
+        partition, offset = message.partition(), message.offset()  # each message's hot path
+        state = self._partitions.get(partition)
         if state is None:  # not (or no longer) this member's: its next owner reads it
             return
-        ends = self._ends
-        if ends is not None and message.offset() >= ends.get(message.partition(), 0):
+        end = None if self._ends is None else self._ends.get(partition, 0)
+        if end is not None and offset >= end:
             state.done = True  # what arrived since the start is left for the next run
-            self._consumer.pause([TopicPartition(self.settings.topic, message.partition())])
+            self._consumer.pause([TopicPartition(self.settings.topic, partition)])
             return
-        expected, state.next_offset = state.next_offset, message.offset() + 1
-        if expected is not None and message.offset() > expected:  # a gap: transactions, or a reset
-            low, _ = partition_offsets(self._consumer, self.settings, message.partition())
+        expected, state.next_offset = state.next_offset, offset + 1
+        if expected is not None and offset > expected:  # a gap: transactions, or a reset
+            low, _ = partition_offsets(self._consumer, self.settings, partition)
             if low > expected:
-                self._lose(message.partition(), state, expected, low)
-        if message.offset() < state.skip_below:
+                self._lose(partition, state, expected, low)
+        if offset < state.skip_below:
             return
-        if not state.buffer:
-            state.since = time.monotonic()
-        state.buffer.append(message)
-        if ends is not None and message.offset() + 1 >= ends.get(message.partition(), 0):
+        self._read.append(message)
+        if end is not None and offset + 1 >= end:
             state.done = True
 
-    def _due(self, state: _Partition, to_end_offsets: bool) -> bool:
-        if not state.buffer:
+    def _land(self) -> None:
+        """Lands the messages read since the last call into their partitions' buffers."""
+        if self._read:
+            land(self._read, self._partitions, self.start_date)
+            self._read = []
+
+    def _due(self, state: PartitionBuffer, to_end_offsets: bool) -> bool:
+        if not state.count:
             return False
         if state.cuts:  # a recorded range is re-read exactly, however long it takes
-            return state.buffer[-1].offset() >= state.cuts[0].last
-        if len(state.buffer) >= self.settings.batch_messages or (to_end_offsets and state.done):
+            return state.last_offset >= state.cuts[0].last
+        kafka = self.settings
+        if state.count >= kafka.batch_messages or state.size >= kafka.batch_bytes:
             return True
-        return not to_end_offsets and time.monotonic() - state.since >= self.settings.batch_seconds
+        if to_end_offsets:  # a run writes what it read at its end: no rotation
+            return state.done
+        return time.monotonic() - state.since >= kafka.rotate_seconds
+
+    def _writable(self) -> list[int]:
+        return [p for p, state in self._partitions.items() if state.count and not state.cuts]
+
+    def _bound_memory(self) -> None:
+        """While all buffers together hold more than ``buffer_bytes``, the fullest is written early."""
+        while self.buffered_bytes > self.settings.buffer_bytes:
+            writable = self._writable()
+            if not writable:  # only recorded ranges being re-read, which must end where they ended
+                return
+            self._flush([max(writable, key=lambda p: self._partitions[p].size)])
 
     def _flush(self, partitions: list[int]) -> None:
         """Write each partition's batch, record and all; then commit them all at once."""
-        offsets = []
+        batches = []
         for partition in partitions:
             state = self._partitions[partition]
-            batch, state.buffer = state.buffer, []
+            batch = state.take_batch(self.settings.batch_messages, self.settings.batch_bytes)
             if state.cuts:  # a recorded range being re-read is in the record already
                 batch_range = state.cuts.pop(0)
-                batch, state.buffer = (
-                    [m for m in batch if m.offset() <= batch_range.last],
-                    [m for m in batch if m.offset() > batch_range.last],
-                )
             else:
-                today = datetime.now(UTC).date()
-                batch_range = Range(batch[0].offset(), batch[-1].offset(), self.start_date, today)
+                batch_range = Range(
+                    batch["offset"][0], batch["offset"][-1], self.start_date, batch["consumed"][0]
+                )
                 state.uncommitted.append(batch_range)
                 write_ranges(self._record_url(partition), self.settings.group, state.uncommitted)
-            if not batch:  # the range is gone from Kafka, unnoticed: nothing to rewrite
-                continue
-            first, last = batch[0].offset(), batch[-1].offset()
-            files = landing_files(message_frame(batch), batch_range.start, batch_range.consumed)
-            for path, payload in files.items():
-                write_atomically(f"{self.landing_url}/{path}", payload)
-            self.summary.messages += len(batch)
-            self.summary.files += len(files)
-            self.summary.batches += 1
-            counts = {
-                path.split("/")[1].removeprefix("date="): data.count(b"\n") for path, data in files.items()
-            }
-            self.summary.by_day.update(counts)
+            if not batch.is_empty():  # else the range is gone from Kafka, unnoticed: nothing to rewrite
+                batches.append((partition, batch))
+        with ThreadPoolExecutor(max(len(batches), 1)) as pool:  # writes (and polars) release the GIL
+            written = list(pool.map(self._write, batches))
+        offsets = []
+        for (partition, batch), files in zip(batches, written, strict=True):
+            first, last = batch["offset"][0], batch["offset"][-1]
+            counts = {str(day): count for day, count in batch.group_by("day").len().iter_rows()}
+            self.summary.add(LandingSummary(batch.height, files, 1, Counter(counts)))
             self.log.info(
-                f"landed {len(batch)} messages of {self.settings.topic}[{partition}] offsets {first}-{last}: "
+                f"landed {batch.height} messages of {self.settings.topic}[{partition}] offsets {first}-{last}: "
                 + ", ".join(f"{day} {count}" for day, count in sorted(counts.items()))
             )
             offsets.append(TopicPartition(self.settings.topic, partition, last + 1))
         if offsets:
             self._commit(offsets)
+
+    def _write(self, partition_batch: tuple[int, pl.DataFrame]) -> int:
+        """Writes a batch's files (one per day); how many."""
+        partition, batch = partition_batch
+        name = file_name(self.settings.topic, partition, batch["offset"][0], batch["offset"][-1])
+        files = day_files(name, batch)
+        for path, payload in files.items():
+            write_atomically(f"{self.landing_url}/{path}", payload)
+        return len(files)
 
     def _commit(self, offsets: list[TopicPartition]) -> None:
         try:
@@ -251,7 +260,7 @@ class LandingConsumer:
                 r for r in read_ranges(self._record_url(tp.partition), self.start_date) if r.first >= start
             ]
             expected = start if start >= 0 else (pending[0].first if pending else None)
-            state = _Partition(uncommitted=pending, cuts=list(pending), next_offset=expected)
+            state = PartitionBuffer(uncommitted=pending, cuts=list(pending), next_offset=expected)
             low, _ = partition_offsets(client, self.settings, tp.partition)
             if expected is not None and expected < low:
                 self._lose(tp.partition, state, expected, low)
@@ -267,18 +276,19 @@ class LandingConsumer:
                     f"not committed, from offset {state.cuts[0].first}"
                 )
 
-    def _lose(self, partition: int, state: _Partition, first: int, low: int) -> None:
+    def _lose(self, partition: int, state: PartitionBuffer, first: int, low: int) -> None:
         state.cuts, lost = record_loss(
             self.landing_url, self.settings.topic, partition, state.cuts, first, low, self.log
         )
         state.skip_below = lost.stop
-        state.buffer = [m for m in state.buffer if m.offset() not in lost]  # of a recorded range lost whole
+        self._land()
+        state.keep(~pl.col("offset").is_between(lost.start, lost.stop - 1))  # of a recorded range lost whole
 
     def _on_revoke(self, client: Consumer, partitions: list[TopicPartition]) -> None:
         """What was read and not committed is the next owner's to read again."""
         for tp in partitions:
             state = self._partitions.pop(tp.partition, None)
-            left = len(state.buffer) if state else 0
+            left = state.count if state else 0
             self.log.info(
                 f"revoked {self.settings.topic}[{tp.partition}]; {left} messages read are left to its next owner"
             )

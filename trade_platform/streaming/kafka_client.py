@@ -5,11 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError
 from trade_platform.settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KafkaSettings
+
+REBALANCED = {
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._ASSIGNMENT_LOST,
+    KafkaError.FENCED_MEMBER_EPOCH,
+    KafkaError.STALE_MEMBER_EPOCH,
+}
+"""Commit errors that mean the partitions moved to another member (its to re-read), not a fault."""
 
 
 class KafkaUnavailableError(TransientStorageError):
@@ -94,16 +104,15 @@ def group_lag(kafka: KafkaSettings) -> dict[int, int]:
         client.close()
 
 
-def message_frame(batch: list[Message]) -> pl.DataFrame:
-    """Consumed messages of one partition as ``landing_files`` takes them."""
-    topic, partition = batch[0].topic(), batch[0].partition()
+def message_frame(messages: list[Message]) -> pl.DataFrame:
+    """Consumed messages of one topic as ``landed_lines`` takes them."""
     return pl.DataFrame(
         {
-            "topic": [topic] * len(batch),
-            "partition": [partition] * len(batch),
-            "offset": [m.offset() for m in batch],
-            "timestamp_ms": [ts if kind else None for kind, ts in (m.timestamp() for m in batch)],
-            "value": [(m.value() or b"").decode("utf-8", errors="replace") for m in batch],
+            "topic": [messages[0].topic()] * len(messages),
+            "partition": [m.partition() for m in messages],
+            "offset": [m.offset() for m in messages],
+            "timestamp_ms": [ts if kind else None for kind, ts in (m.timestamp() for m in messages)],
+            "value": [(m.value() or b"").decode("utf-8", errors="replace") for m in messages],
         },
         schema=MESSAGE_SCHEMA,
     )

@@ -8,7 +8,13 @@ import polars as pl
 import pytest
 
 from trade_platform.core.landing.files import LandingFile, iter_landing_file
-from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA, file_name, landing_files
+from trade_platform.core.landing.kafka_messages import (
+    MESSAGE_SCHEMA,
+    day_files,
+    file_name,
+    landed_lines,
+    landing_files,
+)
 from trade_platform.core.validation import split_trades
 
 PRODUCED_AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -210,3 +216,21 @@ def test_every_message_lands_in_a_partitions_folder_whatever_its_clocks(tmp_path
     assert {kind: codes.get(100 + i, []) for i, kind in enumerate(TRADE_STAMPS)} == {
         kind: wanted for kind, (_, wanted) in TRADE_STAMPS.items()
     }
+
+
+def test_a_batch_landed_in_chunks_is_the_batch_landed_whole():
+    """The consumer lands messages a consumed chunk at a time and writes their lines later."""
+    batch = messages(
+        json.dumps(GOOD),
+        "not json",
+        json.dumps({**GOOD, "trade_id": "T2", "timestamp": "2026-11-29T00:30:00+01:00"}),
+        '{\n  "trade_id": "T3", "timestamp": "2026-11-20T10:00:00Z"\n}',
+        None,
+        json.dumps({**GOOD, "trade_id": "T4", "timestamp": "3000-01-01T00:00:00Z"}),
+        json.dumps({**GOOD, "trade_id": "T5", "TimeStamp": "2026-11-02T00:00:00Z"}),
+    )
+    days = batch.with_columns(
+        start=pl.lit(START), consumed=pl.lit(CONSUMED), value=pl.col("value").fill_null("")
+    )
+    chunks = pl.concat([landed_lines(days.slice(first, 2)) for first in range(0, days.height, 2)])
+    assert day_files(file_name("trades", 3, 100, 106), chunks) == landing_files(batch, START, CONSUMED)

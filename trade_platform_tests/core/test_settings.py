@@ -98,3 +98,31 @@ def test_kafka_settings_the_consumer_owns_cannot_be_set(setting: str):
     kept with the gap recorded as lost: a 'latest' would skip messages in silence."""
     with pytest.raises(ValueError, match=f"TRADE_PLATFORM_KAFKA_{setting}: .* is set by trade-platform"):
         Settings.from_env({f"TRADE_PLATFORM_KAFKA_{setting}": "latest"})
+
+
+def test_kafka_batches_are_bounded_by_count_bytes_and_rotation_and_the_old_batch_seconds_is_refused():
+    kafka = Settings.from_env(
+        {
+            "TRADE_PLATFORM_KAFKA_BATCH_MESSAGES": "5000",
+            "TRADE_PLATFORM_KAFKA_BATCH_BYTES": "1048576",
+            "TRADE_PLATFORM_KAFKA_ROTATE_SECONDS": "0.5",
+            "TRADE_PLATFORM_KAFKA_BUFFER_BYTES": "4194304",
+        }
+    ).kafka
+    assert (kafka.batch_messages, kafka.batch_bytes, kafka.rotate_seconds, kafka.buffer_bytes) == (
+        5000,
+        2**20,
+        0.5,
+        2**22,
+    )
+    default = Settings().kafka  # a quiet partition: at most 288 files a day; a busy one: 64 MiB files
+    assert (default.batch_messages, default.batch_bytes, default.rotate_seconds) == (10**6, 64 * 2**20, 300.0)
+    assert default.buffer_bytes == 256 * 2**20
+    with pytest.raises(
+        ValueError, match="TRADE_PLATFORM_KAFKA_BATCH_SECONDS is retired: use TRADE_PLATFORM_KAFKA_ROTATE"
+    ):
+        Settings.from_env({"TRADE_PLATFORM_KAFKA_BATCH_SECONDS": "5"})
+    with pytest.raises(
+        ValueError, match="TRADE_PLATFORM_KAFKA_ROTATE_SECONDS: must be a decimal number above 0"
+    ):
+        Settings.from_env({"TRADE_PLATFORM_KAFKA_ROTATE_SECONDS": "0"})

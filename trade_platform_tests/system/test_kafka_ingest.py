@@ -176,7 +176,7 @@ def test_a_crash_between_write_and_commit_rewrites_the_same_files(kafka_broker, 
     produced = produce(kafka_broker.bootstrap_servers, topic, trade_messages(20_000))
     landing = tmp_path / "landing"
     settings = kafka_settings(
-        kafka_broker.bootstrap_servers, topic, batch_messages=10**6, batch_seconds=3600.0
+        kafka_broker.bootstrap_servers, topic, batch_messages=10**6, rotate_seconds=3600.0
     )
     consumer = LandingConsumer(settings, str(landing), Log(), DEFAULT_START_DATE)
 
@@ -228,7 +228,7 @@ def test_two_consumers_in_one_group_rebalance_without_loss_or_duplicates(kafka_b
     bootstrap = kafka_broker.bootstrap_servers
     produced = produce(bootstrap, topic, trade_messages(100_000))
     landing, first_log, second_log = tmp_path / "landing", tmp_path / "first.log", tmp_path / "second.log"
-    slow = {"TRADE_PLATFORM_KAFKA_BATCH_MESSAGES": "100", "TRADE_PLATFORM_KAFKA_BATCH_SECONDS": "0.2"}
+    slow = {"TRADE_PLATFORM_KAFKA_BATCH_MESSAGES": "100", "TRADE_PLATFORM_KAFKA_ROTATE_SECONDS": "0.2"}
     first = stream(bootstrap, topic, landing, first_log, **slow)
     wait_for(lambda: landing.exists() and len(kafka_files(landing)) >= 8, 60, "the first consumer to land")
     second = stream(bootstrap, topic, landing, second_log, **slow)  # joins while the first consumes
