@@ -12,8 +12,8 @@ import time
 from datetime import date
 
 from dagster import DagsterInstance, Definitions, PartitionKeyRange
-from dagster._core.execution.backfill import PartitionBackfill
-from dagster._core.utils import make_new_backfill_id
+
+from trade_platform.lib.dagster_private import PartitionBackfill, make_new_backfill_id
 
 BACKFILL_TAG = "trade_platform/backfill"
 

@@ -13,12 +13,12 @@ import time
 
 from celery.signals import task_prerun
 from dagster import DagsterInstance
-from dagster._serdes import unpack_value
 from dagster_celery.config import TASK_EXECUTE_JOB_NAME, TASK_RESUME_JOB_NAME
 from dagster_celery.make_app import make_app
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 from dagster_celery.tasks import create_execute_job_task, create_resume_job_task
 
+from trade_platform.lib.dagster_private import unpack_value
 from trade_platform.scaleout.config import WORKER_TAG, celery_app_args
 
 app = make_app(celery_app_args())

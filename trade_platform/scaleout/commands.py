@@ -87,7 +87,8 @@ def follow(instance, backfill_id: str) -> int:
     """Print the backfill's run counts whenever they change; 0 when the daemon finished it with
     every day materialized (a run that failed and was retried by run retries counts as retried)."""
     from dagster import DagsterRunStatus, RunsFilter
-    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES, BulkActionStatus
+
+    from trade_platform.lib.dagster_private import BULK_ACTION_TERMINAL_STATUSES, BulkActionStatus
 
     last_line = ""
     while True:

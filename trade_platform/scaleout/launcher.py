@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster_celery.launcher import CeleryRunLauncher
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 from kombu.exceptions import OperationalError
+
+from trade_platform.lib.dagster_private import CheckRunHealthResult, WorkerStatus
 
 INSPECT_TIMEOUT_SECONDS = 3.0
 INSPECT_ATTEMPTS = 3  # a busy broker may miss one reply; a dead worker misses every one

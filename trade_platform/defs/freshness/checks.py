@@ -12,13 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSpec,
     AssetKey,
     AssetRecordsFilter,
     MetadataValue,
     multi_asset_check,
 )
-from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
 
 from trade_platform.core.names import DAILY_VOLUME, OHLCV, VALIDATED_TRADES
 

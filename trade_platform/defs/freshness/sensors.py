@@ -4,6 +4,7 @@ from datetime import UTC, datetime, time
 
 from dagster import (
     AssetCheckKey,
+    AssetChecksDefinition,
     AssetSelection,
     DefaultSensorStatus,
     RunRequest,
@@ -12,10 +13,9 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
-from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 from trade_platform.defs.freshness.checks import expected_partition
+from trade_platform.lib.dagster_private import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 
 def _last_evaluated(instance, key: AssetCheckKey) -> float:

@@ -20,11 +20,15 @@ from collections.abc import Mapping, Sequence
 
 import sqlalchemy as db
 from dagster import AssetKey, DagsterEventType, DagsterInstance, Failure
-from dagster._core.storage.event_log.schema import AssetEventTagsTable, AssetKeyTable, SqlEventLogStorageTable
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 from trade_platform.core.glue_catalog import GlueCatalog
 from trade_platform.core.storage import StorageError
+from trade_platform.lib.dagster_private import (
+    AssetEventTagsTable,
+    AssetKeyTable,
+    SqlEventLogStorage,
+    SqlEventLogStorageTable,
+)
 
 WIPED_EVENTS = (
     DagsterEventType.ASSET_MATERIALIZATION,

@@ -26,7 +26,6 @@ from dagster import (
     DailyPartitionsDefinition,
     EventLogRecord,
 )
-from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
@@ -40,6 +39,7 @@ from upath import UPath
 
 from trade_platform.defs.ingest.metadata import CORRECTIONS_FILES, LANDING_FILES
 from trade_platform.defs.lineage.datasets import PartitionFile, lake_datasets, read_files
+from trade_platform.lib.dagster_private import is_reserved_asset_job_name
 
 NAMESPACE = "trade_platform"
 PRODUCER = "https://github.com/trade-platform/trade_platform"

@@ -20,9 +20,8 @@ from dagster import (
     EventLogRecord,
     Output,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
+
+from trade_platform.lib.dagster_private import AssetCheckEvaluationTargetMaterializationData
 
 MATERIALIZATIONS_PAGE = 100
 

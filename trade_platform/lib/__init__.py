@@ -1,0 +1,1 @@
+"""Framework code shared by the Dagster wiring: what is about Dagster itself, not a domain."""

@@ -1,0 +1,64 @@
+"""Every name this project takes from Dagster's private modules, in one place.
+
+Dagster is pinned (the 1.13.27 family), and these names have no public equivalent in it; each is
+used for the reason given. On a Dagster upgrade, run ``trade_platform_tests/test_dagster_private.py``
+first: it imports every name below from where it is listed, so a moved or renamed one fails there,
+naming it, rather than deep inside a run. Then re-read the uses named here (README, "Upgrading
+Dagster"). No other module imports ``dagster._...`` (the same test checks that).
+
+- ``AssetCheckEvaluationTargetMaterializationData``: one evaluation per partition of a range run
+  names the materialization it judged (``defs/shared/partitioned_checks.py``); AssetCheckResult
+  cannot, so the evaluation is built whole.
+- ``COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES``: has the freshness check finished an
+  evaluation since the deadline (``defs/freshness/sensors.py``).
+- ``is_reserved_asset_job_name``: lineage names a run of Dagster's hidden asset job after what it
+  ran (``defs/lineage/events.py``).
+- ``PartitionBackfill``, ``make_new_backfill_id``, ``BulkActionStatus``,
+  ``BULK_ACTION_TERMINAL_STATUSES``: ``trade-platform backfill`` submits and awaits a multi-run
+  backfill as the UI would (``scaleout/backfill.py``, ``scaleout/commands.py``).
+- ``CheckRunHealthResult``, ``WorkerStatus``: the launcher interface's own result types, for the
+  worker-aware run launcher (``scaleout/launcher.py``).
+- ``SqlEventLogStorage`` and its tables: retention wipes deleted partitions from the event log's
+  asset index (``defs/governance/deregister.py``), because ``DagsterInstance.
+  wipe_asset_partitions`` raises NotImplementedError on the open-source SQL event logs in 1.13.
+- ``unpack_value``: which run a Celery task executes (``scaleout/celery_app.py``).
+"""
+
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
+from dagster._core.execution.backfill import (
+    BULK_ACTION_TERMINAL_STATUSES,
+    BulkActionStatus,
+    PartitionBackfill,
+)
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+)
+from dagster._core.storage.event_log.schema import (
+    AssetEventTagsTable,
+    AssetKeyTable,
+    SqlEventLogStorageTable,
+)
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+from dagster._core.utils import make_new_backfill_id
+from dagster._serdes import unpack_value
+
+__all__ = [
+    "BULK_ACTION_TERMINAL_STATUSES",
+    "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES",
+    "AssetCheckEvaluationTargetMaterializationData",
+    "AssetEventTagsTable",
+    "AssetKeyTable",
+    "BulkActionStatus",
+    "CheckRunHealthResult",
+    "PartitionBackfill",
+    "SqlEventLogStorage",
+    "SqlEventLogStorageTable",
+    "WorkerStatus",
+    "is_reserved_asset_job_name",
+    "make_new_backfill_id",
+    "unpack_value",
+]
