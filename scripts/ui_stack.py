@@ -109,8 +109,8 @@ def _running(command: list[str], env: dict[str, str], log: Path) -> Iterator[sub
             yield process
         finally:
             os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
+            try:  # dagster-webserver does not always honour SIGTERM; nothing here needs a clean exit
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

@@ -9,6 +9,7 @@ for what their consumers need.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from confluent_kafka import Consumer, KafkaException
 
+from trade_platform.core.landing.files import CORRECTIONS, TRADES
 from trade_platform.core.names import RETENTION_LAYERS
 
 SECONDS_PER_DAY = 86_400
@@ -181,6 +183,23 @@ def location(text: str) -> str:
     if _GLOB.search(text):  # polars' and fsspec's readers would expand it as a pattern
         raise ValueError(f"must not contain the glob characters * ? [ ] {{ }}, got {text!r}")
     return text
+
+
+def apart(landing: str, lake: str) -> None:
+    """The lake is not the landing zone, nor inside a folder the landing readers list
+    (``trades/``, ``corrections/``): the lake's files would be read as landed trades."""
+
+    def folder(url: str) -> str:
+        plain = url.removeprefix("file://")
+        return (plain if "://" in plain else os.path.abspath(plain)).rstrip("/")
+
+    landing_folder, lake_folder = folder(landing), folder(lake)
+    if lake_folder == landing_folder or any(
+        f"{lake_folder}/".startswith(f"{landing_folder}/{dataset}/") for dataset in (TRADES, CORRECTIONS)
+    ):
+        raise ValueError(
+            f"must not be the landing zone or inside its trades/ or corrections/ folders, got {lake!r}"
+        )
 
 
 def broker_url(text: str) -> str:

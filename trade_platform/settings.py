@@ -215,9 +215,15 @@ class Settings:
         """The settings of ``environ`` (default: this process's environment); a value that
         cannot be parsed fails here, naming the variable, when the code location loads."""
         env = _Env(os.environ if environ is None else environ)
+        landing_url = env.parse(LANDING_URL_ENV, DEFAULT_LANDING_URL, values.location)
+        lake_url = env.parse(LAKE_URL_ENV, DEFAULT_LAKE_URL, values.location)
+        try:
+            values.apart(landing_url, lake_url)
+        except ValueError as exc:
+            raise ValueError(f"{LAKE_URL_ENV}: {exc}") from None
         return cls(
-            landing_url=env.parse(LANDING_URL_ENV, DEFAULT_LANDING_URL, values.location),
-            lake_url=env.parse(LAKE_URL_ENV, DEFAULT_LAKE_URL, values.location),
+            landing_url=landing_url,
+            lake_url=lake_url,
             start_date=env.parse(START_DATE_ENV, DEFAULT_START_DATE, values.start_day),
             ohlcv_intervals=env.parse(OHLCV_INTERVALS_ENV, DEFAULT_OHLCV_INTERVALS, values.parse_intervals),
             max_retries=env.parse(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES, values.integer(0, 10)),

@@ -126,3 +126,30 @@ def test_kafka_batches_are_bounded_by_count_bytes_and_rotation_and_the_old_batch
         ValueError, match="TRADE_PLATFORM_KAFKA_ROTATE_SECONDS: must be a decimal number above 0"
     ):
         Settings.from_env({"TRADE_PLATFORM_KAFKA_ROTATE_SECONDS": "0"})
+
+
+def test_a_lake_that_is_the_landing_zone_or_inside_its_read_folders_fails_at_load(tmp_path):
+    landing = str(tmp_path / "landing")
+    for lake in (
+        landing,
+        landing + "/",
+        f"file://{landing}",
+        landing + "/trades/date=2024-03-01",
+        landing + "/corrections",
+    ):
+        with pytest.raises(ValueError, match="TRADE_PLATFORM_LAKE_URL"):
+            Settings.from_env({"TRADE_PLATFORM_LANDING_URL": landing, "TRADE_PLATFORM_LAKE_URL": lake})
+    for lake in (landing + "-lake", str(tmp_path), landing + "/lake"):
+        assert (
+            Settings.from_env(
+                {"TRADE_PLATFORM_LANDING_URL": landing, "TRADE_PLATFORM_LAKE_URL": lake}
+            ).lake_url
+            == lake
+        )
+    with pytest.raises(ValueError, match="TRADE_PLATFORM_LAKE_URL"):
+        Settings.from_env(
+            {
+                "TRADE_PLATFORM_LANDING_URL": "s3://bucket/landing",
+                "TRADE_PLATFORM_LAKE_URL": "s3://bucket/landing/trades/x",
+            }
+        )
