@@ -99,11 +99,15 @@ def landing_format(name: str) -> str | None:
     return None if found == "parquet" and compression else found
 
 
+def is_hidden(path: str) -> bool:
+    """Whether a path below a day's folder has a hidden component (``.``/``_``: writers'
+    temporary output such as ``_temporary/`` or ``.staging/``)."""
+    return any(part.startswith((".", "_")) for part in path.strip("/").split("/"))
+
+
 def is_landing_file(path: str) -> bool:
-    """Whether a path below a day's folder is read: no component is hidden (``.``/``_``: writers'
-    temporary output such as ``_temporary/`` or ``.staging/``) and the format is known."""
-    parts = path.strip("/").split("/")
-    return not any(part.startswith((".", "_")) for part in parts) and landing_format(parts[-1]) is not None
+    """Whether a path below a day's folder is read: nothing in it is hidden and the format is known."""
+    return not is_hidden(path) and landing_format(path.strip("/").split("/")[-1]) is not None
 
 
 def read_landing_files(files: Iterable[LandingFile]) -> LandingRead:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import fsspec
 
-from trade_platform.core.landing.files import is_landing_file
+from trade_platform.core.landing.files import is_hidden, is_landing_file
 from trade_platform.core.landing.listing import ListedFile, below_day
 
 KAFKA_LOST = "_kafka_lost"
@@ -39,15 +39,11 @@ def is_lost_offsets_record(path: str) -> bool:
     return folder == KAFKA_LOST and name.endswith(".json") and "/" not in name
 
 
-def is_hidden(path: str) -> bool:
-    return any(part.startswith((".", "_")) for part in below_day(path).split("/"))
-
-
 def is_tracked(path: str) -> bool:
     """Whether a change of the file requests a run of its day: every file that is not hidden
     (a file that is not a landing format too, so that its day's check names it) and every
     lost-offsets record. Hidden temporary files (``.a.csv.tmp``, ``_temporary/``) are not."""
-    return not is_hidden(path) or is_lost_offsets_record(path)
+    return not is_hidden(below_day(path)) or is_lost_offsets_record(path)
 
 
 @dataclass
@@ -101,7 +97,7 @@ def completeness(
     for file in now:
         if is_lost_offsets_record(file.path):
             found.lost_offsets[file.path] = _lost_range(landing_url, file.path)
-        elif is_hidden(file.path):
+        elif is_hidden(below_day(file.path)):
             continue
         elif file.folder:
             found.not_read[file.path] = "a link to a folder, which is not followed"

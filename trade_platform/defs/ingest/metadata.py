@@ -65,9 +65,15 @@ def recorded_read(
     return files, dict(metadata.get(UNREADABLE_FILES, {})), dict(metadata.get(FEWER_RECORDS, {}))
 
 
-def earlier_fewer_records(instance: DagsterInstance, day: str) -> dict[str, dict[str, int]]:
-    """The files the day's latest ``raw_trades`` materialization found with fewer records."""
+def latest_read(instance: DagsterInstance, day: str) -> EventLogRecord | None:
+    """The day's latest ``raw_trades`` materialization: what the last run recorded it read."""
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(RAW_TRADES), asset_partitions=[day]), limit=1
     ).records
-    return recorded_read(records[0])[2] if records else {}
+    return records[0] if records else None
+
+
+def earlier_fewer_records(instance: DagsterInstance, day: str) -> dict[str, dict[str, int]]:
+    """The files the day's latest ``raw_trades`` materialization found with fewer records."""
+    record = latest_read(instance, day)
+    return recorded_read(record)[2] if record else {}

@@ -17,8 +17,6 @@ import re
 from datetime import UTC, date, datetime
 
 from dagster import (
-    AssetKey,
-    AssetRecordsFilter,
     DagsterInstance,
     DailyPartitionsDefinition,
     DefaultSensorStatus,
@@ -33,8 +31,7 @@ from fsspec.core import url_to_fs
 
 from trade_platform.core.landing.fileset import fileset_digest, is_tracked
 from trade_platform.core.landing.listing import ListedFile, is_file, listed
-from trade_platform.core.names import RAW_TRADES
-from trade_platform.defs.ingest.metadata import LANDING_FILESET
+from trade_platform.defs.ingest.metadata import LANDING_FILESET, latest_read
 from trade_platform.defs.shared.resources import LandingZone
 from trade_platform.defs.shared.runs import unfinished_run
 
@@ -67,13 +64,11 @@ def landing_filesets(landing_url: str) -> dict[str, str]:
 def last_read(instance: DagsterInstance, day: str) -> tuple[str | None, int]:
     """(the fileset digest the day's latest ``raw_trades`` materialization read, that
     materialization's storage id); ``(None, 0)`` before the first."""
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(RAW_TRADES), asset_partitions=[day]), limit=1
-    ).records
-    if not records:
+    record = latest_read(instance, day)
+    if record is None:
         return None, 0
-    entry = records[0].asset_materialization.metadata.get(LANDING_FILESET)
-    return (entry.value if entry is not None else None), records[0].storage_id
+    entry = record.asset_materialization.metadata.get(LANDING_FILESET)
+    return (entry.value if entry is not None else None), record.storage_id
 
 
 def is_partition(day: str, partitions: DailyPartitionsDefinition) -> bool:
