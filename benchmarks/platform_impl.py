@@ -19,7 +19,7 @@ from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.schemas import DailyVolume, Ohlcv, RawTrades, TradesDlq, ValidatedTrades
 from trade_platform.core.spill import Spill
-from trade_platform.defs.shared.io_manager import STREAM_BATCH_ROWS, write_parquet_atomically
+from trade_platform.lib.io_manager import STREAM_BATCH_ROWS, write_parquet_atomically
 
 LAKE_NAMES = {
     "validated": "validated_trades",

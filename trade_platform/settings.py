@@ -207,7 +207,7 @@ class Settings:
     """Days each layer (``names.RETENTION_LAYERS``) is kept, today included; a layer not named is
     kept forever (``core.retention``)."""
     glue_database: str | None = None
-    """The AWS Glue database that registers every asset and partition (``core.glue_catalog``); None: no Glue."""
+    """The AWS Glue database that registers every asset and partition (``core.glue.catalog``); None: no Glue."""
     pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
 
     @classmethod

@@ -290,7 +290,7 @@ class Writing:
 
 
 def writings(instance: DagsterInstance, run_ids: list[str]) -> list[Writing]:
-    from trade_platform.defs.shared.partition_locks import HOLDING
+    from trade_platform.lib.partition_locks import HOLDING
 
     found = []
     for run_id in run_ids:

@@ -7,7 +7,7 @@ naming it, rather than deep inside a run. Then re-read the uses named here (READ
 Dagster"). No other module imports ``dagster._...`` (the same test checks that).
 
 - ``AssetCheckEvaluationTargetMaterializationData``: one evaluation per partition of a range run
-  names the materialization it judged (``defs/shared/partitioned_checks.py``); AssetCheckResult
+  names the materialization it judged (``lib/partitioned_checks.py``); AssetCheckResult
   cannot, so the evaluation is built whole.
 - ``COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES``: has the freshness check finished an
   evaluation since the deadline (``defs/freshness/sensors.py``).
@@ -15,13 +15,13 @@ Dagster"). No other module imports ``dagster._...`` (the same test checks that).
   ran (``defs/lineage/events.py``).
 - ``PartitionBackfill``, ``make_new_backfill_id``, ``BulkActionStatus``,
   ``BULK_ACTION_TERMINAL_STATUSES``: ``trade-platform backfill`` submits and awaits a multi-run
-  backfill as the UI would (``scaleout/backfill.py``, ``scaleout/commands.py``).
+  backfill as the UI would (``lib/scaleout/backfills.py``, ``cli/backfill.py``).
 - ``CheckRunHealthResult``, ``WorkerStatus``: the launcher interface's own result types, for the
-  worker-aware run launcher (``scaleout/launcher.py``).
+  worker-aware run launcher (``lib/scaleout/launcher.py``).
 - ``SqlEventLogStorage`` and its tables: retention wipes deleted partitions from the event log's
-  asset index (``defs/governance/deregister.py``), because ``DagsterInstance.
+  asset index (``lib/partition_history.py``), because ``DagsterInstance.
   wipe_asset_partitions`` raises NotImplementedError on the open-source SQL event logs in 1.13.
-- ``unpack_value``: which run a Celery task executes (``scaleout/celery_app.py``).
+- ``unpack_value``: which run a Celery task executes (``lib/scaleout/celery_app.py``).
 """
 
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (

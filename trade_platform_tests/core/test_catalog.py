@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from trade_platform.core.catalog import Catalog, split_statements
+from trade_platform.core.sql_tables import Catalog, split_statements
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """What the Glue catalog records of each asset, from its pandera model alone (no AWS here; the
-calls (``core.glue_catalog``) are tested against moto in ``system/test_glue.py``)."""
+calls (``core.glue.catalog``) are tested against moto in ``system/test_glue.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from trade_platform.core.classification import column_classifications
-from trade_platform.core.glue_tables import folder_url, hive_type, partition_input, table_input
+from trade_platform.core.glue.tables import folder_url, hive_type, partition_input, table_input
 from trade_platform.core.names import ALL
 from trade_platform.core.schemas import ASSET_MODELS
 

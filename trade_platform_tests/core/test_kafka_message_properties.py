@@ -13,9 +13,9 @@ import polars as pl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from trade_platform.core.kafka.messages import MESSAGE_SCHEMA, landing_files, quick_objects
 from trade_platform.core.landing.files import LandingFile, iter_landing_file
 from trade_platform.core.landing.jsonl_files import jsonl_records
-from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA, landing_files, quick_objects
 
 START, CONSUMED = date(2026, 11, 1), date(2026, 12, 1)
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)  # decoded messages hold no surrogates

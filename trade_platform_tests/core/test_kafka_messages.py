@@ -7,14 +7,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trade_platform.core.landing.files import LandingFile, iter_landing_file
-from trade_platform.core.landing.kafka_messages import (
+from trade_platform.core.kafka.messages import (
     MESSAGE_SCHEMA,
     day_files,
     file_name,
     landed_lines,
     landing_files,
 )
+from trade_platform.core.landing.files import LandingFile, iter_landing_file
 from trade_platform.core.validation import split_trades
 
 PRODUCED_AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
 from trade_platform.core.stored_sources import gone_sources
-from trade_platform.defs.shared.io_manager import write_parquet_atomically
+from trade_platform.lib.io_manager import write_parquet_atomically
 from trade_platform_tests.conftest import BAD_INPUTS, DAY, HEADER, TEST_PII_KEY, json_line, row
 from trade_platform_tests.core.test_landing_chunks import ingest_cost
 

@@ -186,7 +186,7 @@ def test_the_demo_stays_embedded_and_quiet(tmp_path: Path, dagster_home: Path, i
 @pytest.mark.parametrize(
     ("module", "function", "bug"),
     [
-        ("defs.shared.io_manager", "_write_frame", pl.exceptions.ComputeError("a bug in our own code")),
+        ("lib.io_manager", "_write_frame", pl.exceptions.ComputeError("a bug in our own code")),
         ("core.landing.csv_files", "kept_columns", RuntimeError("a bug in our own code")),
     ],
 )

@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance
 
+from trade_platform.cli.sql import Shell
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, RAW_TRADES, VALIDATED_TRADES
-from trade_platform.core.sql_shell import Shell
 from trade_platform.settings import LAKE_URL_ENV
 from trade_platform_tests.conftest import S3, Platform
 

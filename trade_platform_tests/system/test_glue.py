@@ -20,12 +20,12 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, ExecuteInProces
 from polars.testing import assert_frame_equal
 from upath import UPath
 
-from trade_platform.core.catalog import Catalog
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform.core.glue_catalog import GlueCatalog
-from trade_platform.core.glue_tables import PARQUET_STORAGE, hive_type, table_input
+from trade_platform.core.glue.catalog import GlueCatalog
+from trade_platform.core.glue.tables import PARQUET_STORAGE, hive_type, table_input
 from trade_platform.core.names import ALL, OHLCV
 from trade_platform.core.schemas import ASSET_MODELS
+from trade_platform.core.sql_tables import Catalog
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError, polars_storage_options
 from trade_platform.definitions import build_defs
 from trade_platform.defs.governance.deregister import deregister_deleted_partitions

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from trade_platform.core.kafka.consumer import LandingConsumer
 from trade_platform.settings import DEFAULT_START_DATE
-from trade_platform.streaming.consumer import LandingConsumer
 from trade_platform_tests.system.test_kafka_ingest import (
     PARTITIONS,
     Log,

@@ -18,9 +18,9 @@ from confluent_kafka import Producer
 from dagster import DagsterInstance, build_sensor_context
 
 from trade_platform.core.generate import generate_day, render
+from trade_platform.core.kafka.client import KafkaUnavailableError, group_lag
+from trade_platform.core.kafka.consumer import LandingConsumer
 from trade_platform.settings import DEFAULT_START_DATE, KafkaSettings
-from trade_platform.streaming.consumer import LandingConsumer
-from trade_platform.streaming.kafka_client import KafkaUnavailableError, group_lag
 from trade_platform_tests.conftest import Platform
 
 PARTITIONS = 4

@@ -21,7 +21,7 @@ from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, TRADES_DLQ
 from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
 from trade_platform.definitions import build_defs
-from trade_platform.defs.shared.partition_locks import HOLDING
+from trade_platform.lib.partition_locks import HOLDING
 from trade_platform.settings import Settings
 from trade_platform_tests.conftest import overlapping_writes, writings
 from trade_platform_tests.system.conftest import stack
@@ -224,7 +224,7 @@ def wait_for_a_run_writing(instance, timeout: float = 300.0):
 
 
 def test_a_day_locked_by_one_worker_is_locked_for_every_other(services):
-    from trade_platform.defs.shared.partition_locks import _advisory_locks
+    from trade_platform.lib.partition_locks import _advisory_locks
 
     url = services.env["DAGSTER_PG_URL"]
     with _advisory_locks(url) as first:

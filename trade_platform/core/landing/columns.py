@@ -41,7 +41,7 @@ PROVENANCE_COLUMNS: tuple[str, ...] = ("_source_file", "_source_row", "_raw_reco
 KAFKA_COLUMNS: tuple[str, ...] = ("_kafka_topic", "_kafka_partition", "_kafka_offset", "_kafka_timestamp")
 """Where a record consumed from Kafka came from; ``raw_trades`` keeps them after the provenance."""
 KAFKA_VALUE = "_kafka_value"
-"""A Kafka message that is not a JSON object, landed as its text (``core.landing.kafka_messages``)."""
+"""A Kafka message that is not a JSON object, landed as its text (``core.kafka.messages``)."""
 RESERVED_PREFIX = "_"
 PARTITION_COLUMN = "date"
 MAX_EXTRA_COLUMNS = 100

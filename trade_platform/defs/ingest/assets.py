@@ -33,16 +33,16 @@ from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
 from trade_platform.core.stored_sources import gone_sources, stored_records_by_file
 from trade_platform.defs.ingest.metadata import earlier_fewer_records, read_metadata
-from trade_platform.defs.shared.dagster_types import RAW_TRADES_TYPE, TRADES_DLQ_TYPE, VALIDATED_TRADES_TYPE
-from trade_platform.defs.shared.partition_locks import holding_days
-from trade_platform.defs.shared.policies import StepSettings
-from trade_platform.defs.shared.resources import Lake, LandingZone, RetentionWindows
+from trade_platform.lib.dagster_types import (
+    RAW_TRADES_TYPE,
+    TRADES_DLQ_TYPE,
+    VALIDATED_TRADES_TYPE,
+    schema_metadata,
+)
+from trade_platform.lib.partition_locks import holding_days
+from trade_platform.lib.policies import StepSettings
+from trade_platform.lib.resources import Lake, LandingZone, RetentionWindows
 from trade_platform.settings import PII_KEY_ENV, PII_KEY_FILE_ENV
-
-
-def column_schema(dagster_type) -> dict:
-    """Asset metadata that puts the pandera model's columns in the UI's Columns panel."""
-    return {"dagster/column_schema": dagster_type.metadata["schema"].schema}
 
 
 def build_ingest_assets(
@@ -58,19 +58,19 @@ def build_ingest_assets(
             RAW_TRADES: AssetOut(
                 dagster_type=RAW_TRADES_TYPE,
                 description="Every landed record as received, with _source_file and _source_row.",
-                metadata=column_schema(RAW_TRADES_TYPE),
+                metadata=schema_metadata(RAW_TRADES_TYPE),
                 kinds={"polars"},
             ),
             VALIDATED_TRADES: AssetOut(
                 dagster_type=VALIDATED_TRADES_TYPE,
                 description="Typed, normalized trades; one row per trade_id per day.",
-                metadata=column_schema(VALIDATED_TRADES_TYPE),
+                metadata=schema_metadata(VALIDATED_TRADES_TYPE),
                 kinds={"polars"},
             ),
             TRADES_DLQ: AssetOut(
                 dagster_type=TRADES_DLQ_TYPE,
                 description="Rejected records with their error codes, source and run.",
-                metadata=column_schema(TRADES_DLQ_TYPE),
+                metadata=schema_metadata(TRADES_DLQ_TYPE),
                 kinds={"polars"},
             ),
         },

@@ -28,13 +28,13 @@ from trade_platform.core.quality.ingest import (
 )
 from trade_platform.core.quality.per_day import SAMPLE_SIZE, row_counts
 from trade_platform.defs.ingest.metadata import recorded_read
-from trade_platform.defs.shared.column_schema import build_column_schema_check
-from trade_platform.defs.shared.partitioned_checks import (
+from trade_platform.lib.column_checks import build_column_schema_check
+from trade_platform.lib.partitioned_checks import (
     Verdict,
     evaluate_per_partition,
     latest_materializations,
 )
-from trade_platform.defs.shared.resources import LandingZone, QualityGateSettings
+from trade_platform.lib.resources import LandingZone, QualityGateSettings
 
 
 def build_ingest_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefinition]:

@@ -32,8 +32,8 @@ from fsspec.core import url_to_fs
 from trade_platform.core.landing.fileset import fileset_digest, is_tracked
 from trade_platform.core.landing.listing import ListedFile, is_file, listed
 from trade_platform.defs.ingest.metadata import LANDING_FILESET, latest_read
-from trade_platform.defs.shared.resources import LandingZone
-from trade_platform.defs.shared.runs import unfinished_run
+from trade_platform.lib.resources import LandingZone
+from trade_platform.lib.runs import unfinished_run
 
 FILESET_TAG = "trade_platform/landing_fileset"
 PARTITION_TAG = "dagster/partition"

@@ -20,7 +20,7 @@ from upath import UPath
 from trade_platform.core.landing.files import CORRECTIONS, TRADES, day_prefix
 from trade_platform.core.storage import is_local
 from trade_platform.defs.ingest.metadata import CORRECTIONS_FILES, LANDING_FILES
-from trade_platform.defs.shared.io_manager import PARTITION_COLUMN
+from trade_platform.lib.io_manager import PARTITION_COLUMN
 
 PARTITIONS_FACET = "tradePlatform_partitions"
 """A custom facet's name carries a prefix of its producer, as the OpenLineage spec asks."""

@@ -18,11 +18,10 @@ from dagster import (
 from trade_platform.core import marts
 from trade_platform.core.names import DAILY_VOLUME, OHLCV
 from trade_platform.core.storage import storage_errors
-from trade_platform.defs.ingest.assets import column_schema
-from trade_platform.defs.shared.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE
-from trade_platform.defs.shared.partition_locks import holding_days
-from trade_platform.defs.shared.policies import StepSettings
-from trade_platform.defs.shared.resources import MartSettings
+from trade_platform.lib.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE, schema_metadata
+from trade_platform.lib.partition_locks import holding_days
+from trade_platform.lib.policies import StepSettings
+from trade_platform.lib.resources import MartSettings
 
 
 def build_mart_assets(
@@ -35,7 +34,7 @@ def build_mart_assets(
         backfill_policy=backfill_policy,
         group_name="trades",
         kinds={"polars"},
-        metadata=column_schema(OHLCV_TYPE),
+        metadata=schema_metadata(OHLCV_TYPE),
     )
     def ohlcv(
         context: AssetExecutionContext,
@@ -57,7 +56,7 @@ def build_mart_assets(
         backfill_policy=backfill_policy,
         group_name="trades",
         kinds={"polars"},
-        metadata=column_schema(DAILY_VOLUME_TYPE),
+        metadata=schema_metadata(DAILY_VOLUME_TYPE),
     )
     def daily_volume(
         context: AssetExecutionContext, step_settings: StepSettings, validated_trades: pl.LazyFrame

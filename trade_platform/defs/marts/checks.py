@@ -17,8 +17,8 @@ from dagster import (
 from trade_platform.core.names import DAILY_VOLUME, OHLCV, VALIDATED_TRADES
 from trade_platform.core.quality.marts import candle_reports, volume_reports
 from trade_platform.core.quality.per_day import SAMPLE_SIZE
-from trade_platform.defs.shared.partitioned_checks import Verdict, evaluate_per_partition
-from trade_platform.defs.shared.resources import MartSettings
+from trade_platform.lib.partitioned_checks import Verdict, evaluate_per_partition
+from trade_platform.lib.resources import MartSettings
 
 
 def build_mart_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefinition]:

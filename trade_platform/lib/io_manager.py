@@ -7,7 +7,7 @@ range of partitions writes each partition's slice separately; a ``LazyFrame`` (a
 to scratch) is streamed in batches, so no partition has to fit in memory. A load of several
 partitions is one lazy scan. With a Glue database (``TRADE_PLATFORM_GLUE_DATABASE``), an output's
 partitions are registered in the AWS Glue catalog once all of them are published
-(``core.glue_catalog``), before Dagster records them materialized.
+(``core.glue.catalog``), before Dagster records them materialized.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dagster import (
 )
 from upath import UPath
 
-from trade_platform.core.glue_catalog import GlueCatalog
+from trade_platform.core.glue.catalog import GlueCatalog
 from trade_platform.core.storage import (
     TEMPORARY_SUFFIX,
     is_local,
@@ -42,8 +42,8 @@ from trade_platform.core.storage import (
     staged_file,
     storage_errors,
 )
-from trade_platform.defs.shared.dagster_types import validate_rows
-from trade_platform.defs.shared.policies import retry_storage_faults
+from trade_platform.lib.dagster_types import validate_rows
+from trade_platform.lib.policies import retry_storage_faults
 
 PARTITION_COLUMN = "date"
 PART_FILE = "part-0"
@@ -259,7 +259,7 @@ class ParquetLakeIOManager(ConfigurableIOManagerFactory):
     """Retries of a step after a transient storage fault (as ``StepSettings``)."""
     retry_delay_seconds: float
     glue_database: str | None = None
-    """The AWS Glue database that registers each published partition (``core.glue_catalog``)."""
+    """The AWS Glue database that registers each published partition (``core.glue.catalog``)."""
 
     def create_io_manager(self, context) -> ParquetLakeUPathIOManager:
         glue = GlueCatalog(self.glue_database) if self.glue_database else None

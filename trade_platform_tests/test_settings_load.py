@@ -19,18 +19,18 @@ from upath import UPath
 
 from trade_platform import settings as settings_module
 from trade_platform.core import marts
+from trade_platform.core.kafka.client import consumer
 from trade_platform.core.names import RETENTION_LAYERS
 from trade_platform.core.quality.marts import candle_reports
 from trade_platform.core.retention import corrections_window, oldest_kept_day, replay_refusal
 from trade_platform.core.storage import TransientStorageError, polars_storage_options
 from trade_platform.definitions import build_defs
 from trade_platform.defs.freshness.checks import expected_partition
-from trade_platform.defs.shared.partitions import daily_partitions
-from trade_platform.defs.shared.policies import backfill_policy, retry_storage_faults
-from trade_platform.defs.shared.resources import platform_resources
-from trade_platform.scaleout.config import celery_app_args
+from trade_platform.lib.partitions import daily_partitions
+from trade_platform.lib.policies import backfill_policy, retry_storage_faults
+from trade_platform.lib.resources import platform_resources
+from trade_platform.lib.scaleout.config import celery_app_args
 from trade_platform.settings import VARIABLES, Settings
-from trade_platform.streaming.kafka_client import consumer
 
 CLIENT_SETTINGS = ("TRADE_PLATFORM_KAFKA_SECURITY_PROTOCOL", "TRADE_PLATFORM_KAFKA_SESSION_TIMEOUT_MS")
 SECRETS = {

@@ -17,7 +17,7 @@ from dagster import (
 
 from trade_platform.core.quality.columns import compare_columns
 from trade_platform.core.schemas import ASSET_MODELS
-from trade_platform.defs.shared.partitioned_checks import (
+from trade_platform.lib.partitioned_checks import (
     Verdict,
     evaluate_per_partition,
     latest_materializations,

@@ -5,7 +5,7 @@ A table named like the asset: ``EXTERNAL_TABLE``, its columns and types from the
 storage (the standard Hive/Athena SerDe and formats) at ``<lake>/<asset>/``, and one partition
 key, ``date`` of type ``date`` (Athena reads the hive folders ``date=YYYY-MM-DD`` as dates). A
 partition is a day: the table's storage at ``<lake>/<asset>/date=YYYY-MM-DD/``. The calls that
-register them are ``core.glue_catalog``'s. No Dagster, no AWS here.
+register them are ``core.glue.catalog``'s. No Dagster, no AWS here.
 """
 
 from __future__ import annotations

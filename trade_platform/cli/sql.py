@@ -7,6 +7,7 @@ same input without prompts. Each statement sees the lake as it is when it runs.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from trade_platform.core.catalog import (
+from trade_platform.core.sql_tables import (
     Catalog,
     QueryError,
     first_rows,
@@ -23,6 +24,7 @@ from trade_platform.core.catalog import (
     write_csv,
 )
 from trade_platform.core.storage import StorageError
+from trade_platform.settings import LAKE_URL_ENV, Settings
 
 QUERY_FAILED = 2
 """The exit code when a statement (or, from a pipe, any statement) failed."""
@@ -33,6 +35,24 @@ Statements end with ';' and may span lines. Tables: one per asset, `date` is a D
   .help    (\\?)         this help
   .quit    (\\q, .exit)  leave (or end of input, Ctrl-D)
 Example: SELECT date, count(*) AS trades FROM validated_trades GROUP BY date ORDER BY date;"""
+
+
+def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
+    sql = commands.add_parser(
+        "sql", help="query the lake's tables with SQL (polars): one statement, or an interactive prompt"
+    )
+    sql.add_argument("query", nargs="?", help="statements to run; without it, a prompt (or stdin's)")
+    sql.add_argument("--csv", action="store_true", help="print results as CSV instead of a table")
+    sql.add_argument("--lake", default=current.lake_url, help=f"lake URL (env {LAKE_URL_ENV})")
+    sql.add_argument("--max-rows", type=int, default=50, help="rows shown of a result table (default 50)")
+    return sql
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
+    if args.max_rows < 1:
+        parser.error("--max-rows must be at least 1")
+    shell = Shell(args.lake, csv=args.csv, max_rows=args.max_rows)
+    return shell.prompt(sys.stdin) if args.query is None else shell.one_shot(args.query)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The lake's tables in the AWS Glue Data Catalog, so that Athena (or Spark, Trino) can query them.
 
 ``GlueCatalog`` creates and updates each asset's table and registers its days as partitions, in
-the shapes of ``core.glue_tables``. Everything here is idempotent: ``register_partitions``
+the shapes of ``core.glue.tables``. Everything here is idempotent: ``register_partitions``
 creates the table, or updates it when it differs from the model, then creates the days'
 partitions in batches and updates the ones that exist already; ``deregister_partitions`` deletes
 partitions, missing ones included. Glue's answers become the storage errors of
@@ -19,7 +19,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from trade_platform.core.glue_tables import managed_shape, partition_input, table_input
+from trade_platform.core.glue.tables import managed_shape, partition_input, table_input
 from trade_platform.core.storage import (
     PermanentStorageError,
     StorageError,

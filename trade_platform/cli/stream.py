@@ -9,19 +9,37 @@ is not written.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
 import threading
 
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError
-from trade_platform.settings import Settings
-from trade_platform.streaming.consumer import LandingConsumer, LandingSummary
+from trade_platform.settings import KAFKA_TOPIC_ENV, LANDING_URL_ENV, Settings
 
 MAX_RETRY_DELAY_SECONDS = 60.0
 
 
+def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
+    stream = commands.add_parser(
+        "stream",
+        help=f"consume the Kafka topic ({KAFKA_TOPIC_ENV}) into the landing zone until SIGTERM",
+    )
+    stream.add_argument("--landing", default=current.landing_url, help=f"landing URL (env {LANDING_URL_ENV})")
+    return stream
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
+    return run_stream(current, args.landing)
+
+
 def run_stream(settings: Settings, landing_url: str) -> int:
+    from trade_platform.core.kafka.consumer import (  # confluent-kafka: only here
+        LandingConsumer,
+        LandingSummary,
+    )
+
     log = logging.getLogger("trade_platform.stream")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stopping = threading.Event()

@@ -43,9 +43,11 @@ def holding_days(context, days: Sequence[str]) -> Iterator[None]:
 
 @contextmanager
 def _locker(instance: DagsterInstance):
-    postgres_url = getattr(instance.event_log_storage, "postgres_url", None)
-    if postgres_url:
-        with _advisory_locks(postgres_url) as try_lock:
+    from dagster_postgres import PostgresEventLogStorage  # only where a PostgreSQL instance is used
+
+    storage = instance.event_log_storage
+    if isinstance(storage, PostgresEventLogStorage):
+        with _advisory_locks(storage.postgres_url) as try_lock:
             yield try_lock
     else:
         with _file_locks(Path(instance.root_directory) / "locks") as try_lock:

@@ -13,17 +13,17 @@ from dagster import ConfigurableResource, Failure
 from upath import UPath
 
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
-from trade_platform.core.glue_catalog import GlueCatalog
+from trade_platform.core.glue.catalog import GlueCatalog
 from trade_platform.core.landing.files import CORRECTIONS, LandingFile, day_prefix, read_landing_files
 from trade_platform.core.landing.listing import ListedFile, list_day, list_landing_files
 from trade_platform.core.retention import replay_refusal
 from trade_platform.core.storage import polars_storage_options, storage_errors
-from trade_platform.defs.shared.io_manager import (
+from trade_platform.lib.io_manager import (
     ParquetLakeIOManager,
     ParquetLakeUPathIOManager,
     partition_file,
 )
-from trade_platform.defs.shared.policies import StepSettings
+from trade_platform.lib.policies import StepSettings
 from trade_platform.setting_values import parse_intervals
 from trade_platform.settings import QualityGates, Settings
 

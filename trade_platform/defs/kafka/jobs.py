@@ -1,7 +1,7 @@
 """``kafka_ingest``: one micro-batch of the Kafka topic into the landing zone, as a run.
 
 The run consumes the partitions the group gives it up to the end offsets it saw when it started,
-writes them into the landing zone and commits (``trade_platform.streaming.consumer``); the
+writes them into the landing zone and commits (``trade_platform.core.kafka.consumer``); the
 landing sensor then materializes the days that changed. Unreachable brokers are retried as
 transient storage faults are (``StepSettings``); nothing is committed before its files are durable.
 """
@@ -11,10 +11,10 @@ from datetime import date
 import dagster as dg
 from dagster import OpExecutionContext
 
-from trade_platform.defs.shared.policies import StepSettings
-from trade_platform.defs.shared.resources import LandingZone
+from trade_platform.core.kafka.consumer import LandingConsumer
+from trade_platform.lib.policies import StepSettings
+from trade_platform.lib.resources import LandingZone
 from trade_platform.settings import KafkaSettings
-from trade_platform.streaming.consumer import LandingConsumer
 
 KAFKA_INGEST = "kafka_ingest"
 

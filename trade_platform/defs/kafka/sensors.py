@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from trade_platform.core.kafka.client import group_lag
 from trade_platform.core.storage import StorageError
-from trade_platform.defs.shared.runs import unfinished_run
+from trade_platform.lib.runs import unfinished_run
 from trade_platform.settings import KafkaSettings
-from trade_platform.streaming.kafka_client import group_lag
 
 INTERVAL_SECONDS = 30
 

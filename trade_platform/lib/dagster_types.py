@@ -93,3 +93,8 @@ VALIDATED_TRADES_TYPE = frame_type(ValidatedTrades)
 TRADES_DLQ_TYPE = frame_type(TradesDlq)
 OHLCV_TYPE = frame_type(Ohlcv)
 DAILY_VOLUME_TYPE = frame_type(DailyVolume)
+
+
+def schema_metadata(dagster_type: DagsterType) -> dict:
+    """Asset metadata that puts the pandera model's columns in the UI's Columns panel."""
+    return {"dagster/column_schema": dagster_type.metadata["schema"].schema}

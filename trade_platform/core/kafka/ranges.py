@@ -1,7 +1,7 @@
 """What the consumer records in the landing zone about offsets: the ranges of a partition written
 but not yet committed (``<landing>/_kafka/<topic>/p<partition>.json``), re-read exactly by the
 partition's next owner, and the ranges lost before they could be landed
-(``core.landing.kafka_messages.lost_range_file``).
+(``core.kafka.messages.lost_range_file``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import NamedTuple, Protocol
 
 import fsspec
 
-from trade_platform.core.landing.kafka_messages import lost_range_file
+from trade_platform.core.kafka.messages import lost_range_file
 from trade_platform.core.storage import storage_errors, write_atomically
 
 

@@ -2,7 +2,7 @@
 
 Offsets are committed by hand, only after a batch's files are durable (``enable.auto.commit`` is
 off). A batch of one partition is the offset range ``first``-``last`` and its files are named from
-it (``core.landing.kafka_messages``), so writing it twice writes the same files. Before writing,
+it (``core.kafka.messages``), so writing it twice writes the same files. Before writing,
 the range is recorded in ``<landing>/_kafka/<topic>/p<partition>.json`` (the partition's ranges
 written but not yet committed). Whoever is assigned the partition next (this process restarted
 after a crash, or another member of the group after a rebalance) reads that record and ends its
@@ -26,11 +26,8 @@ from datetime import date
 import polars as pl
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from trade_platform.core.landing.kafka_messages import day_files, file_name
-from trade_platform.core.storage import write_atomically
-from trade_platform.settings import KafkaSettings
-from trade_platform.streaming.buffers import PartitionBuffer, land
-from trade_platform.streaming.kafka_client import (
+from trade_platform.core.kafka.buffers import PartitionBuffer, land
+from trade_platform.core.kafka.client import (
     REBALANCED,
     KafkaUnavailableError,
     consumer,
@@ -38,7 +35,10 @@ from trade_platform.streaming.kafka_client import (
     watermarks,
     where,
 )
-from trade_platform.streaming.ranges import Log, Range, read_ranges, record_loss, record_url, write_ranges
+from trade_platform.core.kafka.messages import day_files, file_name
+from trade_platform.core.kafka.ranges import Log, Range, read_ranges, record_loss, record_url, write_ranges
+from trade_platform.core.storage import write_atomically
+from trade_platform.settings import KafkaSettings
 
 CONSUME_BATCH = 50_000
 POLL_SECONDS = 0.5

@@ -1,55 +1,45 @@
-"""``trade-platform worker`` and ``trade-platform backfill``: the scale-out half of the CLI."""
+"""``trade-platform backfill``: submit a backfill of every asset over a range of days to the
+instance's daemon, and with ``--wait`` follow its runs."""
 
 from __future__ import annotations
 
+import argparse
 import math
-import os
-import re
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
-from typing import NoReturn
 
-from trade_platform.settings import CELERY_BACKEND_URL_ENV, CELERY_BROKER_URL_ENV, Settings
+from trade_platform.cli.dagster_cli import quiet_dagster
+from trade_platform.settings import Settings
 
-CELERY_APP = "trade_platform.scaleout.celery_app"
-# One run at a time, each in a fresh process (nothing leaks from one run into the next), and no
-# task reserved ahead: an idle worker takes the next run instead of a busy one holding it.
-WORKER_ARGS = ("--concurrency=1", "--max-tasks-per-child=1", "--disable-prefetch")
 POLL_SECONDS = 5.0
 
 
-def run_worker(name: str, queue: str, loglevel: str, settings: Settings) -> NoReturn:
-    """Replace this process with ``dagster-celery worker start`` for our app."""
-    from trade_platform.scaleout.config import celery_app_args, check_reachable
+def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
+    backfill = commands.add_parser(
+        "backfill", help="submit a backfill of every asset over a range of days to the instance's daemon"
+    )
+    backfill.add_argument(
+        "--from", dest="first", type=date.fromisoformat, required=True, help="first day (UTC)"
+    )
+    backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True, help="last day (UTC)")
+    backfill.add_argument("--wait", action="store_true", help="follow the runs until the backfill finishes")
+    return backfill
 
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):  # Celery names it NAME@host; runs are tagged NAME
-        raise ValueError(f"--name takes letters, digits, '.', '_' and '-', got {name!r}")
-    args = celery_app_args(settings)  # a missing broker or backend fails here, before Celery starts
-    check_reachable(args["broker"], f"Redis, the Celery broker ({CELERY_BROKER_URL_ENV}),")
-    check_reachable(args["backend"], f"Redis, the Celery result backend ({CELERY_BACKEND_URL_ENV}),")
-    command = [
-        str(Path(sys.executable).with_name("dagster-celery")),
-        "worker", "start",
-        "-A", CELERY_APP,
-        "--name", name,
-        "-q", queue,
-        "-l", loglevel,
-        "--", *WORKER_ARGS,
-    ]  # fmt: skip
-    print(f"worker {name}: {' '.join(command[1:])}", flush=True)
-    # dagster-celery starts `celery` from PATH: this virtualenv's, also when it is not activated.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    os.execve(command[0], command, {**os.environ, "PATH": path})
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
+    quiet_dagster()
+    try:
+        return run_backfill(args.first, args.last, args.wait, current)
+    except (ValueError, ConnectionError) as exc:
+        parser.error(str(exc))
 
 
 def run_backfill(first: date, last: date, wait: bool, settings: Settings) -> int:
     """Submit the backfill; with ``wait``, follow its runs until it finishes."""
     from trade_platform.definitions import build_defs
-    from trade_platform.scaleout.backfill import submit_backfill
+    from trade_platform.lib.scaleout.backfills import submit_backfill
 
     days = (last - first).days + 1
     per_run = settings.max_partitions_per_run or days

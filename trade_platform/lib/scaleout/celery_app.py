@@ -1,7 +1,7 @@
 """The Celery app of the run workers (``trade-platform worker``), and the worker tag of each run.
 
 dagster-celery's ``CeleryRunLauncher`` (``launcher.WorkerAwareCeleryRunLauncher``) sends each run as
-an ``execute_job`` task; a worker started with ``-A trade_platform.scaleout.celery_app`` executes
+an ``execute_job`` task; a worker started with ``-A trade_platform.lib.scaleout.celery_app`` executes
 it in a pool process (``--max-tasks-per-child=1``: a fresh process per run). The broker and the
 result backend come from ``TRADE_PLATFORM_CELERY_BROKER_URL`` and ``..._BACKEND_URL`` here, so
 no file holds them.
@@ -19,7 +19,7 @@ from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 from dagster_celery.tasks import create_execute_job_task, create_resume_job_task
 
 from trade_platform.lib.dagster_private import unpack_value
-from trade_platform.scaleout.config import WORKER_TAG, celery_app_args
+from trade_platform.lib.scaleout.config import WORKER_TAG, celery_app_args
 
 app = make_app(celery_app_args())
 execute_job = create_execute_job_task(app)

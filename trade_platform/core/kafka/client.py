@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from trade_platform.core.landing.kafka_messages import MESSAGE_SCHEMA
+from trade_platform.core.kafka.messages import MESSAGE_SCHEMA
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError
 from trade_platform.settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KafkaSettings
 
@@ -53,7 +53,7 @@ def _consumer(kafka: KafkaSettings, callbacks: dict[str, Any]) -> Consumer:
         {
             "isolation.level": "read_committed",
             **kafka.client_config,
-            "auto.offset.reset": "earliest",  # a gap it leaves is recorded as lost (streaming.ranges)
+            "auto.offset.reset": "earliest",  # a gap it leaves is recorded as lost (core.kafka.ranges)
             "bootstrap.servers": kafka.bootstrap_servers,
             "group.id": kafka.group,
             "enable.auto.commit": False,

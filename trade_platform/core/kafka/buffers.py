@@ -18,9 +18,9 @@ from datetime import UTC, date, datetime
 import polars as pl
 from confluent_kafka import Message
 
-from trade_platform.core.landing.kafka_messages import landed_lines
-from trade_platform.streaming.kafka_client import message_frame
-from trade_platform.streaming.ranges import Range
+from trade_platform.core.kafka.client import message_frame
+from trade_platform.core.kafka.messages import landed_lines
+from trade_platform.core.kafka.ranges import Range
 
 
 @dataclass
