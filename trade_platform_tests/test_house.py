@@ -53,6 +53,7 @@ READS_OTHER_ENVIRONMENT = {
     "core/storage.py": "the AWS endpoint and region for polars' own S3 reader",
     "defs/lineage/events.py": "OPENLINEAGE_URL, the OpenLineage client's own variable",
     "cli/worker.py": "PATH, so that dagster-celery finds this virtualenv's celery",
+    "cli/trace.py": "DAGSTER_HOME, Dagster's own: the instance whose replay runs are listed",
 }
 
 

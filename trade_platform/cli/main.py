@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trade_platform.cli import backfill, demo, generate, sql, stream, worker
+from trade_platform.cli import backfill, demo, generate, sql, stream, trace, worker
 from trade_platform.settings import Settings
 
-COMMANDS = (generate, demo, worker, backfill, stream, sql)
+COMMANDS = (generate, demo, worker, backfill, stream, sql, trace)
 
 
 def main(argv: list[str] | None = None) -> int:
