@@ -41,7 +41,7 @@ bench-quick: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run --quick
 
-# Runs from the UI use the demo's development PII key unless one is set (README, "PII ...").
+# Runs from the UI use the demo's development PII key unless one is set (docs/governance.md, "PII ...").
 DEV_PII_KEY = $(if $(TRADE_PLATFORM_PII_KEY)$(TRADE_PLATFORM_PII_KEY_FILE),,TRADE_PLATFORM_PII_KEY="$$($(BIN)/python -c 'from trade_platform.core.pseudonymise import DEVELOPMENT_KEY; print(DEVELOPMENT_KEY.decode())')")
 
 ui: venv $(DAGSTER_HOME)/dagster.yaml
@@ -51,7 +51,7 @@ ui: venv $(DAGSTER_HOME)/dagster.yaml
 screenshot: venv
 	$(BIN)/python scripts/screenshot_ui.py --output docs/screenshots/asset_checks.png
 
-# The scale-out stack on loopback (README, "Scaling out"): PostgreSQL, Redis, moto's S3, the
+# The scale-out stack on loopback (docs/backfills-and-scaling-out.md): PostgreSQL, Redis, moto's S3, the
 # daemon, the webserver, two workers and a Kafka broker; state, logs and env.sh under .stack/.
 stack: venv
 	$(BIN)/python scripts/stack.py up

@@ -72,7 +72,7 @@ DEFAULT_SPILL_BUDGET_MB = 512
 DEFAULT_FRESHNESS_DEADLINE = time(2, 0)
 DEFAULT_SCHEDULE_TIME = time(0, 15)
 # Each run of the open day re-reads it whole: one run at most every 10 minutes keeps the lake
-# that fresh at no more than 144 re-reads a day (README, "Streaming from Kafka").
+# that fresh at no more than 144 re-reads a day (docs/kafka.md).
 DEFAULT_OPEN_DAY_INTERVAL_SECONDS = 600
 DEFAULT_DLQ_WARN_RATE = 0.05
 DEFAULT_DLQ_ERROR_RATE = 0.20

@@ -232,7 +232,8 @@ def fewer_records(
     """Files of which a run keeps fewer records than the partition it replaces held (a file
     replaced by a truncated or unreadable one), or than an ``earlier`` run already found missing:
     never silent, and not forgotten by the next run (the completeness check names them until
-    the records are back or the day is withdrawn by deleting its partition, README)."""
+    the records are back or the day is withdrawn by deleting its partition,
+    docs/replaying-the-dlq.md)."""
     baseline = dict(before)
     for path, counts in (earlier or {}).items():
         baseline[path] = max(baseline.get(path, 0), counts["before"])

@@ -53,7 +53,8 @@ def gone_sources(
         for path in stored_files:
             if path not in present:
                 kept[path] = StoredRecords(path, stored)
-    if raw is not None and dlq is not None:  # no raw partition: the day is withdrawn (README)
+    # No raw partition: the day is withdrawn (docs/replaying-the-dlq.md).
+    if raw is not None and dlq is not None:
         with storage_errors("read", "the stored trades_dlq partition"):
             unreadable = (
                 dlq.filter(pl.col("error_codes").list.contains(DlqCode.UNREADABLE_FILE.value))

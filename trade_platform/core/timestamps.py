@@ -6,7 +6,7 @@ import polars as pl
 
 UTC_MICROS = pl.Datetime("us", "UTC")
 
-# The accepted forms, exactly (README, landing contract): ISO-8601 with two-digit fields, optional
+# The accepted forms, exactly (docs/landing-contract.md): ISO-8601 with two-digit fields, optional
 # seconds and a fraction of up to 9 digits, then Z or an offset; or epoch seconds/milliseconds.
 # Hours run 00-23, minutes and seconds 00-59: polars' parser reads a 60th second as the next
 # minute's first, so a leap second is refused here rather than silently moved.

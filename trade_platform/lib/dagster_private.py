@@ -3,8 +3,8 @@
 Dagster is pinned (the 1.13.27 family), and these names have no public equivalent in it; each is
 used for the reason given. On a Dagster upgrade, run ``trade_platform_tests/test_dagster_private.py``
 first: it imports every name below from where it is listed, so a moved or renamed one fails there,
-naming it, rather than deep inside a run. Then re-read the uses named here (README, "Upgrading
-Dagster"). No other module imports ``dagster._...`` (the same test checks that).
+naming it, rather than deep inside a run. Then re-read the uses named here (CONTRIBUTING.md,
+"Upgrading Dagster"). No other module imports ``dagster._...`` (the same test checks that).
 
 - ``AssetCheckEvaluationTargetMaterializationData``: one evaluation per partition of a range run
   names the materialization it judged (``lib/partitioned_checks.py``); AssetCheckResult

@@ -7,7 +7,7 @@ partitions' materialization, planned-materialization and failed-materialization 
 their tags) are deleted, and the asset's cached partition status is dropped so that it is
 rebuilt from what is left. On SQLite the old runs' own logs keep those events (they live in
 each run's shard); PostgreSQL has one events table, so there they leave the old runs' logs too.
-Check this module first on a Dagster upgrade (README, "Upgrading Dagster").
+Check this module first on a Dagster upgrade (CONTRIBUTING.md, "Upgrading Dagster").
 """
 
 from __future__ import annotations

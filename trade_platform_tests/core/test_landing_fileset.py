@@ -105,7 +105,7 @@ def test_every_kind_of_unaccounted_file_is_named(folder, tmp_path):
 
 
 def test_a_removed_file_is_not_a_loss(folder, tmp_path):
-    """Its records are replayed from the stored partition (README, 'Files gone from the landing zone')."""
+    """Its records are replayed from the stored partition (docs/replaying-the-dlq.md, 'Files gone from the landing zone')."""
     landing = tmp_path / "landing"
     read = listed(landing)
     (folder / "a.csv").unlink()

@@ -60,10 +60,10 @@ def test_a_file_replaced_by_a_truncated_or_unreadable_one_fails_by_name(platform
     assert others and all(e.passed for e in others)
 
 
-def test_a_removed_file_is_replayed_and_a_withdrawal_as_the_readme_describes_is_not_a_loss(
+def test_a_removed_file_is_replayed_and_withdrawing_the_file_with_its_partition_is_not_a_loss(
     platform: Platform,
 ):
-    """Delete the file and the day's raw_trades partition, then re-run (README, 'Replaying the DLQ')."""
+    """Delete the file and the day's raw_trades partition, then re-run (docs/replaying-the-dlq.md)."""
     land(platform)
     platform.materialize()
     (platform.day_dir() / "b.jsonl").unlink()
