@@ -8,6 +8,8 @@ own ``Settings``.
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from trade_platform.defs.freshness import definitions as freshness
@@ -23,7 +25,22 @@ DOMAINS = (ingest, marts, freshness, lineage, governance, kafka)
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    """Every domain wired to the landing zone, lake and knobs of ``settings``."""
+    """Every domain wired to the landing zone, lake and knobs of ``settings``.
+
+    Dagster is pinned, and the Beta and Preview APIs the domains use (partitioned asset checks,
+    backfill policies) are chosen on purpose: their stability notes are silenced while the
+    definitions are built, so no ``dagster``, ``dg`` or ``trade-platform`` command prints them,
+    and any other warning still shows. The repository is resolved here too (Dagster caches it):
+    resolving it re-creates the sensors, which warns again."""
+    with warnings.catch_warnings():
+        for category in (dg.BetaWarning, dg.PreviewWarning):
+            warnings.simplefilter("ignore", category)
+        merged = _merged(settings)
+        merged.get_repository_def()
+    return merged
+
+
+def _merged(settings: Settings) -> dg.Definitions:
     shared = dg.Definitions(
         resources=platform_resources(settings),
         # Steps run in the run's process: polars already uses every core inside a step, and a

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from trade_platform.cli.dagster_cli import quiet_dagster
 from trade_platform.settings import Settings
 
 POLL_SECONDS = 5.0
@@ -29,7 +28,6 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
-    quiet_dagster()
     try:
         return run_backfill(args.first, args.last, args.wait, current)
     except (ValueError, ConnectionError) as exc:

@@ -7,7 +7,6 @@ import argparse
 import time
 from datetime import date
 
-from trade_platform.cli.dagster_cli import quiet_dagster
 from trade_platform.cli.generate import add_day_arguments, chosen_days, generate_days
 from trade_platform.core.names import TRADES_DLQ
 from trade_platform.settings import PII_KEY_ENV, PII_KEY_FILE_ENV, Settings
@@ -38,7 +37,6 @@ def run_demo(days: list[date], current: Settings) -> int:
     from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
     from trade_platform.definitions import build_defs
 
-    quiet_dagster()
     if current.pii_key is None:  # the generated trades carry account_id and trader_id
         current = replace(current, pii_key=PiiKey(DEVELOPMENT_KEY))
         print(

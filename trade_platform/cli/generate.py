@@ -18,13 +18,17 @@ def add_day_arguments(command: argparse.ArgumentParser, current: Settings) -> ar
     """The days and the shape of the generated trades (``generate`` and ``demo``)."""
     yesterday = date.today() - timedelta(days=1)
     command.add_argument(
-        "--end", type=date.fromisoformat, default=yesterday, help="last day (UTC), default yesterday"
+        "--end", type=date.fromisoformat, default=yesterday, help="last day (UTC, YYYY-MM-DD): yesterday"
     )
-    command.add_argument("--days", type=int, default=7, help="number of days ending at --end (default 7)")
-    command.add_argument("--trades-per-day", type=int, default=20_000)
-    command.add_argument("--symbols", type=int, default=8)
-    command.add_argument("--bad-fraction", type=float, default=0.01)
-    command.add_argument("--seed", type=int, default=42)
+    command.add_argument("--days", type=int, default=7, help="number of days ending at --end")
+    command.add_argument("--trades-per-day", type=int, default=20_000, help="records generated per day")
+    command.add_argument("--symbols", type=int, default=8, help="distinct symbols traded")
+    command.add_argument(
+        "--bad-fraction", type=float, default=0.01, help="share of records made bad (every DLQ code's kind)"
+    )
+    command.add_argument(
+        "--seed", type=int, default=42, help="random seed: the same seed gives the same files"
+    )
     command.add_argument(
         "--landing", default=current.landing_url, help=f"landing URL (env {LANDING_URL_ENV})"
     )

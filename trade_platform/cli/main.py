@@ -1,5 +1,5 @@
-"""``trade-platform``: generate synthetic landing data, run the demo pipeline, query the lake, and
-run the scale-out and streaming processes."""
+"""trade-platform: generate synthetic landing data, run the demo pipeline, query the lake, trace a
+trade, and run the scale-out and streaming processes."""
 
 # One module of this package per command: add_parser() declares it, run() carries it out.
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import version
 
 from trade_platform.cli import backfill, demo, generate, sql, stream, trace, worker
 from trade_platform.settings import Settings
@@ -14,9 +15,30 @@ from trade_platform.settings import Settings
 COMMANDS = (generate, demo, worker, backfill, stream, sql, trace)
 
 
+class DefaultsShown(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless it has none (a flag, a required value)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+class Subcommands:
+    """Each command's summary is also its own help's description, and its defaults are shown."""
+
+    def __init__(self, action: argparse._SubParsersAction) -> None:
+        self._action = action
+
+    def add_parser(self, name: str, *, help: str) -> argparse.ArgumentParser:
+        return self._action.add_parser(name, help=help, description=help, formatter_class=DefaultsShown)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trade-platform", description=__doc__)
-    subcommands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('trade-platform')}")
+    subcommands = Subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     current = Settings.from_env()
     for command in COMMANDS:
         subparser = command.add_parser(subcommands, current)

@@ -44,7 +44,7 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
     sql.add_argument("query", nargs="?", help="statements to run; without it, a prompt (or stdin's)")
     sql.add_argument("--csv", action="store_true", help="print results as CSV instead of a table")
     sql.add_argument("--lake", default=current.lake_url, help=f"lake URL (env {LAKE_URL_ENV})")
-    sql.add_argument("--max-rows", type=int, default=50, help="rows shown of a result table (default 50)")
+    sql.add_argument("--max-rows", type=int, default=50, help="rows shown of a result table")
     return sql
 
 

@@ -55,9 +55,6 @@ def replay_runs(days: list[date]) -> dict[str, list[dict[str, str]]] | None:
         return None
     from dagster import DagsterInstance, RunsFilter
 
-    from trade_platform.cli.dagster_cli import quiet_dagster
-
-    quiet_dagster()
     with DagsterInstance.get() as instance:
         return {
             day.isoformat(): [

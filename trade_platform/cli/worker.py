@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from trade_platform.cli.dagster_cli import quiet_dagster
 from trade_platform.settings import CELERY_BACKEND_URL_ENV, CELERY_BROKER_URL_ENV, Settings
 
 CELERY_APP = "trade_platform.lib.scaleout.celery_app"
@@ -24,13 +23,12 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
         help="start a Celery run worker (dagster-celery): one run at a time, a fresh process per run",
     )
     worker.add_argument("--name", required=True, help="recorded on each run it runs as trade_platform/worker")
-    worker.add_argument("--queue", default="dagster", help="Celery queue to take runs from (default dagster)")
-    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--queue", default="dagster", help="Celery queue to take runs from")
+    worker.add_argument("--loglevel", default="INFO", help="Celery log level (DEBUG, INFO, WARNING, ERROR)")
     return worker
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
-    quiet_dagster()
     try:
         return run_worker(args.name, args.queue, args.loglevel, current)
     except (ValueError, ConnectionError) as exc:
