@@ -121,6 +121,7 @@ def ingest_day(
     pii_key: PiiKey | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     whole_file_bytes: int = WHOLE_FILE_BYTES,
+    accepted_ids: pl.Series | None = None,
 ) -> DaySummary:
     """Add the day's raw, validated and DLQ rows (each with ``date``) to ``spill``; count them.
 
@@ -129,9 +130,13 @@ def ingest_day(
     to ``chunk_bytes`` of them at a time (``read_whole_files``), and so are consecutive gone
     files' stored rows; the other files a chunk at a time.
     Without ``pii_key``, a record with an identifying value raises ``MissingPiiKeyError`` (the
-    spill holds the outputs until the caller publishes them, so nothing is published)."""
+    spill holds the outputs until the caller publishes them, so nothing is published).
+    ``accepted_ids``: the day's trade_ids already validated, when ``sources`` extend a stored
+    day (``core.increment``)."""
     replayed = sum(not isinstance(source, LandingFile) for source in sources)
     ingest = _Ingest(date.fromisoformat(day), corrections, now, run_id, spill, pii_key)
+    if accepted_ids is not None:
+        ingest.accepted.add(accepted_ids)
     ingest.summary.files, ingest.summary.replayed_files = len(sources), replayed
     limit = min(whole_file_bytes, chunk_bytes)
 

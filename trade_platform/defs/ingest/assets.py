@@ -20,6 +20,7 @@ from dagster import (
     multi_asset,
 )
 
+from trade_platform.core.increment import extended
 from trade_platform.core.ingest import (
     SCHEMAS,
     DaySummary,
@@ -32,7 +33,13 @@ from trade_platform.core.landing.listing import landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
 from trade_platform.core.stored_sources import gone_sources, stored_records_by_file
-from trade_platform.defs.ingest.metadata import earlier_fewer_records, read_metadata
+from trade_platform.defs.ingest.increment import stored_increment
+from trade_platform.defs.ingest.metadata import (
+    CORRECTED_RECORDS,
+    FILES_READ,
+    earlier_fewer_records,
+    read_metadata,
+)
 from trade_platform.lib.dagster_types import (
     RAW_TRADES_TYPE,
     TRADES_DLQ_TYPE,
@@ -119,22 +126,42 @@ def build_ingest_assets(
                 before = stored_records_by_file(raw)
                 # What an earlier run found missing stays missing until it is back or withdrawn.
                 earlier = earlier_fewer_records(context.instance, day) if raw is not None else {}
-                gone = gone_sources(files, raw, lake.stored_partition(TRADES_DLQ, day))
-                if gone:
-                    context.log.warning(
-                        f"{day}: {len(gone)} files are gone from the landing zone; replayed from the stored "
-                        f"raw_trades and DLQ: {', '.join(g.relative_path for g in gone[:5])}"
-                        + (" ..." if len(gone) > 5 else "")
+                stored = {
+                    RAW_TRADES: raw,
+                    VALIDATED_TRADES: lake.stored_partition(VALIDATED_TRADES, day),
+                    TRADES_DLQ: lake.stored_partition(TRADES_DLQ, day),
+                }
+                corrections_read = landing.read_corrections(corrections)
+                increment = stored_increment(
+                    context, day, files, corrections, stored, before, corrections_read, now
+                )
+                if increment is not None:
+                    sources, kept = increment
+                    for asset, rows in zip(stored, (kept.raw, kept.validated, kept.dlq), strict=True):
+                        spill.add_scan(asset, rows)
+                    context.log.info(
+                        f"{day}: {len(sources)} files added since the day's last run, which read the "
+                        f"{kept.summary.files} others: reading only the added files"
                     )
+                else:
+                    gone = gone_sources(files, raw, stored[TRADES_DLQ])
+                    if gone:
+                        context.log.warning(
+                            f"{day}: {len(gone)} files are gone from the landing zone; replayed from the "
+                            f"stored raw_trades and DLQ: {', '.join(g.relative_path for g in gone[:5])}"
+                            + (" ..." if len(gone) > 5 else "")
+                        )
+                    sources = [*files, *gone]
                 try:
                     summary = ingest_day(
-                        [*files, *gone],
-                        landing.read_corrections(corrections),
+                        sources,
+                        corrections_read,
                         day,
                         now=now,
                         run_id=run_id,
                         spill=spill,
                         pii_key=pii_key,
+                        accepted_ids=None if increment is None else increment[1].accepted_ids,
                     )
                 except MissingPiiKeyError as exc:  # before any output is published
                     raise Failure(
@@ -142,6 +169,8 @@ def build_ingest_assets(
                         "(nothing was written)",
                         allow_retries=False,
                     ) from exc
+                if increment is not None:
+                    summary = extended(increment[1].summary, summary)
                 context.log.info(
                     f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
                     f"{summary.files} files ({summary.unreadable_files} unreadable, {summary.corrected_records} "
@@ -157,7 +186,8 @@ def build_ingest_assets(
                         tracked,
                         summary.unreadable,
                         fewer_records(before, summary, earlier),
-                    ),
+                    )
+                    | {FILES_READ: len(sources)},
                     asset_key=RAW_TRADES,
                     partition_key=day,
                 )
@@ -174,6 +204,6 @@ def _metadata(summary: DaySummary) -> dict:
         "validated_rows": summary.validated_rows,
         "dlq_rows": summary.dlq_rows,
         "dlq_by_code": dict(summary.dlq_by_code.most_common()),
-        "corrected_records": summary.corrected_records,
+        CORRECTED_RECORDS: summary.corrected_records,
         "replayed_from_raw_trades": summary.replayed_files,
     }

@@ -23,6 +23,11 @@ LANDING_FILESET = "landing_fileset"
 as the landing sensor fingerprints them."""
 UNREADABLE_FILES = "unreadable_files"
 FEWER_RECORDS = "fewer_records"
+FILES_READ = "files_read"
+"""The sources the run read: every file of the day, or only those added since its last run
+(``defs.ingest.increment``)."""
+CORRECTED_RECORDS = "corrected_records"
+"""On ``trades_dlq``: the day's records a correction matched."""
 
 
 def as_listed(files: Sequence[LandingFile]) -> list[ListedFile]:
@@ -63,6 +68,13 @@ def recorded_read(
     read = metadata.get(LANDING_FILES, {"files": []})["files"]
     files = [ListedFile(f["path"], f["size"], f.get("version", "")) for f in read]
     return files, dict(metadata.get(UNREADABLE_FILES, {})), dict(metadata.get(FEWER_RECORDS, {}))
+
+
+def recorded_corrections(record: EventLogRecord) -> list[ListedFile]:
+    """The corrections files a ``raw_trades`` materialization recorded it read."""
+    entry = record.asset_materialization.metadata.get(CORRECTIONS_FILES)
+    read = entry.value["files"] if entry is not None else []
+    return [ListedFile(f["path"], f["size"], f.get("version", "")) for f in read]
 
 
 def latest_read(instance: DagsterInstance, day: str) -> EventLogRecord | None:

@@ -1,0 +1,160 @@
+"""Today costs what is new: a re-run after files were added reads only those, and gives what a
+full re-run of the day gives, file for file; anything else reads the day whole."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+from trade_platform.core.names import ALL, RAW_TRADES, TRADES_DLQ
+from trade_platform_tests.conftest import DAY, Platform, trade, write_csv, write_jsonl
+
+BAD_INPUTS = Path(__file__).resolve().parents[1] / "bad_inputs"
+RUN_COLUMNS = ["run_id", "rejected_at"]  # which run rejected a record: a full re-run's own
+
+
+def recorded(instance: DagsterInstance, asset: str, day: str = DAY) -> dict:
+    record = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[day]), limit=1
+    ).records[0]
+    return {key: entry.value for key, entry in record.asset_materialization.metadata.items()}
+
+
+def files_read(platform: Platform, day: str = DAY) -> int:
+    return recorded(platform.instance, RAW_TRADES, day)["files_read"]
+
+
+def land_hostile_day(platform: Platform, folder: str) -> None:
+    """Every bad input of the catalogue (unreadable, duplicate, malformed, extra columns...)."""
+    target = platform.day_dir() / folder
+    shutil.copytree(BAD_INPUTS, target)
+
+
+def full_run_of(platform: Platform, tmp_path: Path) -> tuple[Platform, dict]:
+    """The same landing zone materialized once, from nothing, into its own lake and instance; and
+    the metadata of its raw_trades and trades_dlq materializations."""
+    (tmp_path / "once" / "home").mkdir(parents=True)
+    with DagsterInstance.local_temp(str(tmp_path / "once" / "home")) as instance:
+        other = Platform(landing=platform.landing, lake=tmp_path / "once" / "lake", instance=instance)
+        other.materialize(raise_on_error=False)
+        return other, {asset: recorded(instance, asset) for asset in (RAW_TRADES, TRADES_DLQ)}
+
+
+def assert_same_lake(extended: Platform, once: Platform) -> None:
+    for asset in ALL:
+        mine, theirs = extended.partition_file(asset), once.partition_file(asset)
+        if asset == TRADES_DLQ:
+            assert pl.read_parquet(mine).drop(RUN_COLUMNS).equals(pl.read_parquet(theirs).drop(RUN_COLUMNS))
+        else:
+            assert mine.read_bytes() == theirs.read_bytes(), asset
+
+
+def test_added_files_alone_are_read_and_the_day_equals_a_full_re_run_file_for_file(
+    platform: Platform, tmp_path
+):
+    land_hostile_day(platform, "a")
+    write_csv(platform.day_dir() / "a" / "good.csv", [trade("G-1"), trade("G-2", price="101")])
+    corrections = platform.landing / "corrections" / f"date={DAY}"
+    corrections.mkdir(parents=True)
+    write_csv(  # names a row of a file that lands later: applied when it is read
+        corrections / "fix.csv",
+        [{"source_file": f"trades/date={DAY}/c/late.csv", "source_row": "2", "price": "7"}],
+        header=["source_file", "source_row", "price"],
+    )
+    first = platform.materialize(raise_on_error=False)
+    assert files_read(platform) == len(list(BAD_INPUTS.iterdir())) + 1
+
+    land_hostile_day(platform, "b")  # the same ids again (duplicates), another corrupt file
+    (platform.day_dir() / "c").mkdir()
+    write_csv(platform.day_dir() / "c" / "late.csv", [trade("L-1", price="-1"), trade("G-1"), trade("L-2")])
+    write_jsonl(platform.day_dir() / "c" / "more.jsonl", [{**trade("L-3"), "venue": "extra column"}])
+    second = platform.materialize(raise_on_error=False)
+    assert files_read(platform) == len(list(BAD_INPUTS.iterdir())) + 2  # the added files alone
+
+    once, once_metadata = full_run_of(platform, tmp_path)
+    assert_same_lake(platform, once)
+    extended_metadata = {asset: recorded(platform.instance, asset) for asset in (RAW_TRADES, TRADES_DLQ)}
+    for asset in (RAW_TRADES, TRADES_DLQ):
+        mine = {k: v for k, v in extended_metadata[asset].items() if k not in ("files_read", "path")}
+        theirs = {k: v for k, v in once_metadata[asset].items() if k not in ("files_read", "path")}
+        assert mine == theirs, asset
+    assert recorded(platform.instance, TRADES_DLQ)["corrected_records"] == 1
+    assert first.success == second.success
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["a stored file changed", "a stored file removed", "an added file sorts first", "corrections added"],
+)
+def test_a_changed_removed_or_earlier_file_or_new_corrections_read_the_day_whole(platform: Platform, change):
+    write_csv(platform.day_dir() / "b.csv", [trade("T-1")])
+    write_csv(platform.day_dir() / "c.csv", [trade("T-2")])
+    platform.materialize()
+    write_csv(platform.day_dir() / "d.csv", [trade("T-3")])  # an added file, sorting last
+    if change == "a stored file changed":
+        write_csv(platform.day_dir() / "b.csv", [trade("T-1", price="2")])
+    elif change == "a stored file removed":
+        (platform.day_dir() / "c.csv").unlink()
+    elif change == "an added file sorts first":
+        write_csv(platform.day_dir() / "a.csv", [trade("T-0")])
+    else:
+        folder = platform.landing / "corrections" / f"date={DAY}"
+        folder.mkdir(parents=True)
+        write_csv(
+            folder / "fix.csv",
+            [{"source_file": "x", "source_row": "2", "price": "3"}],
+            header=["source_file", "source_row", "price"],
+        )
+    platform.materialize()
+    stored = pl.read_parquet(platform.partition_file("validated_trades"))  # a removed file is replayed
+    assert files_read(platform) == stored["_source_file"].n_unique() >= 3
+
+
+def test_a_dlq_replay_or_a_full_rerun_tag_reads_the_day_whole(platform: Platform):
+    write_csv(platform.day_dir() / "a.csv", [trade("T-1")])
+    platform.materialize()
+    write_csv(platform.day_dir() / "b.csv", [trade("T-2")])
+    platform.run_job("replay_dlq")
+    assert files_read(platform) == 2
+    write_csv(platform.day_dir() / "c.csv", [trade("T-3")])
+    job = platform.definitions().resolve_implicit_global_asset_job_def()
+    job.execute_in_process(
+        partition_key=DAY, instance=platform.instance, tags={"trade_platform/full_rerun": "true"}
+    )
+    assert files_read(platform) == 3
+    write_csv(platform.day_dir() / "d.csv", [trade("T-4")])
+    platform.materialize()
+    assert files_read(platform) == 1
+
+
+def test_a_record_rejected_as_in_the_future_is_judged_again_when_it_may_no_longer_be(platform: Platform):
+    def utc(instant: datetime) -> str:
+        return instant.isoformat().replace("+00:00", "Z")
+
+    start = datetime.now(UTC)
+    day = start.date().isoformat()
+    end_of_day = datetime.combine(start.date(), datetime.max.time(), UTC)
+    write_csv(platform.day_dir(day) / "a.csv", [trade("F-1", timestamp=utc(end_of_day))])
+    platform.materialize(day)
+    write_csv(platform.day_dir(day) / "b.csv", [trade("F-2", timestamp=utc(start))])
+    platform.materialize(day)
+    assert files_read(platform, day) == 1  # F-1 is still in the future
+
+    soon = datetime.now(UTC) + timedelta(seconds=10)
+    write_csv(platform.day_dir(day) / "c.csv", [trade("F-3", timestamp=utc(soon))])
+    platform.materialize(day)  # F-3 lands in the future...
+    assert (
+        "F-3" not in pl.read_parquet(platform.partition_file("validated_trades", day))["trade_id"].to_list()
+    )
+    write_csv(platform.day_dir(day) / "d.csv", [trade("F-4", timestamp=utc(start))])
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.1)
+    platform.materialize(day)  # ... and is not any more: the day is read whole and F-3 accepted
+    assert files_read(platform, day) == 4
+    validated = pl.read_parquet(platform.partition_file("validated_trades", day))["trade_id"].to_list()
+    assert "F-3" in validated and "F-1" not in validated
