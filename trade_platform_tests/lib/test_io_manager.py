@@ -16,12 +16,12 @@ import pytest
 from trade_platform.lib import io_manager
 from trade_platform.lib.dagster_types import frame_type
 from trade_platform.lib.partitions import daily_partitions
-from trade_platform.lib.resources import platform_resources
-from trade_platform_tests.conftest import settings_for
+from trade_platform_tests.lib.conftest import DEFAULT_PARTITION
 
 PARTITIONS = daily_partitions(date(2026, 11, 1))
-DAYS = ("2026-11-18", "2026-11-19", "2026-11-20")
 EMPTY_DAY = "2026-11-19"
+DAYS = ("2026-11-18", EMPTY_DAY, DEFAULT_PARTITION)
+"""A run's default partition is the last."""
 RANGE = {
     "dagster/asset_partition_range_start": DAYS[0],
     "dagster/asset_partition_range_end": DAYS[-1],
@@ -73,22 +73,6 @@ def reader_asset(loaded: list[pl.DataFrame], **asset_in) -> dg.AssetsDefinition:
         return loaded[-1].filter(pl.col("date").is_in(own_days))
 
     return seen
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Path:
-    return tmp_path / "lake"
-
-
-@pytest.fixture
-def materialize(tmp_path: Path, lake: Path, instance: dg.DagsterInstance):
-    resources = platform_resources(settings_for(tmp_path / "landing", lake))
-
-    def run(assets: list, partition: str | None = DAYS[-1], **kwargs) -> dg.ExecuteInProcessResult:
-        key = None if kwargs.get("tags") else partition
-        return dg.materialize(assets, resources=resources, instance=instance, partition_key=key, **kwargs)
-
-    return run
 
 
 def files(folder: Path) -> list[str]:
