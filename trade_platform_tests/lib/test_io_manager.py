@@ -215,6 +215,20 @@ def test_rows_that_break_the_model_are_refused_and_the_stored_partition_is_kept(
     assert files(lake) == ["prices/date=2026-11-20/part-0.parquet"]
 
 
+def test_a_bad_row_in_a_later_batch_of_a_streamed_partition_is_refused(materialize, lake, monkeypatch):
+    monkeypatch.setattr(io_manager, "STREAM_BATCH_ROWS", 2)  # the 20th's bad third row is batch two
+    materialize([prices_asset()])
+
+    def last_row_negative(day: str) -> pl.DataFrame:
+        last = pl.int_range(pl.len()) == pl.len() - 1
+        return day_rows(day).with_columns(price=pl.when(last).then(-1.0).otherwise("price"))
+
+    result = materialize([prices_asset(rows=last_row_negative, lazy=True)], raise_on_error=False)
+    assert "Failure: " in failure(result) and "failure case examples: [{'price': -1.0}]" in failure(result)
+    assert stored_prices(lake) == [1.5, 3.0, 4.5]
+    assert files(lake) == ["prices/date=2026-11-20/part-0.parquet"]
+
+
 def test_rows_of_a_day_outside_the_run_are_refused(materialize, lake):
     strays = prices_asset(rows=lambda day: pl.concat([day_rows(day), day_rows(DAYS[0])]))
     result = materialize([strays], raise_on_error=False)
