@@ -1,14 +1,18 @@
-"""Every DLQ code, produced from real landing files of every format through Dagster."""
+"""Every DLQ code reaches ``trades_dlq`` from real landing files of every format in one Dagster run.
+
+What each code means, several faults on one record and which duplicate is kept are the plain
+rules of ``core.validation``, tested in ``core/test_validation.py``."""
 
 from __future__ import annotations
 
 import polars as pl
-import pytest
 
 from trade_platform.core.dlq_codes import ALL_CODES, DlqCode
 from trade_platform.core.landing.columns import LANDING_FIELDS
+from trade_platform.core.landing.files import landing_format
 from trade_platform_tests.conftest import Platform, trade, write_csv, write_jsonl, write_parquet
 
+FORMATS = ("csv", "jsonl", "parquet")
 # One record per record-level code (the key is the trade_id, or the code when there is none).
 FAULTY_ROWS = {
     DlqCode.MISSING_FIELD: trade("M1", price=None),
@@ -28,101 +32,77 @@ FAULTY_ROWS = {
     DlqCode.DUPLICATE_TRADE_ID: trade("G1", price="101"),
 }
 GOOD_ROWS = [trade("G1"), trade("G2", symbol=" eth-usd ", side=" SELL ", exchange="kraken ")]
+UNREADABLE = {"csv": "unreadable.csv", "jsonl": "unreadable.jsonl.gz", "parquet": "unreadable.parquet"}
+
+
+def prefixed(rows: list[dict], file_format: str) -> list[dict]:
+    """The rows with their trade_ids prefixed by the format, so the formats' files share no id."""
+    return [row | {"trade_id": f"{file_format}-{row['trade_id']}"} for row in rows]
 
 
 def land_every_code(platform: Platform, file_format: str) -> None:
+    """The good rows, one faulty row per record-level code, a malformed record and an
+    unreadable file, all in ``file_format``."""
     day = platform.day_dir()
-    rows = GOOD_ROWS + list(FAULTY_ROWS.values())
+    rows = prefixed(GOOD_ROWS + list(FAULTY_ROWS.values()), file_format)
+    malformed_id = f"{file_format}-MAL1"
     if file_format == "csv":
         write_csv(
             day / "trades.csv",
             rows,
-            extra_lines=["MAL1,BTC,buy,1,1,2026-11-20T10:00:00Z,X,,,unexpected"],
+            extra_lines=[f"{malformed_id},BTC,buy,1,1,2026-11-20T10:00:00Z,X,,,unexpected"],
             header=list(LANDING_FIELDS),
         )
-        (day / "unreadable.csv").write_bytes(b"trade_id,symbol\x00\x00\x00binary")
+        (day / UNREADABLE["csv"]).write_bytes(b"trade_id,symbol\x00\x00\x00binary")
     elif file_format == "jsonl":
-        write_jsonl(day / "trades.jsonl.gz", rows, extra_lines=['{"trade_id": "MAL1", "price": '])
-        (day / "unreadable.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+        write_jsonl(day / "trades.jsonl.gz", rows, extra_lines=[f'{{"trade_id": "{malformed_id}", "price": '])
+        (day / UNREADABLE["jsonl"]).write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     else:
         write_parquet(day / "trades.parquet", rows, schema=dict.fromkeys(LANDING_FIELDS, pl.String))
         write_parquet(
             day / "zz-malformed.parquet",
-            [{"trade_id": "MAL1", "price": [1.0, 2.0]}],
+            [{"trade_id": malformed_id, "price": [1.0, 2.0]}],
             schema={"trade_id": pl.String, "price": pl.List(pl.Float64)},
         )
-        (day / "unreadable.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+        (day / UNREADABLE["parquet"]).write_bytes(b"PAR1 this is not parquet PAR1")
 
 
-@pytest.mark.parametrize("file_format", ["csv", "jsonl", "parquet"])
-def test_every_dlq_code_is_produced_from_a_real_landing_file(platform: Platform, file_format: str):
-    land_every_code(platform, file_format)
-    platform.materialize()
+def test_every_dlq_code_reaches_trades_dlq_from_a_real_landing_file_of_each_format(platform: Platform):
+    for file_format in FORMATS:
+        land_every_code(platform, file_format)
+    result = platform.materialize()
 
-    dlq = platform.read("trades_dlq")
-    codes_by_id = {
-        (row["trade_id"] or row["_source_file"]): set(row["error_codes"]) for row in dlq.iter_rows(named=True)
-    }
-    for code, row in FAULTY_ROWS.items():
-        assert code.value in codes_by_id[row["trade_id"]], (code, codes_by_id)
-    assert codes_by_id["bad id!"] == {"invalid_trade_id"}
-    malformed = dlq.filter(pl.col("error_codes").list.contains("malformed_record"))
-    assert malformed.height == 1 and "MAL1" in malformed["raw_record"][0]
-    unreadable = dlq.filter(pl.col("error_codes").list.contains("unreadable_file"))
-    assert unreadable["_source_file"].to_list() == [
-        f"trades/date=2026-11-20/unreadable.{ {'csv': 'csv', 'jsonl': 'jsonl.gz', 'parquet': 'parquet'}[file_format] }"
-    ]
-    assert unreadable["_source_row"].is_null().all()
-    produced = set(dlq["error_codes"].explode().to_list())
-    assert produced == set(ALL_CODES)
+    dlq = platform.read("trades_dlq").with_columns(
+        format=pl.col("_source_file").map_elements(landing_format, return_dtype=pl.String)
+    )
+    assert dlq["run_id"].unique().to_list() == [result.run_id]
+    for (file_format,), rejected in dlq.group_by("format"):
+        codes_by_id = {
+            (row["trade_id"] or row["_source_file"]): set(row["error_codes"])
+            for row in rejected.iter_rows(named=True)
+        }
+        for code, row in FAULTY_ROWS.items():
+            assert code.value in codes_by_id[f"{file_format}-{row['trade_id']}"], (code, codes_by_id)
+        assert codes_by_id[f"{file_format}-bad id!"] == {"invalid_trade_id"}
+        malformed = rejected.filter(pl.col("error_codes").list.contains("malformed_record"))
+        assert malformed.height == 1 and f"{file_format}-MAL1" in malformed["raw_record"][0]
+        unreadable = rejected.filter(pl.col("error_codes").list.contains("unreadable_file"))
+        assert unreadable["_source_file"].to_list() == [f"trades/date=2026-11-20/{UNREADABLE[file_format]}"]
+        assert unreadable["_source_row"].is_null().all()
+        assert set(rejected["error_codes"].explode().to_list()) == set(ALL_CODES), file_format
+    assert dlq["format"].unique().sort().to_list() == list(FORMATS)
+
+    # A rejected CSV record keeps its line as received and its place in the file.
+    [bad_id] = dlq.filter(pl.col("trade_id") == "csv-bad id!").iter_rows(named=True)
+    assert bad_id["raw_record"] == "csv-bad id!,BTC-USD,buy,100.5,2,2026-11-20T10:00:00Z,BINANCE,,"
+    assert (bad_id["_source_file"], bad_id["_source_row"]) == ("trades/date=2026-11-20/trades.csv", 5)
 
     validated = platform.read("validated_trades")
     assert validated.sort("trade_id").select("trade_id", "symbol", "side", "exchange").rows() == [
-        ("G1", "BTC-USD", "buy", "BINANCE"),
-        ("G2", "ETH-USD", "sell", "KRAKEN"),
+        (f"{file_format}-{trade_id}", symbol, side, exchange)
+        for file_format in FORMATS
+        for trade_id, symbol, side, exchange in [
+            ("G1", "BTC-USD", "buy", "BINANCE"),
+            ("G2", "ETH-USD", "sell", "KRAKEN"),
+        ]
     ]
-
-
-def test_a_record_with_several_faults_carries_all_its_codes(platform: Platform):
-    write_csv(platform.day_dir() / "t.csv", [trade("X1", side="hold", price="0", exchange="?!")])
-    platform.materialize()
-    [row] = platform.read("trades_dlq").iter_rows(named=True)
-    assert row["error_codes"] == ["invalid_side", "invalid_price", "invalid_exchange"]
-    assert "side 'hold'" in row["error"] and "price '0'" in row["error"] and "exchange '?!'" in row["error"]
-    assert row["raw_record"] == "X1,BTC-USD,hold,0,2,2026-11-20T10:00:00Z,?!"
-    assert (row["_source_file"], row["_source_row"]) == ("trades/date=2026-11-20/t.csv", 2)
-
-
-def test_a_future_timestamp_is_rejected_to_the_dlq(platform: Platform):
-    write_jsonl(
-        platform.day_dir() / "t.jsonl", [trade("F1", timestamp="2999-12-31T00:00:00+01:00"), trade("OK")]
-    )
-    result = platform.materialize()
-    dlq = platform.read("trades_dlq")
-    assert dlq["trade_id"].to_list() == ["F1"]
-    assert "timestamp_in_future" in dlq["error_codes"][0]
-    assert dlq["run_id"].to_list() == [result.run_id]
-    assert platform.read("validated_trades")["trade_id"].to_list() == ["OK"]
-
-
-def test_first_occurrence_by_file_then_row_is_kept(platform: Platform):
-    day = platform.day_dir()
-    write_csv(day / "b.csv", [trade("D1", price="2"), trade("D1", price="3")])
-    write_csv(day / "a.csv", [trade("D1", price="1", quantity="-1"), trade("D1", price="4")])
-    platform.materialize()
-    assert platform.read("validated_trades").select("trade_id", "price").rows() == [("D1", 4.0)]
-    dlq = platform.read("trades_dlq").sort("_source_file", "_source_row")
-    assert dlq.select("_source_file", "error_codes").rows() == [
-        ("trades/date=2026-11-20/a.csv", ["invalid_quantity"]),
-        ("trades/date=2026-11-20/b.csv", ["duplicate_trade_id"]),
-        ("trades/date=2026-11-20/b.csv", ["duplicate_trade_id"]),
-    ]
-
-
-def test_a_60th_second_is_an_invalid_timestamp_not_the_next_minute(platform: Platform):
-    leap = {"L1": "2026-11-20T10:00:60Z", "L2": "2026-11-20T23:59:60+00:00", "L3": "2026-11-20T10:00:60.5Z"}
-    write_csv(platform.day_dir() / "t.csv", [trade(i, timestamp=t) for i, t in leap.items()] + [trade("OK")])
-    platform.materialize()
-    dlq = platform.read("trades_dlq").sort("trade_id")
-    assert dlq.select("trade_id", "error_codes").rows() == [(i, ["invalid_timestamp"]) for i in leap]
-    assert platform.read("validated_trades")["trade_id"].to_list() == ["OK"]
