@@ -36,6 +36,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.run --sizes 10000000 --impls platform --reps 1 --label rss10m
 	$(BIN)/python -m benchmarks.backfill
 	$(BIN)/python -m benchmarks.kafka_ingest
+	$(BIN)/python -m benchmarks.open_day
 
 bench-quick: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
