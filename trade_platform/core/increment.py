@@ -5,14 +5,15 @@ cost grow with the square of its file count, so a run reads only the added files
 provably gives what a full re-run would:
 - every file the day's last run read is still there, unchanged (size and version), and so are
   the corrections files (none added, none changed, none removed);
-- every added file sorts after every source of the stored day: sources are read in path order,
-  so the stored rows stay first, and the first clean occurrence of each trade_id stays where it
-  was (an added record repeating a stored trade_id is a duplicate, as in a full re-run);
 - every stored DLQ record rejected as in the future is still in the future now (a re-run would
   judge it again against the time it runs).
 Then the stored raw, validated and DLQ rows are kept (written again as they are, never re-read
 from the landing zone or re-validated), the added files are validated against the day's accepted
-trade_ids, and the day's counts add up. Anything else is a full re-run of the day.
+trade_ids, and each output is the stored and the added rows in the path order of their sources,
+as a full run reads them (Kafka's files of several partitions interleave). The one thing order
+changes is which record of a trade_id is its first clean occurrence: when an added record comes
+before a stored one of its id (``conflicts``), the day is read whole after all. Anything else is
+a full re-run of the day too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from itertools import groupby
+from operator import itemgetter
 
 import polars as pl
 
@@ -29,19 +32,49 @@ from trade_platform.core.dlq_codes import DlqCode
 from trade_platform.core.ingest import DaySummary
 from trade_platform.core.landing.files import LandingFile
 from trade_platform.core.landing.listing import ListedFile
+from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.storage import storage_errors
 from trade_platform.core.validation import UNREADABLE_PREFIX, split_trades
 
 
 @dataclass(frozen=True)
 class StoredDay:
-    """The stored partitions a run extends (lazy, with ``date``) and what they hold."""
+    """The stored partitions a run extends (lazy, with ``date``), what they hold, and the
+    files added to them."""
 
-    raw: pl.LazyFrame
-    validated: pl.LazyFrame
-    dlq: pl.LazyFrame
-    accepted_ids: pl.Series
+    outputs: dict[str, pl.LazyFrame]
+    """Each ingest asset's stored rows."""
+    accepted: pl.DataFrame
+    """``trade_id`` and ``_source_file`` of the stored validated rows."""
     summary: DaySummary
+    sources: tuple[str, ...]
+    """The stored day's sources, in path order."""
+    added: tuple[LandingFile, ...]
+
+    @property
+    def accepted_ids(self) -> pl.Series:
+        return self.accepted["trade_id"]
+
+    def conflicts(self, validated: pl.DataFrame, dlq: pl.DataFrame) -> bool:
+        """Whether the added rows (``validated`` and ``dlq``: the day's rows from the added files)
+        change a first clean occurrence: an added duplicate whose accepted record comes later, or
+        an added accepted record whose id a later stored DLQ record carries (a full run would make
+        that one a duplicate too)."""
+        if min(f.relative_path for f in self.added) > self.sources[-1]:
+            return False  # every added record comes after every stored one
+        later = pl.col("_stored_file") > pl.col("_source_file")
+        duplicates = dlq.filter(pl.col("error_codes").list.contains(DlqCode.DUPLICATE_TRADE_ID.value))
+        accepted_later = duplicates.join(
+            self.accepted.rename({"_source_file": "_stored_file"}), on="trade_id"
+        ).filter(later)
+        with storage_errors("read", "the stored trades_dlq partition"):
+            rejected = self.outputs[TRADES_DLQ].select(
+                "trade_id", pl.col("_source_file").alias("_stored_file")
+            )
+            rejected_later = (
+                validated.lazy().join(rejected.drop_nulls(), on="trade_id").filter(later).collect()
+            )
+        return accepted_later.height > 0 or rejected_later.height > 0
 
 
 def added_files(
@@ -94,17 +127,15 @@ def stored_day(
     }
     read_paths = {f.path for f in read}
     sources = read_paths | set(records_by_file) | set(unreadable_errors)
-    if min(f.relative_path for f in added) <= max(sources):
-        return None
     with storage_errors("read", f"the stored validated_trades partition of {day}"):
-        accepted = validated.select("trade_id").collect().to_series()
+        accepted = validated.select("trade_id", "_source_file").collect()
     codes = rejected["error_codes"].explode().value_counts()
     gone = sources - read_paths
     summary = DaySummary(
         files=len(read_paths) + len(gone),
         unreadable_files=len(unreadable_errors),
         raw_rows=sum(records_by_file.values()),
-        validated_rows=accepted.len(),
+        validated_rows=accepted.height,
         dlq_rows=rejected.height,
         corrected_records=corrected_records,
         replayed_files=len(gone),
@@ -112,7 +143,32 @@ def stored_day(
         records_by_file={path: records_by_file.get(path, 0) for path in sorted(sources)},
         unreadable=unreadable_errors,
     )
-    return StoredDay(raw, validated, dlq, accepted, summary)
+    outputs = {RAW_TRADES: raw, VALIDATED_TRADES: validated, TRADES_DLQ: dlq}
+    return StoredDay(outputs, accepted, summary, tuple(sorted(sources)), tuple(added))
+
+
+def with_stored_rows(
+    output: str, rows: pl.DataFrame | pl.LazyFrame, extended_days: Mapping[date, StoredDay]
+) -> pl.DataFrame | pl.LazyFrame:
+    """A step's ``output`` rows (every day of its run) with each extended day's stored rows put
+    among its added rows in the path order of their sources, a full run's order. Each source's
+    rows are contiguous on both sides, so the merge takes ranges of sources alternately."""
+    if not extended_days:
+        return rows
+    lazy = rows.lazy()
+    pieces = [lazy.filter(~pl.col("date").is_in(list(extended_days)))]
+    for day, stored in extended_days.items():
+        added = lazy.filter(pl.col("date") == day)
+        origins = sorted(
+            [(path, False) for path in stored.sources] + [(f.relative_path, True) for f in stored.added]
+        )
+        for is_added, run in groupby(origins, key=itemgetter(1)):
+            paths = [path for path, _ in run]
+            source = added if is_added else stored.outputs[output]
+            pieces.append(
+                source.filter(pl.col("_source_file").is_between(pl.lit(paths[0]), pl.lit(paths[-1])))
+            )
+    return pl.concat(pieces, how="diagonal_relaxed")
 
 
 def extended(stored: DaySummary, added: DaySummary) -> DaySummary:

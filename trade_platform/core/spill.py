@@ -5,8 +5,7 @@ adds each piece here. While the pieces fit in the budget (``TRADE_PLATFORM_SPILL
 the output is one ``DataFrame``; past it every piece goes to
 ``<directory>/<output>/date=D/<n>.parquet`` and the output is a lazy scan of those files, which
 the I/O manager streams into the lake a partition at a time. Either way the rows come back in
-the order they were added. Rows already stored (a day's partition that a run extends) are added
-as a lazy scan, which is read only when the output is written.
+the order they were added.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ class Spill:
         """``schemas``: each output's columns, so that an output with no rows still has them."""
         self._directory = directory
         self._budget = budget_bytes
-        self._pieces: list[tuple[str, pl.DataFrame | list[Path] | pl.LazyFrame]] = []
+        self._pieces: list[tuple[str, pl.DataFrame | list[Path]]] = []
         self._schemas = {name: dict(schema) for name, schema in (schemas or {}).items()}
         self._held_bytes = 0
         self._files_written = 0
@@ -48,12 +47,6 @@ class Spill:
         if self._held_bytes > self._budget:
             self._spill_held()
 
-    def add_scan(self, output: str, scan: pl.LazyFrame) -> None:
-        """Append rows that are read only when the output is written (with a ``date`` column)."""
-        schema = self._schemas.setdefault(output, {})
-        schema.update((name, dtype) for name, dtype in scan.collect_schema().items() if name not in schema)
-        self._pieces.append((output, scan))
-
     def mark(self) -> int:
         """A point to ``rollback`` to."""
         return len(self._pieces)
@@ -63,36 +56,21 @@ class Spill:
         for _, piece in self._pieces[mark:]:
             if isinstance(piece, pl.DataFrame):
                 self._held_bytes -= piece.estimated_size()
-            elif isinstance(piece, list):
+            else:
                 for path in piece:
                     path.unlink()
         del self._pieces[mark:]
 
     def result(self, output: str) -> pl.DataFrame | pl.LazyFrame:
-        """Everything added to ``output``: a DataFrame, or a lazy scan once spilled or extending
-        stored rows."""
+        """Everything added to ``output``: a DataFrame, or a lazy scan once spilled."""
         schema = self._schemas.get(output, {})
         pieces = [piece for name, piece in self._pieces if name == output]
-        if not self.spilled and not any(isinstance(piece, pl.LazyFrame) for piece in pieces):
-            return pl.concat(pieces, how="diagonal_relaxed") if pieces else pl.DataFrame(schema=schema)
         if not self.spilled:
-            return pl.concat([piece.lazy() for piece in pieces], how="diagonal_relaxed").select(list(schema))
-        scans, paths = [], []
-        for piece in [*pieces, None]:  # consecutive spilled files make one scan
-            if isinstance(piece, list):
-                paths += [str(path) for path in piece]
-                continue
-            if paths:
-                scans.append(self._scan(paths, schema))
-                paths = []
-            if isinstance(piece, pl.LazyFrame):
-                scans.append(piece)
-        if not scans:
+            frames = [piece for piece in pieces if isinstance(piece, pl.DataFrame)]
+            return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=schema)
+        paths = [str(path) for piece in pieces if isinstance(piece, list) for path in piece]
+        if not paths:
             return pl.DataFrame(schema=schema).lazy()
-        return pl.concat(scans, how="diagonal_relaxed").select(list(schema))
-
-    @staticmethod
-    def _scan(paths: list[str], schema: dict[str, pl.DataType]) -> pl.LazyFrame:
         return pl.scan_parquet(
             paths,
             hive_partitioning=True,

@@ -90,30 +90,54 @@ def test_added_files_alone_are_read_and_the_day_equals_a_full_re_run_file_for_fi
 
 @pytest.mark.parametrize(
     "change",
-    ["a stored file changed", "a stored file removed", "an added file sorts first", "corrections added"],
+    [
+        "a stored file changed",
+        "a stored file removed",
+        "corrections added",
+        "an earlier added file repeats a stored id",
+        "an earlier added file is clean where a later stored record was rejected",
+    ],
 )
-def test_a_changed_removed_or_earlier_file_or_new_corrections_read_the_day_whole(platform: Platform, change):
+def test_a_changed_or_removed_file_new_corrections_or_a_new_first_occurrence_read_the_day_whole(
+    platform: Platform, change, tmp_path
+):
     write_csv(platform.day_dir() / "b.csv", [trade("T-1")])
-    write_csv(platform.day_dir() / "c.csv", [trade("T-2")])
+    write_csv(platform.day_dir() / "c.csv", [trade("T-2"), trade("T-5", price="-1")])
     platform.materialize()
     write_csv(platform.day_dir() / "d.csv", [trade("T-3")])  # an added file, sorting last
     if change == "a stored file changed":
         write_csv(platform.day_dir() / "b.csv", [trade("T-1", price="2")])
     elif change == "a stored file removed":
         (platform.day_dir() / "c.csv").unlink()
-    elif change == "an added file sorts first":
-        write_csv(platform.day_dir() / "a.csv", [trade("T-0")])
-    else:
+    elif change == "corrections added":
         folder = platform.landing / "corrections" / f"date={DAY}"
         folder.mkdir(parents=True)
-        write_csv(
-            folder / "fix.csv",
-            [{"source_file": "x", "source_row": "2", "price": "3"}],
-            header=["source_file", "source_row", "price"],
-        )
+        fix = [{"source_file": "x", "source_row": "2", "price": "3"}]
+        write_csv(folder / "fix.csv", fix, header=["source_file", "source_row", "price"])
+    elif change == "an earlier added file repeats a stored id":
+        write_csv(platform.day_dir() / "a.csv", [trade("T-2")])  # now the first T-2
+    else:
+        write_csv(platform.day_dir() / "a.csv", [trade("T-5")])  # the first clean T-5
     platform.materialize()
-    stored = pl.read_parquet(platform.partition_file("validated_trades"))  # a removed file is replayed
+    stored = pl.read_parquet(platform.partition_file("raw_trades"))  # a removed file is replayed
     assert files_read(platform) == stored["_source_file"].n_unique() >= 3
+    if change.startswith("an earlier"):  # and the day is what a full run makes of it
+        assert_same_lake(platform, full_run_of(platform, tmp_path)[0])
+
+
+def test_an_added_file_sorting_among_the_stored_ones_is_read_alone_and_put_in_its_place(
+    platform: Platform, tmp_path
+):
+    for partition in (0, 1):  # the files of two Kafka partitions interleave by name
+        write_csv(platform.day_dir() / f"kafka-p{partition}-0001.csv", [trade(f"P{partition}-1")])
+    platform.materialize()
+    write_csv(platform.day_dir() / "kafka-p0-0002.csv", [trade("P0-2"), trade("P0-3", price="-1")])
+    write_csv(platform.day_dir() / "kafka-p1-0002.csv", [trade("P1-2"), trade("P0-1")])  # a later duplicate
+    platform.materialize()
+    assert files_read(platform) == 2
+    assert_same_lake(platform, full_run_of(platform, tmp_path)[0])
+    order = pl.read_parquet(platform.partition_file("raw_trades"))["_source_file"].to_list()
+    assert order == sorted(order) and len(order) == 6
 
 
 def test_a_dlq_replay_or_a_full_rerun_tag_reads_the_day_whole(platform: Platform):

@@ -5,9 +5,11 @@ straight to the DLQ; the lineage raw -> validated/DLQ is still declared between 
 """
 
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
+import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -20,7 +22,7 @@ from dagster import (
     multi_asset,
 )
 
-from trade_platform.core.increment import extended
+from trade_platform.core.increment import extended, with_stored_rows
 from trade_platform.core.ingest import (
     SCHEMAS,
     DaySummary,
@@ -32,7 +34,8 @@ from trade_platform.core.landing.fileset import is_tracked
 from trade_platform.core.landing.listing import landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
-from trade_platform.core.stored_sources import gone_sources, stored_records_by_file
+from trade_platform.core.spill import Spill
+from trade_platform.core.stored_sources import Source, gone_sources, stored_records_by_file
 from trade_platform.defs.ingest.increment import stored_increment
 from trade_platform.defs.ingest.metadata import (
     CORRECTED_RECORDS,
@@ -112,6 +115,7 @@ def build_ingest_assets(
             # landed meanwhile against the time it started waiting (timestamp_in_future).
             now = datetime.now(UTC)
             spill = step_settings.spill(Path(scratch), SCHEMAS)
+            extended_days = {}  # the days that only added files were read of (core.increment)
             for index, day in enumerate(context.partition_keys, start=1):
                 listing = landing.listing_for_day(day)  # one listing: what is read, what is reported
                 files, tracked = (
@@ -135,15 +139,31 @@ def build_ingest_assets(
                 increment = stored_increment(
                     context, day, files, corrections, stored, before, corrections_read, now
                 )
+                mark = spill.mark()
+                ingest = partial(
+                    _ingest,
+                    corrections=corrections_read,
+                    day=day,
+                    now=now,
+                    run_id=run_id,
+                    spill=spill,
+                    pii_key=pii_key,
+                )
                 if increment is not None:
-                    sources, kept = increment
-                    for asset, rows in zip(stored, (kept.raw, kept.validated, kept.dlq), strict=True):
-                        spill.add_scan(asset, rows)
-                    context.log.info(
-                        f"{day}: {len(sources)} files added since the day's last run, which read the "
-                        f"{kept.summary.files} others: reading only the added files"
-                    )
-                else:
+                    sources = list(increment.added)
+                    summary = ingest(sources, increment.accepted_ids)
+                    if increment.conflicts(*_day_rows(spill, day)):
+                        context.log.info(f"{day}: an added file changes which record of an id is first")
+                        spill.rollback(mark)
+                        increment = None
+                    else:
+                        context.log.info(
+                            f"{day}: {len(sources)} files added since the day's last run, which read the "
+                            f"{increment.summary.files} others: read only the added files"
+                        )
+                        summary = extended(increment.summary, summary)
+                        extended_days[date.fromisoformat(day)] = increment
+                if increment is None:
                     gone = gone_sources(files, raw, stored[TRADES_DLQ])
                     if gone:
                         context.log.warning(
@@ -152,25 +172,7 @@ def build_ingest_assets(
                             + (" ..." if len(gone) > 5 else "")
                         )
                     sources = [*files, *gone]
-                try:
-                    summary = ingest_day(
-                        sources,
-                        corrections_read,
-                        day,
-                        now=now,
-                        run_id=run_id,
-                        spill=spill,
-                        pii_key=pii_key,
-                        accepted_ids=None if increment is None else increment[1].accepted_ids,
-                    )
-                except MissingPiiKeyError as exc:  # before any output is published
-                    raise Failure(
-                        description=f"{day}: {exc}: set {PII_KEY_ENV} or {PII_KEY_FILE_ENV} where runs execute "
-                        "(nothing was written)",
-                        allow_retries=False,
-                    ) from exc
-                if increment is not None:
-                    summary = extended(increment[1].summary, summary)
+                    summary = ingest(sources)
                 context.log.info(
                     f"{day} ({index}/{len(context.partition_keys)}): {summary.raw_rows} records from "
                     f"{summary.files} files ({summary.unreadable_files} unreadable, {summary.corrected_records} "
@@ -191,11 +193,34 @@ def build_ingest_assets(
                     asset_key=RAW_TRADES,
                     partition_key=day,
                 )
-            yield Output(order_raw_columns(spill.result(RAW_TRADES)), output_name=RAW_TRADES)
-            yield Output(spill.result(VALIDATED_TRADES), output_name=VALIDATED_TRADES)
-            yield Output(spill.result(TRADES_DLQ), output_name=TRADES_DLQ)
+            for output in (RAW_TRADES, VALIDATED_TRADES, TRADES_DLQ):
+                rows = with_stored_rows(output, spill.result(output), extended_days)
+                yield Output(order_raw_columns(rows) if output == RAW_TRADES else rows, output_name=output)
 
     return ingest_trades
+
+
+def _ingest(
+    sources: list[Source], accepted_ids: pl.Series | None = None, *, day: str, pii_key, **how
+) -> DaySummary:
+    """``ingest_day``; a missing PII key fails the step before any output is published."""
+    try:
+        return ingest_day(sources, day=day, pii_key=pii_key, accepted_ids=accepted_ids, **how)
+    except MissingPiiKeyError as exc:
+        raise Failure(
+            description=f"{day}: {exc}: set {PII_KEY_ENV} or {PII_KEY_FILE_ENV} where runs execute "
+            "(nothing was written)",
+            allow_retries=False,
+        ) from exc
+
+
+def _day_rows(spill: Spill, day: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The validated and DLQ rows the step added for ``day`` so far (the columns that say which
+    record of a trade_id came first)."""
+    on_day = pl.col("date") == date.fromisoformat(day)
+    validated = spill.result(VALIDATED_TRADES).lazy().filter(on_day).select("trade_id", "_source_file")
+    dlq = spill.result(TRADES_DLQ).lazy().filter(on_day).select("trade_id", "_source_file", "error_codes")
+    return validated.collect(), dlq.collect()
 
 
 def _metadata(summary: DaySummary) -> dict:

@@ -33,8 +33,8 @@ def stored_increment(
     records_by_file: Mapping[str, int],
     corrections_read: pl.DataFrame,
     now: datetime,
-) -> tuple[list[LandingFile], StoredDay] | None:
-    """(the added files, the stored day they extend), or None: read ``day`` whole. ``stored``
+) -> StoredDay | None:
+    """The stored day the added files extend, or None: read ``day`` whole. ``stored``
     holds each ingest asset's stored partition (None: none), ``corrections_read`` the day's
     corrections as read, ``now`` the run's time."""
     if context.job_name == replay_dlq_job.name or context.run.tags.get(FULL_RERUN_TAG) == "true":
@@ -60,5 +60,4 @@ def stored_increment(
     if corrected is None:
         return None
     partitions = (stored[RAW_TRADES], stored[VALIDATED_TRADES], stored[TRADES_DLQ])
-    extended = stored_day(day, partitions, records_by_file, read, added, corrected, corrections_read, now)
-    return None if extended is None else (added, extended)
+    return stored_day(day, partitions, records_by_file, read, added, corrected, corrections_read, now)
