@@ -256,7 +256,9 @@ def kafka_setting(setting: str, text: str) -> str:
     try:
         Consumer({"group.id": "trade-platform-settings", setting: text}).close()
     except KafkaException as exc:
-        raise ValueError(f"librdkafka refuses {setting}: {exc.args[0].str()}") from None
+        # librdkafka's message quotes the value as it is: its line breaks are escaped to keep one line
+        message = exc.args[0].str().replace("\r", "\\r").replace("\n", "\\n")
+        raise ValueError(f"librdkafka refuses {setting}: {message}") from None
     return text
 
 
