@@ -83,6 +83,7 @@ class QualityGateSettings(ConfigurableResource):
 
     @classmethod
     def of(cls, gates: QualityGates) -> QualityGateSettings:
+        """The resource of ``Settings.gates``, field for field (holidays as a sorted list)."""
         return cls(**{**asdict(gates), "holidays": sorted(gates.holidays)})
 
 
