@@ -14,6 +14,7 @@ from upath import UPath
 from benchmarks.common import INTERVALS, NOW, RUN_ID, Stopwatch
 from trade_platform.core import marts
 from trade_platform.core.ingest import SCHEMAS, ingest_day
+from trade_platform.core.lake_layout import partition_file
 from trade_platform.core.landing.files import order_raw_columns
 from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
@@ -67,7 +68,7 @@ def run(landing: str, day: date, out: Path) -> dict[str, float]:
         with watch("write"):  # the lake's layout: <asset>/date=<day>/part-0.parquet, date in the path
             for name, frame in outputs.items():
                 if name in LAKE_NAMES:
-                    path = UPath(out) / LAKE_NAMES[name] / f"date={iso}" / "part-0.parquet"
+                    path = partition_file(UPath(out) / LAKE_NAMES[name], iso)
                     write_parquet_atomically(frame, path, check=partial(check, models[name]))
             if isinstance(outputs["raw"], pl.LazyFrame):  # checked in batches, as raw_trades is
                 for batch in outputs["raw"].collect_batches(chunk_size=STREAM_BATCH_ROWS):

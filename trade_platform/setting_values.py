@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from urllib.parse import urlsplit
 
@@ -89,11 +89,15 @@ def duration_seconds(low: int, high: int) -> Callable[[str], int]:
 
 
 def parse_intervals(text: str) -> tuple[str, ...]:
-    """Parse a comma-separated list of candle intervals such as ``1m,5m,1h``: polars durations
-    in units of d, h, m and s that divide a day exactly (candles tile each UTC day), none twice."""
-    intervals = tuple(part.strip() for part in text.split(",") if part.strip())
+    """Parse a comma-separated list of candle intervals such as ``1m,5m,1h`` (``candle_intervals``)."""
+    return candle_intervals([part.strip() for part in text.split(",") if part.strip()])
+
+
+def candle_intervals(intervals: Sequence[str]) -> tuple[str, ...]:
+    """``intervals`` if they are polars durations in units of d, h, m and s that divide a day
+    exactly (candles tile each UTC day), none twice, at least one."""
     if not intervals:
-        raise ValueError(f"name at least one interval like 1m,5m,1h, got {text!r}")
+        raise ValueError("name at least one interval like 1m,5m,1h")
     seen: dict[int, str] = {}
     for interval in intervals:
         match = _INTERVAL.fullmatch(interval)
@@ -105,7 +109,7 @@ def parse_intervals(text: str) -> tuple[str, ...]:
         if seconds in seen:
             raise ValueError(f"{interval!r} repeats {seen[seconds]!r}")
         seen[seconds] = interval
-    return intervals
+    return tuple(intervals)
 
 
 def parse_retention(text: str) -> dict[str, int]:
@@ -252,7 +256,9 @@ def kafka_setting(setting: str, text: str) -> str:
     try:
         Consumer({"group.id": "trade-platform-settings", setting: text}).close()
     except KafkaException as exc:
-        raise ValueError(f"librdkafka refuses {setting}: {exc.args[0].str()}") from None
+        # librdkafka's message quotes the value as it is: its line breaks are escaped to keep one line
+        message = exc.args[0].str().replace("\r", "\\r").replace("\n", "\\n")
+        raise ValueError(f"librdkafka refuses {setting}: {message}") from None
     return text
 
 

@@ -110,14 +110,16 @@ class QualityGates:
     """DLQ records / raw records above which ``dlq_rate`` is an error."""
 
     def __post_init__(self) -> None:
-        for name, rate in (("dlq_warn_rate", self.dlq_warn_rate), ("dlq_error_rate", self.dlq_error_rate)):
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be a fraction between 0 and 1, got {rate}")
-        if self.dlq_error_rate < self.dlq_warn_rate:
-            raise ValueError(
-                f"{DLQ_ERROR_RATE_ENV} ({self.dlq_error_rate}) must be at least "
-                f"{DLQ_WARN_RATE_ENV} ({self.dlq_warn_rate})"
-            )
+        check_dlq_rates(self.dlq_warn_rate, self.dlq_error_rate)
+
+
+def check_dlq_rates(warn: float, error: float) -> None:
+    """Both rates are fractions, and the error rate is at least the warning rate."""
+    for name, rate in (("dlq_warn_rate", warn), ("dlq_error_rate", error)):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be a fraction between 0 and 1, got {rate}")
+    if error < warn:
+        raise ValueError(f"{DLQ_ERROR_RATE_ENV} ({error}) must be at least {DLQ_WARN_RATE_ENV} ({warn})")
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,9 @@ def use(loaded: Settings) -> None:
     """Build the definitions and run what the runs and tools do with each value."""
     build_defs(loaded).get_repository_def()
     resources = platform_resources(loaded)
-    intervals = resources["mart_settings"].intervals()
+    intervals = resources["mart_settings"].ohlcv_intervals
     candles = marts.ohlcv(TRADES, intervals)
     assert candle_reports(candles.lazy(), TRADES.lazy(), intervals, ["2026-11-20"])["2026-11-20"].passed
-    resources["quality_gates"].gates()
     today = datetime.now(UTC).date()
     for window in [*loaded.retention.values(), corrections_window(loaded.retention) or 1]:
         oldest_kept_day(window, today)

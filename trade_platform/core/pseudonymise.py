@@ -59,7 +59,7 @@ class PiiKey:
         try:
             content = Path(path).read_bytes()
         except OSError as exc:
-            raise ValueError(f"cannot read the PII key file {path}: {exc.strerror}") from None
+            raise ValueError(f"cannot read the PII key file {path!r}: {exc.strerror}") from None
         return cls(content[:-2] if content.endswith(b"\r\n") else content.removesuffix(b"\n"))
 
     def tokens(self, values: pl.Series) -> pl.Series:

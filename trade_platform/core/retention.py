@@ -29,12 +29,12 @@ from datetime import date, datetime, timedelta
 
 from fsspec.core import url_to_fs
 
+from trade_platform.core.lake_layout import DAY_FOLDER, day_folder, table_url
 from trade_platform.core.landing.files import CORRECTIONS, TRADES
 from trade_platform.core.names import ALL, LANDING, LINEAGE, RAW_TRADES
 from trade_platform.core.storage import storage_errors, write_atomically
 
-# A hive day folder, and a lineage file (defs/lineage/events.py writes events-YYYY-MM-DD.jsonl).
-DAY_FOLDER = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+# A lineage file (defs/lineage/events.py writes events-YYYY-MM-DD.jsonl); day folders are core.lake_layout's.
 EVENTS_FILE = re.compile(r"events-(\d{4}-\d{2}-\d{2})\.jsonl")
 AUDIT_FOLDER = "audit/retention"
 """Under the lake: one JSON-lines file per run (``write_audit``)."""
@@ -89,7 +89,10 @@ def _folders(landing_url: str, lake_url: str, windows: Mapping[str, int]) -> lis
     return [
         _Folder(LANDING, f"{landing}/{TRADES}", DAY_FOLDER, "directory", windows.get(LANDING)),
         _Folder(LANDING, f"{landing}/{CORRECTIONS}", DAY_FOLDER, "directory", corrections_window(windows)),
-        *(_Folder(asset, f"{lake}/{asset}", DAY_FOLDER, "directory", windows.get(asset)) for asset in ALL),
+        *(
+            _Folder(asset, table_url(lake, asset), DAY_FOLDER, "directory", windows.get(asset))
+            for asset in ALL
+        ),
         _Folder(LINEAGE, f"{lake}/{LINEAGE}", EVENTS_FILE, "file", windows.get(LINEAGE)),
     ]
 
@@ -159,7 +162,7 @@ def write_audit(lake_url: str, records: list[dict], *, run_id: str, day: date, a
     """Write a run's audit records as one JSON-lines file, ``<lake>/audit/retention/date=<day>/
     <run_id>.jsonl`` (a retried step's attempt N: ``<run_id>-retry-N.jsonl``); return its URL."""
     name = run_id if attempt == 0 else f"{run_id}-retry-{attempt}"
-    url = f"{lake_url.rstrip('/')}/{AUDIT_FOLDER}/date={day.isoformat()}/{name}.jsonl"
+    url = f"{lake_url.rstrip('/')}/{AUDIT_FOLDER}/{day_folder(day)}/{name}.jsonl"
     write_atomically(url, "".join(json.dumps(record) + "\n" for record in records).encode())
     return url
 

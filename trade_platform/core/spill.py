@@ -14,9 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from trade_platform.core.lake_layout import HIVE_SCHEMA, PARTITION_COLUMN, day_folder
 from trade_platform.settings import DEFAULT_SPILL_BUDGET_MB
-
-PARTITION_COLUMN = "date"
 
 
 class Spill:
@@ -74,7 +73,7 @@ class Spill:
         return pl.scan_parquet(
             paths,
             hive_partitioning=True,
-            hive_schema={PARTITION_COLUMN: pl.Date()},
+            hive_schema=HIVE_SCHEMA,
             schema={name: dtype for name, dtype in schema.items() if name != PARTITION_COLUMN},
             missing_columns="insert",
         ).select(list(schema))
@@ -90,7 +89,7 @@ class Spill:
     def _write(self, output: str, frame: pl.DataFrame) -> list[Path]:
         paths = []
         for (day,), part in frame.partition_by(PARTITION_COLUMN, as_dict=True, include_key=False).items():
-            folder = self._directory / output / f"{PARTITION_COLUMN}={day}"
+            folder = self._directory / output / day_folder(day)
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{self._files_written:09d}.parquet"
             self._files_written += 1

@@ -20,9 +20,9 @@ from polars._plr import PySQLContext
 from upath import UPath
 
 from trade_platform.core import names
+from trade_platform.core.lake_layout import HIVE_SCHEMA
 from trade_platform.core.storage import polars_storage_options, storage_errors
 
-PARTITION_COLUMN = "date"
 PARTITION_FILES = "**/*.parquet"
 """Every Parquet file under a table folder, whatever its hive levels; the hidden temporary files
 of writes in progress (``.part-0.parquet.<id>.tmp``) do not match."""
@@ -119,7 +119,7 @@ def _scan(table: UPath) -> pl.LazyFrame:
     return pl.scan_parquet(
         f"{table}/{PARTITION_FILES}",
         hive_partitioning=True,
-        hive_schema={PARTITION_COLUMN: pl.Date()},
+        hive_schema=HIVE_SCHEMA,
         schema=pl.Schema(columns) if columns else None,
         missing_columns="insert",
         storage_options=options,

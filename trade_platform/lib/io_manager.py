@@ -7,7 +7,9 @@ range of partitions writes each partition's slice separately; a ``LazyFrame`` (a
 to scratch) is streamed in batches, so no partition has to fit in memory. A load of several
 partitions is one lazy scan. With a Glue database (``TRADE_PLATFORM_GLUE_DATABASE``), an output's
 partitions are registered in the AWS Glue catalog once all of them are published
-(``core.glue.catalog``), before Dagster records them materialized.
+(``core.glue.catalog``), before Dagster records them materialized. Where the lake is and how a
+step retries storage faults are the ``lake`` and ``step_settings`` resources'; the layout is
+``core.lake_layout``'s.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dagster import (
 )
 from upath import UPath
 
-from trade_platform.core.glue.catalog import GlueCatalog
+from trade_platform.core.lake_layout import HIVE_SCHEMA, PARTITION_COLUMN, partition_file
 from trade_platform.core.storage import (
     TEMPORARY_SUFFIX,
     is_local,
@@ -43,10 +45,9 @@ from trade_platform.core.storage import (
     storage_errors,
 )
 from trade_platform.lib.dagster_types import validate_rows
-from trade_platform.lib.policies import retry_storage_faults
+from trade_platform.lib.lake import Lake
+from trade_platform.lib.policies import StepSettings
 
-PARTITION_COLUMN = "date"
-PART_FILE = "part-0"
 WRITE_THREADS = 2
 ROW_GROUP_ROWS = 512 * 512
 """polars' default, given explicitly: then a frame's row groups are cut by rows, not along the
@@ -59,17 +60,15 @@ class ParquetLakeUPathIOManager(UPathIOManager):
 
     extension = ".parquet"
 
-    def __init__(
-        self, base_path: UPath, max_retries: int, retry_delay_seconds: float, glue: GlueCatalog | None = None
-    ):
-        super().__init__(base_path=base_path)
-        self._retries = partial(retry_storage_faults, max_retries, retry_delay_seconds)
-        self._glue = glue
+    def __init__(self, lake: Lake, step_settings: StepSettings):
+        super().__init__(base_path=UPath(lake.url))
+        self._retries = step_settings.retry_storage_faults
+        self._glue = lake.glue_catalog()
 
     def get_path_for_partition(
         self, context: InputContext | OutputContext, path: UPath, partition: str
     ) -> UPath:
-        return partition_file(path, partition)
+        return partition_file(path, partition).with_suffix("")  # the base class adds ``extension``
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
         """Write each partition of the run separately; a LazyFrame's rows are checked against the
@@ -153,14 +152,9 @@ class ParquetLakeUPathIOManager(UPathIOManager):
         return pl.scan_parquet(
             [str(path) for path in paths],
             hive_partitioning=True,
-            hive_schema={PARTITION_COLUMN: pl.Date()},
+            hive_schema=HIVE_SCHEMA,
             storage_options=polars_storage_options(self._base_path),
         )
-
-
-def partition_file(table: UPath, day: str) -> UPath:
-    """A day's file of a table folder ``<lake>/<asset>``, without its extension (hive layout)."""
-    return table / f"{PARTITION_COLUMN}={day}" / PART_FILE
 
 
 STREAM_BATCH_ROWS = 250_000
@@ -251,18 +245,13 @@ def refuse_if_canceled(instance: DagsterInstance, run_id: str) -> None:
 
 
 class ParquetLakeIOManager(ConfigurableIOManagerFactory):
-    """The lake as a configurable resource: every asset partition as Parquet under ``lake_url``
-    (a folder or ``s3://`` URL), read and written by a ``ParquetLakeUPathIOManager``."""
+    """The lake as a configurable resource: every asset partition as Parquet in the ``lake``
+    resource's lake (and its Glue catalog), retrying storage faults as ``step_settings`` say, read
+    and written by a ``ParquetLakeUPathIOManager``. It is given the code location's own ``lake``
+    and ``step_settings`` resources, so each knob is set once."""
 
-    lake_url: str
-    max_retries: int
-    """Retries of a step after a transient storage fault (as ``StepSettings``)."""
-    retry_delay_seconds: float
-    glue_database: str | None = None
-    """The AWS Glue database that registers each published partition (``core.glue.catalog``)."""
+    lake: Lake
+    step_settings: StepSettings
 
     def create_io_manager(self, context) -> ParquetLakeUPathIOManager:
-        glue = GlueCatalog(self.glue_database) if self.glue_database else None
-        return ParquetLakeUPathIOManager(
-            UPath(self.lake_url), self.max_retries, self.retry_delay_seconds, glue
-        )
+        return ParquetLakeUPathIOManager(self.lake, self.step_settings)

@@ -1,31 +1,28 @@
-"""Dagster resources: the landing zone, the lake, and the settings steps and checks use at run time.
+"""Dagster resources: the landing zone, and the settings steps and checks use at run time.
 
-``platform_resources`` builds them from one ``Settings`` object, so the UI's resource page shows
-the values a run uses, and a run's config can override them.
+``platform_resources`` builds every resource of the code location (the lake's from
+``lib.lake``, the I/O manager's from ``lib.io_manager``) from one ``Settings`` object, so the UI's
+resource page shows the values a run uses, and a run's config can override them.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 
 import polars as pl
-from dagster import ConfigurableResource, Failure
-from upath import UPath
+from dagster import ConfigurableResource, Failure, InitResourceContext
 
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
-from trade_platform.core.glue.catalog import GlueCatalog
 from trade_platform.core.landing.files import CORRECTIONS, LandingFile, day_prefix, read_landing_files
 from trade_platform.core.landing.listing import ListedFile, list_day, list_landing_files
 from trade_platform.core.retention import replay_refusal
-from trade_platform.core.storage import polars_storage_options, storage_errors
-from trade_platform.lib.io_manager import (
-    ParquetLakeIOManager,
-    ParquetLakeUPathIOManager,
-    partition_file,
-)
+from trade_platform.core.storage import storage_errors
+from trade_platform.lib.io_manager import ParquetLakeIOManager
+from trade_platform.lib.lake import Lake
 from trade_platform.lib.policies import StepSettings
-from trade_platform.setting_values import parse_intervals
-from trade_platform.settings import QualityGates, Settings
+from trade_platform.setting_values import candle_intervals
+from trade_platform.settings import QualityGates, Settings, check_dlq_rates
 
 
 class LandingZone(ConfigurableResource):
@@ -62,45 +59,32 @@ class LandingZone(ConfigurableResource):
         return read.records
 
 
-class Lake(ConfigurableResource):
-    """The lake, for reading a stored partition outside the I/O manager (ingest replays the
-    files gone from the landing zone from the stored ``raw_trades``), and its Glue catalog."""
-
-    url: str
-    glue_database: str | None = None
-    """The AWS Glue database that registers the lake's partitions (``TRADE_PLATFORM_GLUE_DATABASE``)."""
-
-    def glue_catalog(self) -> GlueCatalog | None:
-        """The Glue catalog of the lake, or None when there is none."""
-        return GlueCatalog(self.glue_database) if self.glue_database else None
-
-    def stored_partition(self, asset: str, day: str) -> pl.LazyFrame | None:
-        """A lazy scan of the asset's stored partition (without ``date``), or None."""
-        path = partition_file(UPath(self.url) / asset, day).with_suffix(ParquetLakeUPathIOManager.extension)
-        with storage_errors("read", str(path)):
-            if not path.exists():
-                return None
-        return pl.scan_parquet(str(path), storage_options=polars_storage_options(path))
-
-
 class MartSettings(ConfigurableResource):
-    """How marts are computed; ``ohlcv_intervals`` is a comma-separated list of polars durations."""
+    """How marts are computed: the candle intervals (polars durations that divide a day)."""
 
-    ohlcv_intervals: str
+    ohlcv_intervals: list[str]
 
-    def intervals(self) -> tuple[str, ...]:
-        return parse_intervals(self.ohlcv_intervals)
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """A run config's intervals are refused as ``TRADE_PLATFORM_OHLCV_INTERVALS``'s are."""
+        candle_intervals(self.ohlcv_intervals)
 
 
 class QualityGateSettings(ConfigurableResource):
-    """The checks' thresholds: holidays (days with no trades expected) and DLQ rates."""
+    """The checks' thresholds (``settings.QualityGates``): holidays (days with no trades expected)
+    and DLQ rates."""
 
     holidays: list[str]
     dlq_warn_rate: float
     dlq_error_rate: float
 
-    def gates(self) -> QualityGates:
-        return QualityGates(frozenset(self.holidays), self.dlq_warn_rate, self.dlq_error_rate)
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """A run config's rates are refused as the variables' are."""
+        check_dlq_rates(self.dlq_warn_rate, self.dlq_error_rate)
+
+    @classmethod
+    def of(cls, gates: QualityGates) -> QualityGateSettings:
+        """The resource of ``Settings.gates``, field for field (holidays as a sorted list)."""
+        return cls(**{**asdict(gates), "holidays": sorted(gates.holidays)})
 
 
 class RetentionWindows(ConfigurableResource):
@@ -122,20 +106,20 @@ class RetentionWindows(ConfigurableResource):
 
 
 def platform_resources(settings: Settings) -> dict:
-    """Every resource of the code location, from ``settings``."""
-    retries = {"max_retries": settings.max_retries, "retry_delay_seconds": settings.retry_delay_seconds}
+    """Every resource of the code location, from ``settings``; the I/O manager is given the
+    ``lake`` and ``step_settings`` resources themselves."""
+    lake = Lake(url=settings.lake_url, glue_database=settings.glue_database)
+    step_settings = StepSettings(
+        spill_budget_mb=settings.spill_budget_mb,
+        max_retries=settings.max_retries,
+        retry_delay_seconds=settings.retry_delay_seconds,
+    )
     return {
         "landing": LandingZone(url=settings.landing_url),
-        "lake": Lake(url=settings.lake_url, glue_database=settings.glue_database),
-        "io_manager": ParquetLakeIOManager(
-            lake_url=settings.lake_url, glue_database=settings.glue_database, **retries
-        ),
-        "mart_settings": MartSettings(ohlcv_intervals=",".join(settings.ohlcv_intervals)),
-        "step_settings": StepSettings(spill_budget_mb=settings.spill_budget_mb, **retries),
-        "quality_gates": QualityGateSettings(
-            holidays=sorted(settings.gates.holidays),
-            dlq_warn_rate=settings.gates.dlq_warn_rate,
-            dlq_error_rate=settings.gates.dlq_error_rate,
-        ),
+        "lake": lake,
+        "io_manager": ParquetLakeIOManager(lake=lake, step_settings=step_settings),
+        "mart_settings": MartSettings(ohlcv_intervals=list(settings.ohlcv_intervals)),
+        "step_settings": step_settings,
+        "quality_gates": QualityGateSettings.of(settings.gates),
         "retention": RetentionWindows(days=dict(settings.retention)),
     }

@@ -54,10 +54,11 @@ def defs(tmp_path):
 
 
 def tick(defs, instance, cursor=None):
-    context = build_sensor_context(
+    # Opened as the daemon opens it: the I/O manager's nested resources are set up and torn down.
+    with build_sensor_context(
         instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
-    )
-    return defs.resolve_sensor_def("openlineage_sensor").evaluate_tick(context)
+    ) as context:
+        return defs.resolve_sensor_def("openlineage_sensor").evaluate_tick(context)
 
 
 def events(lake: Path) -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dagster import BackfillPolicy
 
 from trade_platform.definitions import build_defs
-from trade_platform.settings import QualityGates, Settings
+from trade_platform.settings import Settings
 from trade_platform_tests.conftest import ENVIRONMENT
 
 ASSETS = ["daily_volume", "ohlcv", "raw_trades", "trades_dlq", "validated_trades"]
@@ -57,13 +57,19 @@ def test_the_definitions_are_built_from_the_settings_object_alone(monkeypatch):
     assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "45 1 * * *"
     resources = defs.resources
     assert resources["landing"].url == "s3://landing/zone" and resources["lake"].url == "s3://lake/tables"
-    assert resources["mart_settings"].intervals() == ("1m", "15m")
+    assert resources["mart_settings"].ohlcv_intervals == ["1m", "15m"]
     assert resources["step_settings"].spill_budget_mb == 64
-    assert resources["quality_gates"].gates() == QualityGates(
-        frozenset({"2024-12-25", "2024-12-26"}), 0.1, 0.3
+    gates = resources["quality_gates"]
+    assert (gates.holidays, gates.dlq_warn_rate, gates.dlq_error_rate) == (
+        ["2024-12-25", "2024-12-26"],
+        0.1,
+        0.3,
     )
     assert resources["retention"].days == {"landing": 30, "raw_trades": 90, "trades_dlq": 365}
-    assert resources["io_manager"].glue_database == resources["lake"].glue_database == "trade_lake"
+    assert resources["lake"].glue_database == "trade_lake"
+    # The I/O manager is given the lake and step settings resources, not copies of their knobs.
+    assert resources["io_manager"].lake is resources["lake"]
+    assert resources["io_manager"].step_settings is resources["step_settings"]
     deadlines = {
         spec.metadata["deadline_utc"]
         for checks in defs.asset_checks

@@ -38,10 +38,10 @@ class Daemon:
         self.instance, self.cursor = instance, cursor
 
     def tick(self) -> SensorResult:
-        context = build_sensor_context(
+        with build_sensor_context(
             instance=self.instance, cursor=self.cursor, definitions=self.defs, resources=self.defs.resources
-        )
-        result = self.sensor.evaluate_tick(context)
+        ) as context:
+            result = self.sensor.evaluate_tick(context)
         self.cursor = result.cursor
         return result
 

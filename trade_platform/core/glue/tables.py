@@ -18,9 +18,14 @@ import pandera.polars as pa
 import polars as pl
 
 from trade_platform.core.classification import METADATA_KEY, column_classifications
+from trade_platform.core.lake_layout import PARTITION_COLUMN, day_folder
 from trade_platform.core.schemas import ASSET_MODELS
 
-PARTITION_KEY = {"Name": "date", "Type": "date", "Comment": "partition day (UTC): the folder date=YYYY-MM-DD"}
+PARTITION_KEY = {
+    "Name": PARTITION_COLUMN,
+    "Type": "date",
+    "Comment": f"partition day (UTC): the folder {day_folder('YYYY-MM-DD')}",
+}
 PARQUET_STORAGE = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
@@ -111,7 +116,7 @@ def folder_url(url: str) -> str:
 def partition_input(table: Mapping[str, Any], day: str) -> dict[str, Any]:
     """The ``PartitionInput`` of ``day``: the table's storage at ``<table location>date=DAY/``."""
     storage = table["StorageDescriptor"]
-    location = f"{storage['Location']}{PARTITION_KEY['Name']}={day}/"
+    location = f"{storage['Location']}{day_folder(day)}/"
     return {"Values": [day], "StorageDescriptor": {**storage, "Location": location}}
 
 

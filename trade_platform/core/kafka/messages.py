@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
+from trade_platform.core.lake_layout import day_folder
 from trade_platform.core.landing.columns import KAFKA_VALUE
 from trade_platform.core.landing.files import TRADES
 from trade_platform.core.landing.jsonl_files import NESTED_FIELD, jsonl_records
@@ -78,7 +79,7 @@ def lost_range_file(
         "reason": reason,
         "detected_at": detected_at.isoformat(),
     }
-    return f"{TRADES}/date={detected_at.date()}/{LOST_RANGES}/{name}", json.dumps(record).encode()
+    return f"{TRADES}/{day_folder(detected_at.date())}/{LOST_RANGES}/{name}", json.dumps(record).encode()
 
 
 def landing_files(messages: pl.DataFrame, start: date, consumed: date) -> dict[str, bytes]:
@@ -104,7 +105,7 @@ def day_files(name: str, lines: pl.DataFrame) -> dict[str, bytes]:
     for (day,), part in lines.partition_by("day", as_dict=True, maintain_order=True).items():
         content = io.BytesIO()  # each line as it is, then a line break: no quoting, no header
         part.select("line").write_csv(content, include_header=False, quote_style="never")
-        files[f"{TRADES}/date={day}/{name}"] = content.getvalue()
+        files[f"{TRADES}/{day_folder(day)}/{name}"] = content.getvalue()
     return dict(sorted(files.items()))
 
 

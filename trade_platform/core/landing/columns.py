@@ -25,6 +25,8 @@ from collections.abc import Collection, Sequence
 import polars as pl
 import pyarrow as pa
 
+from trade_platform.core.lake_layout import PARTITION_COLUMN
+
 TRADE_FIELDS: tuple[str, ...] = (
     "trade_id",
     "symbol",
@@ -43,7 +45,6 @@ KAFKA_COLUMNS: tuple[str, ...] = ("_kafka_topic", "_kafka_partition", "_kafka_of
 KAFKA_VALUE = "_kafka_value"
 """A Kafka message that is not a JSON object, landed as its text (``core.kafka.messages``)."""
 RESERVED_PREFIX = "_"
-PARTITION_COLUMN = "date"
 MAX_EXTRA_COLUMNS = 100
 EXTRAS = "_extras"
 """A record's extras as a JSON object of their text values (those not null), in the order received."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from trade_platform.core.lake_layout import day_folder
 from trade_platform.core.landing.columns import (
     IDENTITY_FIELDS,
     KAFKA_COLUMNS,
@@ -87,7 +88,7 @@ CORRECTIONS = "corrections"
 
 def day_prefix(landing_url: str, day: str, dataset: str = TRADES) -> str:
     """``<landing>/<dataset>/date=D/``: ``trades`` as landed, ``corrections`` for DLQ replays."""
-    return f"{landing_url.rstrip('/')}/{dataset}/date={day}/"
+    return f"{landing_url.rstrip('/')}/{dataset}/{day_folder(day)}/"
 
 
 def landing_format(name: str) -> str | None:

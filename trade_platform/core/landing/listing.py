@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
+from trade_platform.core.lake_layout import PARTITION_COLUMN, day_folder
 from trade_platform.core.landing.files import TRADES, LandingFile, is_landing_file
 
 
@@ -62,14 +63,14 @@ def is_file(path: str, info: Mapping) -> bool:
 
 def below_day(path: str) -> str:
     """The part of a landing path below its ``date=D/`` folder."""
-    return path.split("/date=", 1)[-1].split("/", 1)[-1]
+    return path.split(f"/{PARTITION_COLUMN}=", 1)[-1].split("/", 1)[-1]
 
 
 def list_day(landing_url: str, day: str, dataset: str = TRADES) -> list[ListedFile]:
     """Every file under ``<dataset>/date=D/`` in path order, hidden and unsupported ones included:
     one listing, from which a run takes what it reads and what it reports."""
     fs, root = url_to_fs(landing_url)
-    prefix = f"{root.rstrip('/')}/{dataset}/date={day}"
+    prefix = f"{root.rstrip('/')}/{dataset}/{day_folder(day)}"
     fs.invalidate_cache(prefix)  # a long-lived process must not judge a cached listing
     if not fs.exists(prefix):
         return []

@@ -23,9 +23,10 @@ from trade_platform.core.retention import (
     write_audit,
 )
 from trade_platform.defs.governance.deregister import deregister_deleted_partitions
+from trade_platform.lib.lake import Lake
 from trade_platform.lib.partition_locks import holding_days
 from trade_platform.lib.policies import StepSettings
-from trade_platform.lib.resources import Lake, LandingZone, RetentionWindows
+from trade_platform.lib.resources import LandingZone, RetentionWindows
 
 DAYS_HELD_AT_ONCE = 100
 """Lake days a real run locks at a time (one lock file each on a local instance)."""

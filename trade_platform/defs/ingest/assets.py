@@ -49,9 +49,10 @@ from trade_platform.lib.dagster_types import (
     VALIDATED_TRADES_TYPE,
     schema_metadata,
 )
+from trade_platform.lib.lake import Lake
 from trade_platform.lib.partition_locks import holding_days
 from trade_platform.lib.policies import StepSettings
-from trade_platform.lib.resources import Lake, LandingZone, RetentionWindows
+from trade_platform.lib.resources import LandingZone, RetentionWindows
 from trade_platform.settings import PII_KEY_ENV, PII_KEY_FILE_ENV
 
 

@@ -62,7 +62,7 @@ def _record_count(asset: str, partitions: PartitionsDefinition) -> AssetChecksDe
         quality_gates: QualityGateSettings,
         frame: pl.LazyFrame,
     ) -> Iterator:
-        counts, holidays = row_counts(frame, context.partition_keys), quality_gates.gates().holidays
+        counts, holidays = row_counts(frame, context.partition_keys), quality_gates.holidays
 
         def judge(day: str) -> Verdict:
             rows, holiday = counts[day], day in holidays
@@ -185,8 +185,7 @@ def _dlq_rate(partitions: PartitionsDefinition) -> AssetChecksDefinition:
         raw_trades: pl.LazyFrame,
     ) -> Iterator:
         split = dlq_split(raw_trades, trades_dlq, context.partition_keys)
-        gates = quality_gates.gates()
-        warn, error = gates.dlq_warn_rate, gates.dlq_error_rate
+        warn, error = quality_gates.dlq_warn_rate, quality_gates.dlq_error_rate
 
         def judge(day: str) -> Verdict:
             s = split[day]

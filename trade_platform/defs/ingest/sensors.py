@@ -29,6 +29,8 @@ from dagster import (
 )
 from fsspec.core import url_to_fs
 
+from trade_platform.core.lake_layout import DAY_FOLDER
+from trade_platform.core.landing.files import TRADES
 from trade_platform.core.landing.fileset import fileset_digest, is_tracked
 from trade_platform.core.landing.listing import ListedFile, is_file, listed
 from trade_platform.defs.ingest.metadata import LANDING_FILESET, latest_read
@@ -38,7 +40,7 @@ from trade_platform.lib.runs import unfinished_run
 FILESET_TAG = "trade_platform/landing_fileset"
 PARTITION_TAG = "dagster/partition"
 MAX_RUNS_PER_TICK = 31  # a first tick over a long history catches up a month at a time
-_DAY_DIRECTORY = re.compile(r"(?:^|/)trades/date=(\d{4}-\d{2}-\d{2})/")
+_DAY_DIRECTORY = re.compile(rf"(?:^|/){TRADES}/{DAY_FOLDER.pattern}/")
 
 
 def landing_filesets(landing_url: str) -> dict[str, str]:

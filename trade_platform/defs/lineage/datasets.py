@@ -17,10 +17,10 @@ from openlineage.client.facet_v2 import (
 )
 from upath import UPath
 
+from trade_platform.core.lake_layout import table_of
 from trade_platform.core.landing.files import CORRECTIONS, TRADES, day_prefix
 from trade_platform.core.storage import is_local
 from trade_platform.defs.ingest.metadata import CORRECTIONS_FILES, LANDING_FILES
-from trade_platform.lib.io_manager import PARTITION_COLUMN
 
 PARTITIONS_FACET = "tradePlatform_partitions"
 """A custom facet's name carries a prefix of its producer, as the OpenLineage spec asks."""
@@ -57,7 +57,7 @@ def lake_datasets(files: Iterable[PartitionFile], *, output: bool) -> list:
     by_folder: dict[str, list[PartitionFile]] = {}
     for f in files:
         if f.path is not None:
-            by_folder.setdefault(f.path.rsplit(f"/{PARTITION_COLUMN}=", 1)[0], []).append(f)
+            by_folder.setdefault(table_of(f.path), []).append(f)
     datasets = []
     for folder, parts in sorted(by_folder.items()):
         namespace, name = dataset_name(UPath(folder))

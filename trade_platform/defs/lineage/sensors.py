@@ -19,7 +19,7 @@ from dagster import (
     sensor,
 )
 
-from trade_platform.lib.resources import Lake
+from trade_platform.lib.lake import Lake
 
 BATCH = 100
 RUN_STATUS_EVENTS = (

@@ -43,7 +43,7 @@ def build_mart_assets(
         validated_trades: pl.LazyFrame,
     ):
         """Candles per symbol for each configured interval (default 1m, 5m, 1h), UTC-aligned."""
-        intervals = mart_settings.intervals()
+        intervals = mart_settings.ohlcv_intervals
         context.log.info(f"Building {', '.join(intervals)} candles")
         yield from _per_day(
             context, step_settings, validated_trades, lambda trades: marts.ohlcv(trades, intervals)

@@ -36,7 +36,7 @@ def build_mart_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefin
         ohlcv: pl.LazyFrame,
         validated_trades: pl.LazyFrame,
     ) -> Iterator:
-        configured = mart_settings.intervals()
+        configured = mart_settings.ohlcv_intervals
         reports = candle_reports(ohlcv, validated_trades, configured, context.partition_keys)
 
         def judge(day: str) -> Verdict:
@@ -52,7 +52,7 @@ def build_mart_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefin
                     "duplicated_candles": r.duplicated_candles,
                     "validated_trades": r.validated_trades,
                     "validated_volume": r.validated_volume,
-                    "configured_intervals": list(configured),
+                    "configured_intervals": configured,
                     "trade_count_by_interval": r.trade_count_by_interval,
                     "disagreeing_intervals": r.disagreeing_intervals,
                 },

@@ -1,0 +1,42 @@
+"""The lake's layout, spelled once for every reader and writer: each asset is a table folder
+``<lake>/<asset>/`` holding one file per day, ``date=YYYY-MM-DD/part-0.parquet``.
+
+The day is a hive folder, not a column of the file: readers take the ``date`` column (a ``Date``)
+from the path. The I/O manager writes this layout; the ``lake`` resource, the SQL tables, Glue,
+lineage and retention read it. The landing zone and scratch spills name their days with the same
+``date=`` folders. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import polars as pl
+from upath import UPath
+
+PARTITION_COLUMN = "date"
+PART_FILE = "part-0.parquet"
+HIVE_SCHEMA = {PARTITION_COLUMN: pl.Date()}
+"""What polars' hive reader makes of a day folder: the ``date`` column, a ``Date``."""
+DAY_FOLDER = re.compile(rf"{PARTITION_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})")
+
+
+def day_folder(day: date | str) -> str:
+    """``date=YYYY-MM-DD``: the folder of a day, in the lake and the landing zone alike."""
+    return f"{PARTITION_COLUMN}={day}"
+
+
+def table_url(lake_url: str, asset: str) -> str:
+    """``<lake>/<asset>``: the folder of an asset's partitions."""
+    return f"{lake_url.rstrip('/')}/{asset}"
+
+
+def partition_file(table: UPath, day: date | str) -> UPath:
+    """``<table>/date=DAY/part-0.parquet``: a day's file of a table folder."""
+    return table / day_folder(day) / PART_FILE
+
+
+def table_of(partition_path: str) -> str:
+    """The table folder of a partition's file or folder (``partition_file``'s ``table``)."""
+    return partition_path.rsplit(f"/{PARTITION_COLUMN}=", 1)[0]
