@@ -30,6 +30,7 @@ import polars as pl
 from trade_platform.core.corrections import apply_corrections
 from trade_platform.core.dlq_codes import DlqCode
 from trade_platform.core.ingest import DaySummary
+from trade_platform.core.lake_layout import PARTITION_COLUMN
 from trade_platform.core.landing.files import LandingFile
 from trade_platform.core.landing.listing import ListedFile
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
@@ -115,7 +116,9 @@ def stored_day(
     ``now`` that reads only ``added`` extends them; None when it cannot (module docstring).
     ``records_by_file`` are the stored raw rows per source, ``read`` what the last run read,
     ``corrected_records`` how many stored records a correction matched."""
-    raw, validated, dlq = (frame.with_columns(date=pl.lit(date.fromisoformat(day))) for frame in partitions)
+    raw, validated, dlq = (
+        frame.with_columns(pl.lit(date.fromisoformat(day)).alias(PARTITION_COLUMN)) for frame in partitions
+    )
     with storage_errors("read", f"the stored trades_dlq partition of {day}"):
         rejected = dlq.select("error_codes", "_source_file", "_source_row", "error").collect()
         if not _still_in_future(raw, rejected, corrections, now):
@@ -156,9 +159,9 @@ def with_stored_rows(
     if not extended_days:
         return rows
     lazy = rows.lazy()
-    pieces = [lazy.filter(~pl.col("date").is_in(list(extended_days)))]
+    pieces = [lazy.filter(~pl.col(PARTITION_COLUMN).is_in(list(extended_days)))]
     for day, stored in extended_days.items():
-        added = lazy.filter(pl.col("date") == day)
+        added = lazy.filter(pl.col(PARTITION_COLUMN) == day)
         origins = sorted(
             [(path, False) for path in stored.sources] + [(f.relative_path, True) for f in stored.added]
         )

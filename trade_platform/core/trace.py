@@ -20,15 +20,16 @@ import polars as pl
 from upath import UPath
 
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
+from trade_platform.core.lake_layout import PARTITION_COLUMN, day_folder
 from trade_platform.core.landing.files import CORRECTIONS, read_landing_files
 from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import DAILY_VOLUME, OHLCV, RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
-from trade_platform.core.sql_tables import PARTITION_COLUMN, Catalog, QueryError, query_errors
+from trade_platform.core.sql_tables import Catalog, QueryError, query_errors
 from trade_platform.core.storage import StorageError, polars_storage_options, storage_errors
 
-KEY = ["date", "_source_file", "_source_row"]
+KEY = [PARTITION_COLUMN, "_source_file", "_source_row"]
 KAFKA = ["_kafka_topic", "_kafka_partition", "_kafka_offset", "_kafka_timestamp"]
-LAKE_ONLY = ["date", "_source_file", "_source_row", "_raw_record", "_parse_error", *KAFKA]
+LAKE_ONLY = [PARTITION_COLUMN, "_source_file", "_source_row", "_raw_record", "_parse_error", *KAFKA]
 
 
 class TraceError(Exception):
@@ -82,7 +83,7 @@ def trace(
             if raw_row and raw_row.get(name) is not None
         }
         record = TracedRecord(
-            day=key["date"],
+            day=key[PARTITION_COLUMN],
             source_file=key["_source_file"],
             source_row=key["_source_row"],
             kafka=kafka or None,
@@ -104,7 +105,7 @@ def _day_scan(lake_url: str, asset: str, day: date | None) -> pl.LazyFrame | Non
     if day is None:
         with _reading(f"{lake_url} {asset}"):
             return Catalog.open(lake_url, f"SELECT * FROM {asset}").tables.get(asset)
-    folder = UPath(lake_url) / asset / f"{PARTITION_COLUMN}={day.isoformat()}"
+    folder = UPath(lake_url) / asset / day_folder(day)
     with _reading(str(folder)):
         if not folder.exists():
             return None
@@ -113,7 +114,10 @@ def _day_scan(lake_url: str, asset: str, day: date | None) -> pl.LazyFrame | Non
         return None
     options = polars_storage_options(folder)
     return pl.concat(
-        [pl.scan_parquet(f, storage_options=options).with_columns(date=pl.lit(day)) for f in files],
+        [
+            pl.scan_parquet(f, storage_options=options).with_columns(pl.lit(day).alias(PARTITION_COLUMN))
+            for f in files
+        ],
         how="diagonal_relaxed",
     )
 
@@ -121,7 +125,9 @@ def _day_scan(lake_url: str, asset: str, day: date | None) -> pl.LazyFrame | Non
 def _matching(lake_url: str, asset: str, day: date | None, condition: pl.Expr) -> pl.DataFrame:
     scan = _day_scan(lake_url, asset, day)
     if scan is None:
-        return pl.DataFrame(schema={"date": pl.Date, "_source_file": pl.String, "_source_row": pl.Int64})
+        return pl.DataFrame(
+            schema={PARTITION_COLUMN: pl.Date, "_source_file": pl.String, "_source_row": pl.Int64}
+        )
     with _reading(f"{lake_url} {asset}"):
         return scan.filter(condition).collect()
 
@@ -130,7 +136,7 @@ def _by_key(lake_url: str, asset: str, keys: pl.DataFrame, found: pl.DataFrame) 
     """``found`` and the rows of ``keys`` it misses, read from each key's day."""
     missing = keys.join(found.select(KEY), on=KEY, how="anti")
     frames = [found]
-    for (day_of,), of_day in missing.group_by("date"):
+    for (day_of,), of_day in missing.group_by(PARTITION_COLUMN):
         scan = _day_scan(lake_url, asset, day_of)
         if scan is not None:
             with _reading(f"{lake_url} {asset}"):
@@ -182,13 +188,13 @@ def _add_marts(lake_url: str, day: date, records: list[TracedRecord]) -> None:
                         pl.col("timestamp")
                         == pl.lit(at, pl.Datetime("us", "UTC")).dt.truncate(pl.col("interval")),
                     )
-                    .drop("date")
+                    .drop(PARTITION_COLUMN)
                     .collect()
                     .to_dicts()
                 )
         if volume is not None:
             with _reading(f"{lake_url} {DAILY_VOLUME}"):
-                rows = volume.filter(pl.col("symbol") == symbol).drop("date").collect().to_dicts()
+                rows = volume.filter(pl.col("symbol") == symbol).drop(PARTITION_COLUMN).collect().to_dicts()
             record.daily_volume = rows[0] if rows else None
 
 

@@ -29,6 +29,7 @@ from trade_platform.core.ingest import (
     fewer_records,
     ingest_day,
 )
+from trade_platform.core.lake_layout import PARTITION_COLUMN
 from trade_platform.core.landing.files import order_raw_columns
 from trade_platform.core.landing.fileset import is_tracked
 from trade_platform.core.landing.listing import landing_files
@@ -218,7 +219,7 @@ def _ingest(
 def _day_rows(spill: Spill, day: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The validated and DLQ rows the step added for ``day`` so far (the columns that say which
     record of a trade_id came first)."""
-    on_day = pl.col("date") == date.fromisoformat(day)
+    on_day = pl.col(PARTITION_COLUMN) == date.fromisoformat(day)
     validated = spill.result(VALIDATED_TRADES).lazy().filter(on_day).select("trade_id", "_source_file")
     dlq = spill.result(TRADES_DLQ).lazy().filter(on_day).select("trade_id", "_source_file", "error_codes")
     return validated.collect(), dlq.collect()
