@@ -45,16 +45,13 @@ class StoredDay:
 
     outputs: dict[str, pl.LazyFrame]
     """Each ingest asset's stored rows."""
-    accepted: pl.DataFrame
-    """``trade_id`` and ``_source_file`` of the stored validated rows."""
+    accepted_ids: pl.Series
+    """The stored validated trade_ids (the one column of the day held in memory, as a full run
+    holds it)."""
     summary: DaySummary
     sources: tuple[str, ...]
     """The stored day's sources, in path order."""
     added: tuple[LandingFile, ...]
-
-    @property
-    def accepted_ids(self) -> pl.Series:
-        return self.accepted["trade_id"]
 
     def conflicts(self, validated: pl.DataFrame, dlq: pl.DataFrame) -> bool:
         """Whether the added rows (``validated`` and ``dlq``: the day's rows from the added files)
@@ -63,19 +60,22 @@ class StoredDay:
         that one a duplicate too)."""
         if min(f.relative_path for f in self.added) > self.sources[-1]:
             return False  # every added record comes after every stored one
-        later = pl.col("_stored_file") > pl.col("_source_file")
         duplicates = dlq.filter(pl.col("error_codes").list.contains(DlqCode.DUPLICATE_TRADE_ID.value))
-        accepted_later = duplicates.join(
-            self.accepted.rename({"_source_file": "_stored_file"}), on="trade_id"
-        ).filter(later)
-        with storage_errors("read", "the stored trades_dlq partition"):
-            rejected = self.outputs[TRADES_DLQ].select(
-                "trade_id", pl.col("_source_file").alias("_stored_file")
-            )
-            rejected_later = (
-                validated.lazy().join(rejected.drop_nulls(), on="trade_id").filter(later).collect()
-            )
-        return accepted_later.height > 0 or rejected_later.height > 0
+
+        def later_in(stored: str, added: pl.DataFrame) -> int:
+            """Rows of ``added`` whose trade_id a stored row of ``stored`` from a later file has."""
+            ids = added["trade_id"].drop_nulls().unique().implode()
+            with storage_errors("read", f"the stored {stored} partition"):
+                rows = (  # a filter by the few added ids streams the stored column: no table of its ids
+                    self.outputs[stored]
+                    .select("trade_id", pl.col("_source_file").alias("_stored_file"))
+                    .filter(pl.col("trade_id").is_in(ids))
+                    .collect()
+                )
+            found = added.select("trade_id", "_source_file").join(rows, on="trade_id")
+            return found.filter(pl.col("_stored_file") > pl.col("_source_file")).height
+
+        return later_in(VALIDATED_TRADES, duplicates) > 0 or later_in(TRADES_DLQ, validated) > 0
 
 
 def added_files(
@@ -131,14 +131,14 @@ def stored_day(
     read_paths = {f.path for f in read}
     sources = read_paths | set(records_by_file) | set(unreadable_errors)
     with storage_errors("read", f"the stored validated_trades partition of {day}"):
-        accepted = validated.select("trade_id", "_source_file").collect()
+        accepted = validated.select("trade_id").collect().to_series()
     codes = rejected["error_codes"].explode().value_counts()
     gone = sources - read_paths
     summary = DaySummary(
         files=len(read_paths) + len(gone),
         unreadable_files=len(unreadable_errors),
         raw_rows=sum(records_by_file.values()),
-        validated_rows=accepted.height,
+        validated_rows=accepted.len(),
         dlq_rows=rejected.height,
         corrected_records=corrected_records,
         replayed_files=len(gone),
