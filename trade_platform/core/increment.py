@@ -37,6 +37,9 @@ from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.storage import storage_errors
 from trade_platform.core.validation import UNREADABLE_PREFIX, split_trades
 
+SLICE_ROWS = 250_000
+"""Stored rows written again a slice at a time (``with_stored_rows``)."""
+
 
 @dataclass(frozen=True)
 class StoredDay:
@@ -44,7 +47,9 @@ class StoredDay:
     files added to them."""
 
     outputs: dict[str, pl.LazyFrame]
-    """Each ingest asset's stored rows."""
+    """Each ingest asset's stored rows (without the ``date`` column, as stored)."""
+    rows: dict[str, dict[str, int]]
+    """Each ingest asset's stored rows per source (each source's rows are contiguous, in path order)."""
     accepted_ids: pl.Series
     """The stored validated trade_ids (the one column of the day held in memory, as a full run
     holds it)."""
@@ -116,12 +121,11 @@ def stored_day(
     ``now`` that reads only ``added`` extends them; None when it cannot (module docstring).
     ``records_by_file`` are the stored raw rows per source, ``read`` what the last run read,
     ``corrected_records`` how many stored records a correction matched."""
-    raw, validated, dlq = (
-        frame.with_columns(pl.lit(date.fromisoformat(day)).alias(PARTITION_COLUMN)) for frame in partitions
-    )
+    raw, validated, dlq = partitions
+    on_day = pl.lit(date.fromisoformat(day)).alias(PARTITION_COLUMN)
     with storage_errors("read", f"the stored trades_dlq partition of {day}"):
         rejected = dlq.select("error_codes", "_source_file", "_source_row", "error").collect()
-        if not _still_in_future(raw, rejected, corrections, now):
+        if not _still_in_future(raw.with_columns(on_day), rejected, corrections, now):
             return None
     unreadable = rejected.filter(pl.col("error_codes").list.contains(DlqCode.UNREADABLE_FILE.value))
     unreadable_errors = {
@@ -132,6 +136,12 @@ def stored_day(
     sources = read_paths | set(records_by_file) | set(unreadable_errors)
     with storage_errors("read", f"the stored validated_trades partition of {day}"):
         accepted = validated.select("trade_id").collect().to_series()
+        validated_by_file = dict(validated.group_by("_source_file").len().collect().iter_rows())
+    rows = {
+        RAW_TRADES: dict(records_by_file),
+        VALIDATED_TRADES: validated_by_file,
+        TRADES_DLQ: dict(rejected["_source_file"].value_counts().iter_rows()),
+    }
     codes = rejected["error_codes"].explode().value_counts()
     gone = sources - read_paths
     summary = DaySummary(
@@ -147,7 +157,7 @@ def stored_day(
         unreadable=unreadable_errors,
     )
     outputs = {RAW_TRADES: raw, VALIDATED_TRADES: validated, TRADES_DLQ: dlq}
-    return StoredDay(outputs, accepted, summary, tuple(sorted(sources)), tuple(added))
+    return StoredDay(outputs, rows, accepted, summary, tuple(sorted(sources)), tuple(added))
 
 
 def with_stored_rows(
@@ -155,22 +165,35 @@ def with_stored_rows(
 ) -> pl.DataFrame | pl.LazyFrame:
     """A step's ``output`` rows (every day of its run) with each extended day's stored rows put
     among its added rows in the path order of their sources, a full run's order. Each source's
-    rows are contiguous on both sides, so the merge takes ranges of sources alternately."""
+    rows are contiguous on both sides, so the merge takes runs of sources alternately: added
+    ones by a range filter, stored ones by their row offsets, in slices of ``SLICE_ROWS`` (polars
+    streams a concatenation of slices a slice at a time; one scan of a 10M-row partition it
+    reads ahead by gigabytes)."""
     if not extended_days:
         return rows
     lazy = rows.lazy()
     pieces = [lazy.filter(~pl.col(PARTITION_COLUMN).is_in(list(extended_days)))]
     for day, stored in extended_days.items():
         added = lazy.filter(pl.col(PARTITION_COLUMN) == day)
+        counts = stored.rows[output]
         origins = sorted(
             [(path, False) for path in stored.sources] + [(f.relative_path, True) for f in stored.added]
         )
+        offset = 0
         for is_added, run in groupby(origins, key=itemgetter(1)):
             paths = [path for path, _ in run]
-            source = added if is_added else stored.outputs[output]
-            pieces.append(
-                source.filter(pl.col("_source_file").is_between(pl.lit(paths[0]), pl.lit(paths[-1])))
-            )
+            if is_added:
+                pieces.append(
+                    added.filter(pl.col("_source_file").is_between(pl.lit(paths[0]), pl.lit(paths[-1])))
+                )
+                continue
+            length = sum(counts.get(path, 0) for path in paths)
+            scan, on_day = stored.outputs[output], pl.lit(day).alias(PARTITION_COLUMN)
+            pieces += [  # the column after the slice: before it, polars reads the whole file
+                scan.slice(start, min(SLICE_ROWS, offset + length - start)).with_columns(on_day)
+                for start in range(offset, offset + length, SLICE_ROWS)
+            ]
+            offset += length
     return pl.concat(pieces, how="diagonal_relaxed")
 
 
