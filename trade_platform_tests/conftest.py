@@ -314,3 +314,37 @@ def overlapping_writes(found: list[Writing]) -> list[tuple[Writing, Writing]]:
         for b in found[i + 1 :]
         if a.run_id != b.run_id and a.days & b.days and a.start < b.end and b.start < a.end
     ]
+
+
+# --- `make test` on two workers (pytest-xdist, ``-n 2 --dist loadgroup --no-loadscope-reorder``) ---
+
+SHARED_WORKER = {"kafka": "system/test_kafka_"}
+"""Modules whose tests share one worker, by the start of their path: one Kafka broker (a JVM)."""
+LONGEST_FIRST = (
+    "system/test_scaleout.py",  # mostly waits for the backfill daemon's 30 s ticks
+    "system/test_crash_safety.py",
+    "system/test_large_file.py",
+    "kafka",
+    "system/test_daemon_and_webserver.py",
+)
+"""Handed to the workers first, so that neither is left with a long one at the end."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each module's tests run on one worker, so a module's fixtures (a stack, a broker, a
+    webserver) start once; the longest modules go first. Without ``-n`` this changes only the
+    order of the modules, never the order of the tests inside one."""
+
+    def group(item: pytest.Item) -> str:
+        path = item.nodeid.split("::")[0].removeprefix("trade_platform_tests/")
+        return next((name for name, start in SHARED_WORKER.items() if path.startswith(start)), path)
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+
+    def rank(item: pytest.Item) -> int:
+        name = group(item)
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside a module is kept
