@@ -316,10 +316,10 @@ def overlapping_writes(found: list[Writing]) -> list[tuple[Writing, Writing]]:
     ]
 
 
-# --- `make test` on two workers (pytest-xdist, ``-n 2 --dist loadgroup --no-loadscope-reorder``) ---
+# --- `make test` on two workers (pytest-xdist's ``-n 2``) -------------------------------------
 
-SHARED_WORKER = {"kafka": "system/test_kafka_"}
-"""Modules whose tests share one worker, by the start of their path: one Kafka broker (a JVM)."""
+SHARED_WORKER = {"system/test_kafka_": "kafka"}
+"""Modules whose tests run on one worker, by the start of their path: one Kafka broker (a JVM)."""
 LONGEST_FIRST = (
     "system/test_scaleout.py",  # mostly waits for the backfill daemon's 30 s ticks
     "system/test_crash_safety.py",
@@ -330,21 +330,31 @@ LONGEST_FIRST = (
 """Handed to the workers first, so that neither is left with a long one at the end."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def worker_unit(nodeid: str) -> str:
+    """The tests that run on one worker, in order: a module's (its module-scoped fixtures, a
+    stack or a webserver, start once), or the modules' of ``SHARED_WORKER``."""
+    path = nodeid.split("::")[0].removeprefix("trade_platform_tests/")
+    return next((unit for start, unit in SHARED_WORKER.items() if path.startswith(start)), path)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each module's tests run on one worker, so a module's fixtures (a stack, a broker, a
-    webserver) start once; the longest modules go first. Without ``-n`` this changes only the
-    order of the modules, never the order of the tests inside one."""
-
-    def group(item: pytest.Item) -> str:
-        path = item.nodeid.split("::")[0].removeprefix("trade_platform_tests/")
-        return next((name for name, start in SHARED_WORKER.items() if path.startswith(start)), path)
-
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
+    """The longest units first; the order of the tests inside a module is kept (sort is stable)."""
 
     def rank(item: pytest.Item) -> int:
-        name = group(item)
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        unit = worker_unit(item.nodeid)
+        return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
 
-    items.sort(key=rank)  # stable: the order inside a module is kept
+    items.sort(key=rank)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under ``-n``, each worker takes whole ``worker_unit``s in the collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):  # as xdist's own loadfile and loadgroup: a scope per unit
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_unit(nodeid)
+
+    config.option.loadscopereorder = False  # not by number of tests: the collection order
+    return ByUnit(config, log)
