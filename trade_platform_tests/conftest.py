@@ -349,7 +349,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Under ``-n``, each worker takes whole ``worker_unit``s in the collection order."""
+    """Under ``-n``, each worker takes whole ``worker_unit``s in the collection order. (Not
+    ``--dist loadgroup``: xdist 3.8 marks a group on the node id, which pytest 9.2 no longer
+    lets it change, so the groups are silently split; pytest-xdist issue 1386.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByUnit(LoadScopeScheduling):  # as xdist's own loadfile and loadgroup: a scope per unit
