@@ -21,8 +21,9 @@ $(DAGSTER_HOME)/dagster.yaml:
 demo: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/trade-platform demo
 
+# Two workers (pytest-xdist): each module's tests on one worker, the longest first (conftest.py).
 test: venv lint
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 2 --durations=15
 
 # ruff (pinned in the dev extra): lint rules and formatting, as pyproject.toml sets them.
 lint: venv

@@ -314,3 +314,49 @@ def overlapping_writes(found: list[Writing]) -> list[tuple[Writing, Writing]]:
         for b in found[i + 1 :]
         if a.run_id != b.run_id and a.days & b.days and a.start < b.end and b.start < a.end
     ]
+
+
+# --- `make test` on two workers (pytest-xdist's ``-n 2``) -------------------------------------
+
+SHARED_WORKER = {"system/test_kafka_": "kafka"}
+"""Modules whose tests run on one worker, by the start of their path: one Kafka broker (a JVM)."""
+LONGEST_FIRST = (
+    "system/test_scaleout.py",  # mostly waits for the backfill daemon's 30 s ticks
+    "system/test_crash_safety.py",
+    "system/test_large_file.py",
+    "kafka",
+    "system/test_daemon_and_webserver.py",
+)
+"""Handed to the workers first, so that neither is left with a long one at the end."""
+
+
+def worker_unit(nodeid: str) -> str:
+    """The tests that run on one worker, in order: a module's (its module-scoped fixtures, a
+    stack or a webserver, start once), or the modules' of ``SHARED_WORKER``."""
+    path = nodeid.split("::")[0].removeprefix("trade_platform_tests/")
+    return next((unit for start, unit in SHARED_WORKER.items() if path.startswith(start)), path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest units first; the order of the tests inside a module is kept (sort is stable)."""
+
+    def rank(item: pytest.Item) -> int:
+        unit = worker_unit(item.nodeid)
+        return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under ``-n``, each worker takes whole ``worker_unit``s in the collection order. (Not
+    ``--dist loadgroup``: xdist 3.8 marks a group on the node id, which pytest 9.2 no longer
+    lets it change, so the groups are silently split; pytest-xdist issue 1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):  # as xdist's own loadfile and loadgroup: a scope per unit
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_unit(nodeid)
+
+    config.option.loadscopereorder = False  # not by number of tests: the collection order
+    return ByUnit(config, log)
