@@ -28,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import debian  # noqa: E402
 from ui_stack import free_port  # noqa: E402
 
 POM = REPO / "deploy" / "kafka" / "pom.xml"
@@ -307,19 +308,7 @@ def _java() -> str:
 
 def _tool(name: str) -> str:
     """``java`` or ``mvn`` from PATH; as root, Debian's ``maven`` (it brings a JRE 17) when missing."""
-    found = shutil.which(name)
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError(f"{name} is missing; install Java 17+ and Maven: apt-get install -y maven")
-    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt, stdout=subprocess.DEVNULL)
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "maven"]
-    subprocess.run(install, check=True, env=apt, stdout=subprocess.DEVNULL)
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"apt-get installed maven but {name} is still missing")
-    return found
+    return debian.ensure(name, lambda: shutil.which(name), ("maven",))
 
 
 def _cluster_id() -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import debian  # noqa: E402
 from kafka_broker import KafkaBroker  # noqa: E402
 from ui_stack import free_port, wait_until_loaded  # noqa: E402
 
@@ -345,21 +346,9 @@ def _alive(pid: int) -> bool:
 
 def _debian_binary(name: str, pattern: str) -> str:
     """The binary from Debian's package, installing the packages with apt-get when missing."""
-    found = sorted(glob.glob(pattern)) or [shutil.which(name)]
-    if found[-1]:
-        return found[-1]
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError(
-            f"{name} is missing; install it with: apt-get install -y {' '.join(DEBIAN_PACKAGES)}"
-        )
-    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt, stdout=subprocess.DEVNULL)
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *DEBIAN_PACKAGES]
-    subprocess.run(install, check=True, env=apt, stdout=subprocess.DEVNULL)
-    found = sorted(glob.glob(pattern)) or [shutil.which(name)]
-    if not found[-1]:
-        raise RuntimeError(f"apt-get installed {' '.join(DEBIAN_PACKAGES)} but {name} is still missing")
-    return found[-1]
+    return debian.ensure(
+        name, lambda: (sorted(glob.glob(pattern)) or [shutil.which(name)])[-1], DEBIAN_PACKAGES
+    )
 
 
 def _wait(ready, what: str, log: Path, timeout: float = 60.0) -> None:

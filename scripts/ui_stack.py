@@ -22,6 +22,9 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import debian  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DAY = date(2024, 3, 1)
 CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")
@@ -138,21 +141,7 @@ def wait_until_loaded(url: str, process: subprocess.Popen, timeout: float, log: 
 
 def ensure_chromium() -> str:
     """The path of Debian's ``chromium``, installing it with apt-get when missing (as root)."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError(
-            "chromium is missing; install it with: apt-get install -y chromium fonts-liberation"
-        )
-    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *CHROMIUM_PACKAGES],
-        check=True,
-        env=apt,
-    )
-    return shutil.which("chromium") or "/usr/bin/chromium"
+    return debian.ensure("chromium", lambda: shutil.which("chromium"), CHROMIUM_PACKAGES)
 
 
 def _chromium(chromium: str, profile: Path, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess:
