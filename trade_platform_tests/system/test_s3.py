@@ -13,6 +13,7 @@ import s3fs
 from dagster import DagsterEventType, DagsterInstance
 
 from trade_platform.core.generate import generate_day, write_day
+from trade_platform.core.trace import trace
 from trade_platform.definitions import build_defs
 from trade_platform_tests.conftest import DAY, S3, TEST_RETRIES, settings_for
 
@@ -72,6 +73,18 @@ def test_a_partition_materializes_end_to_end_with_landing_and_lake_on_s3(s3: S3,
     assert list(completeness.metadata["unreadable"].value) == [
         f"trades/date={DAY}/trades-{DAY.replace('-', '')}-late.jsonl.gz"
     ]
+    # A trade traced on S3, its day's files only, and a rejected one with its codes.
+    kept, rejected = validated.row(0, named=True), records.row(0, named=True)
+    for row, outcome in ((kept, "validated"), (rejected, "dead-lettered")):
+        (found,) = [
+            r
+            for r in trace(
+                f"s3://{landed}/lake", f"s3://{landed}/landing", row["trade_id"], date.fromisoformat(DAY)
+            )
+            if r.source_row == row["_source_row"] and r.source_file == row["_source_file"]
+        ]
+        assert found.outcome == outcome and found.raw["trade_id"] == row["trade_id"]
+    assert found.dead_letter["error_codes"] == rejected["error_codes"]
 
 
 def test_a_rerun_on_s3_replaces_the_partition_and_leaves_no_stale_objects(s3: S3, landed: str, instance):
