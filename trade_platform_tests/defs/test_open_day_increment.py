@@ -8,11 +8,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from trade_platform.core.names import ALL, RAW_TRADES, TRADES_DLQ
+from trade_platform.core.names import ALL, INGESTED, RAW_TRADES, TRADES_DLQ
 from trade_platform_tests.conftest import DAY, Platform, trade, write_csv, write_jsonl
 
 BAD_INPUTS = Path(__file__).resolve().parents[1] / "bad_inputs"
@@ -36,18 +37,29 @@ def land_hostile_day(platform: Platform, folder: str) -> None:
     shutil.copytree(BAD_INPUTS, target)
 
 
-def full_run_of(platform: Platform, tmp_path: Path) -> tuple[Platform, dict]:
+def ingest(platform: Platform, day: str = DAY, tags: dict | None = None) -> None:
+    """The day's raw_trades, validated_trades and trades_dlq alone, without checks or marts."""
+    job = dg.define_asset_job("ingest_only", selection=dg.AssetSelection.assets(*INGESTED).without_checks())
+    defs = dg.Definitions.merge(platform.definitions(), dg.Definitions(jobs=[job]))
+    assert (
+        defs.resolve_job_def("ingest_only")
+        .execute_in_process(partition_key=day, instance=platform.instance, tags=tags)
+        .success
+    )
+
+
+def full_run_of(platform: Platform, tmp_path: Path, run=Platform.materialize) -> tuple[Platform, dict]:
     """The same landing zone materialized once, from nothing, into its own lake and instance; and
     the metadata of its raw_trades and trades_dlq materializations."""
     (tmp_path / "once" / "home").mkdir(parents=True)
     with DagsterInstance.local_temp(str(tmp_path / "once" / "home")) as instance:
         other = Platform(landing=platform.landing, lake=tmp_path / "once" / "lake", instance=instance)
-        other.materialize(raise_on_error=False)
+        run(other)
         return other, {asset: recorded(instance, asset) for asset in (RAW_TRADES, TRADES_DLQ)}
 
 
-def assert_same_lake(extended: Platform, once: Platform) -> None:
-    for asset in ALL:
+def assert_same_lake(extended: Platform, once: Platform, assets=ALL) -> None:
+    for asset in assets:
         mine, theirs = extended.partition_file(asset), once.partition_file(asset)
         if asset == TRADES_DLQ:
             assert pl.read_parquet(mine).drop(RUN_COLUMNS).equals(pl.read_parquet(theirs).drop(RUN_COLUMNS))
@@ -103,7 +115,7 @@ def test_a_changed_or_removed_file_new_corrections_or_a_new_first_occurrence_rea
 ):
     write_csv(platform.day_dir() / "b.csv", [trade("T-1")])
     write_csv(platform.day_dir() / "c.csv", [trade("T-2"), trade("T-5", price="-1")])
-    platform.materialize()
+    ingest(platform)
     write_csv(platform.day_dir() / "d.csv", [trade("T-3")])  # an added file, sorting last
     if change == "a stored file changed":
         write_csv(platform.day_dir() / "b.csv", [trade("T-1", price="2")])
@@ -118,11 +130,11 @@ def test_a_changed_or_removed_file_new_corrections_or_a_new_first_occurrence_rea
         write_csv(platform.day_dir() / "a.csv", [trade("T-2")])  # now the first T-2
     else:
         write_csv(platform.day_dir() / "a.csv", [trade("T-5")])  # the first clean T-5
-    platform.materialize()
+    ingest(platform)
     stored = pl.read_parquet(platform.partition_file("raw_trades"))  # a removed file is replayed
     assert files_read(platform) == stored["_source_file"].n_unique() >= 3
     if change.startswith("an earlier"):  # and the day is what a full run makes of it
-        assert_same_lake(platform, full_run_of(platform, tmp_path)[0])
+        assert_same_lake(platform, full_run_of(platform, tmp_path, ingest)[0], INGESTED)
 
 
 def test_an_added_file_sorting_among_the_stored_ones_is_read_alone_and_put_in_its_place(
@@ -130,30 +142,27 @@ def test_an_added_file_sorting_among_the_stored_ones_is_read_alone_and_put_in_it
 ):
     for partition in (0, 1):  # the files of two Kafka partitions interleave by name
         write_csv(platform.day_dir() / f"kafka-p{partition}-0001.csv", [trade(f"P{partition}-1")])
-    platform.materialize()
+    ingest(platform)
     write_csv(platform.day_dir() / "kafka-p0-0002.csv", [trade("P0-2"), trade("P0-3", price="-1")])
     write_csv(platform.day_dir() / "kafka-p1-0002.csv", [trade("P1-2"), trade("P0-1")])  # a later duplicate
-    platform.materialize()
+    ingest(platform)
     assert files_read(platform) == 2
-    assert_same_lake(platform, full_run_of(platform, tmp_path)[0])
+    assert_same_lake(platform, full_run_of(platform, tmp_path, ingest)[0], INGESTED)
     order = pl.read_parquet(platform.partition_file("raw_trades"))["_source_file"].to_list()
     assert order == sorted(order) and len(order) == 6
 
 
 def test_a_dlq_replay_or_a_full_rerun_tag_reads_the_day_whole(platform: Platform):
     write_csv(platform.day_dir() / "a.csv", [trade("T-1")])
-    platform.materialize()
+    ingest(platform)
     write_csv(platform.day_dir() / "b.csv", [trade("T-2")])
     platform.run_job("replay_dlq")
     assert files_read(platform) == 2
     write_csv(platform.day_dir() / "c.csv", [trade("T-3")])
-    job = platform.definitions().resolve_implicit_global_asset_job_def()
-    job.execute_in_process(
-        partition_key=DAY, instance=platform.instance, tags={"trade_platform/full_rerun": "true"}
-    )
+    ingest(platform, tags={"trade_platform/full_rerun": "true"})
     assert files_read(platform) == 3
     write_csv(platform.day_dir() / "d.csv", [trade("T-4")])
-    platform.materialize()
+    ingest(platform)
     assert files_read(platform) == 1
 
 
@@ -165,20 +174,20 @@ def test_a_record_rejected_as_in_the_future_is_judged_again_when_it_may_no_longe
     day = start.date().isoformat()
     end_of_day = datetime.combine(start.date(), datetime.max.time(), UTC)
     write_csv(platform.day_dir(day) / "a.csv", [trade("F-1", timestamp=utc(end_of_day))])
-    platform.materialize(day)
+    ingest(platform, day)
     write_csv(platform.day_dir(day) / "b.csv", [trade("F-2", timestamp=utc(start))])
-    platform.materialize(day)
+    ingest(platform, day)
     assert files_read(platform, day) == 1  # F-1 is still in the future
 
-    soon = datetime.now(UTC) + timedelta(seconds=10)
+    soon = datetime.now(UTC) + timedelta(seconds=5)
     write_csv(platform.day_dir(day) / "c.csv", [trade("F-3", timestamp=utc(soon))])
-    platform.materialize(day)  # F-3 lands in the future...
+    ingest(platform, day)  # F-3 lands in the future...
     assert (
         "F-3" not in pl.read_parquet(platform.partition_file("validated_trades", day))["trade_id"].to_list()
     )
     write_csv(platform.day_dir(day) / "d.csv", [trade("F-4", timestamp=utc(start))])
     time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.1)
-    platform.materialize(day)  # ... and is not any more: the day is read whole and F-3 accepted
+    ingest(platform, day)  # ... and is not any more: the day is read whole and F-3 accepted
     assert files_read(platform, day) == 4
     validated = pl.read_parquet(platform.partition_file("validated_trades", day))["trade_id"].to_list()
     assert "F-3" in validated and "F-1" not in validated
