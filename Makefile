@@ -21,12 +21,13 @@ $(DAGSTER_HOME)/dagster.yaml:
 demo: venv $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/trade-platform demo
 
-# Two workers (pytest-xdist): each module's tests on one worker, the longest first (conftest.py).
+# Three workers (pytest-xdist) on two cores: the scale-out module mostly waits for the backfill
+# daemon, so a third worker uses that time; each module whole on one worker, the longest first.
 # The tests' files go to tmpfs where the machine has one (their SQLite instances and lakes write
 # about 15% faster there): a folder per checkout, removed afterwards, whatever the result.
 TEST_TMP := $(if $(wildcard /dev/shm/.),/dev/shm/trade-platform-tests-$(shell printf %s '$(CURDIR)' | cksum | cut -d' ' -f1))
 test: venv lint
-	$(BIN)/python -m pytest -n 2 --durations=15 $(if $(TEST_TMP),--basetemp=$(TEST_TMP)); \
+	$(BIN)/python -m pytest -n 3 --durations=15 $(if $(TEST_TMP),--basetemp=$(TEST_TMP)); \
 	status=$$?; $(if $(TEST_TMP),rm -rf $(TEST_TMP);) exit $$status
 
 # ruff (pinned in the dev extra): lint rules and formatting, as pyproject.toml sets them.
