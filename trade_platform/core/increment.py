@@ -58,13 +58,17 @@ class StoredDay:
     """The stored day's sources, in path order."""
     added: tuple[LandingFile, ...]
 
+    @property
+    def interleaved(self) -> bool:
+        """Whether an added file sorts before a stored one (else every added record comes after
+        every stored one, and no first occurrence can change)."""
+        return min(f.relative_path for f in self.added) < self.sources[-1]
+
     def conflicts(self, validated: pl.DataFrame, dlq: pl.DataFrame) -> bool:
         """Whether the added rows (``validated`` and ``dlq``: the day's rows from the added files)
         change a first clean occurrence: an added duplicate whose accepted record comes later, or
         an added accepted record whose id a later stored DLQ record carries (a full run would make
         that one a duplicate too)."""
-        if min(f.relative_path for f in self.added) > self.sources[-1]:
-            return False  # every added record comes after every stored one
         duplicates = dlq.filter(pl.col("error_codes").list.contains(DlqCode.DUPLICATE_TRADE_ID.value))
 
         def later_in(stored: str, added: pl.DataFrame) -> int:

@@ -20,7 +20,7 @@ import polars as pl
 from upath import UPath
 
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
-from trade_platform.core.lake_layout import PARTITION_COLUMN, day_folder
+from trade_platform.core.lake_layout import PARTITION_COLUMN, partition_file
 from trade_platform.core.landing.files import CORRECTIONS, read_landing_files
 from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import DAILY_VOLUME, OHLCV, RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
@@ -105,21 +105,12 @@ def _day_scan(lake_url: str, asset: str, day: date | None) -> pl.LazyFrame | Non
     if day is None:
         with _reading(f"{lake_url} {asset}"):
             return Catalog.open(lake_url, f"SELECT * FROM {asset}").tables.get(asset)
-    folder = UPath(lake_url) / asset / day_folder(day)
-    with _reading(str(folder)):
-        if not folder.exists():
+    path = partition_file(UPath(lake_url) / asset, day)
+    with _reading(str(path)):
+        if not path.exists():
             return None
-        files = [folder.fs.unstrip_protocol(f) for f in sorted(folder.fs.glob(f"{folder.path}/*.parquet"))]
-    if not files:
-        return None
-    options = polars_storage_options(folder)
-    return pl.concat(
-        [
-            pl.scan_parquet(f, storage_options=options).with_columns(pl.lit(day).alias(PARTITION_COLUMN))
-            for f in files
-        ],
-        how="diagonal_relaxed",
-    )
+    scan = pl.scan_parquet(str(path), storage_options=polars_storage_options(path))
+    return scan.with_columns(pl.lit(day).alias(PARTITION_COLUMN))
 
 
 def _matching(lake_url: str, asset: str, day: date | None, condition: pl.Expr) -> pl.DataFrame:

@@ -154,7 +154,7 @@ def build_ingest_assets(
                 if increment is not None:
                     sources = list(increment.added)
                     summary = ingest(sources, increment.accepted_ids)
-                    if increment.conflicts(*_day_rows(spill, day)):
+                    if increment.interleaved and increment.conflicts(*_day_rows(spill, day)):
                         context.log.info(f"{day}: an added file changes which record of an id is first")
                         spill.rollback(mark)
                         increment = None
