@@ -15,6 +15,7 @@ from datetime import date, time
 from functools import partial
 
 from trade_platform import setting_values as values
+from trade_platform.core.alerts.targets import AlertTargets
 from trade_platform.core.pseudonymise import PiiKey
 
 LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
@@ -48,6 +49,11 @@ KAFKA_BUFFER_BYTES_ENV = KAFKA_PREFIX + "BUFFER_BYTES"
 KAFKA_BATCH_SECONDS_ENV = KAFKA_PREFIX + "BATCH_SECONDS"
 """Retired (a 5 s batch made up to 69,000 files a day): refused at load, naming its successor."""
 KAFKA_TIMEOUT_ENV = KAFKA_PREFIX + "TIMEOUT_SECONDS"
+ALERT_WEBHOOK_URL_ENV = "TRADE_PLATFORM_ALERT_WEBHOOK_URL"
+ALERT_SMTP_URL_ENV = "TRADE_PLATFORM_ALERT_SMTP_URL"
+ALERT_EMAIL_TO_ENV = "TRADE_PLATFORM_ALERT_EMAIL_TO"
+UI_URL_ENV = "TRADE_PLATFORM_UI_URL"
+ALERT_VARIABLES = (ALERT_WEBHOOK_URL_ENV, ALERT_SMTP_URL_ENV, ALERT_EMAIL_TO_ENV, UI_URL_ENV)
 VARIABLES = (
     LANDING_URL_ENV, LAKE_URL_ENV, START_DATE_ENV, OHLCV_INTERVALS_ENV, MAX_RETRIES_ENV,
     RETRY_DELAY_ENV, SPILL_BUDGET_ENV, FRESHNESS_DEADLINE_ENV, SCHEDULE_TIME_ENV,
@@ -55,7 +61,7 @@ VARIABLES = (
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
     PII_KEY_FILE_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
     KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_BYTES_ENV, KAFKA_ROTATE_SECONDS_ENV, KAFKA_BUFFER_BYTES_ENV,
-    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
+    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV, *ALERT_VARIABLES,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
 is a librdkafka setting (``KafkaSettings.client_config``)."""
@@ -211,6 +217,8 @@ class Settings:
     glue_database: str | None = None
     """The AWS Glue database that registers every asset and partition (``core.glue.catalog``); None: no Glue."""
     pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
+    alerts: AlertTargets = field(default_factory=AlertTargets)
+    """Where failures are reported (``defs/alerts``); none by default."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -249,6 +257,7 @@ class Settings:
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
             glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
             pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)}),
+            alerts=AlertTargets.configured({name: env.text(name, "") for name in ALERT_VARIABLES}),
             gates=QualityGates(
                 holidays=env.parse(HOLIDAYS_ENV, frozenset(), values.days),
                 dlq_warn_rate=env.parse(DLQ_WARN_RATE_ENV, DEFAULT_DLQ_WARN_RATE, RATE),
