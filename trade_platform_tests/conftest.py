@@ -47,6 +47,10 @@ ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
     "TRADE_PLATFORM_RETENTION": "landing=30, raw_trades=90,trades_dlq=365",
     "TRADE_PLATFORM_GLUE_DATABASE": " trade_lake ",
     "TRADE_PLATFORM_PII_KEY": " test-environment-pii-key-0123456789abcdef ",
+    "TRADE_PLATFORM_ALERT_WEBHOOK_URL": "https://hooks.example.com/services/T0/B0/token",
+    "TRADE_PLATFORM_ALERT_SMTP_URL": "smtps://alerts:secret@mail.example.com:465",
+    "TRADE_PLATFORM_ALERT_EMAIL_TO": "ops@example.com, desk@example.com",
+    "TRADE_PLATFORM_UI_URL": "https://dagster.example.com/",
 }
 
 

@@ -4,6 +4,7 @@ from datetime import date, time
 
 import pytest
 
+from trade_platform.core.alerts.targets import AlertTargets
 from trade_platform.core.pseudonymise import PiiKey
 from trade_platform.settings import QualityGates, Settings
 from trade_platform_tests.conftest import ENVIRONMENT
@@ -27,6 +28,12 @@ def test_every_variable_is_read_into_one_settings_object():
         retention={"landing": 30, "raw_trades": 90, "trades_dlq": 365},
         glue_database="trade_lake",
         pii_key=PiiKey(b"test-environment-pii-key-0123456789abcdef"),
+        alerts=AlertTargets(
+            webhook_url="https://hooks.example.com/services/T0/B0/token",
+            smtp_url="smtps://alerts:secret@mail.example.com:465",
+            email_to=("ops@example.com", "desk@example.com"),
+            ui_url="https://dagster.example.com",
+        ),
     )
 
 
@@ -57,6 +64,10 @@ def test_unset_and_blank_variables_take_the_embedded_defaults():
         ("TRADE_PLATFORM_RETENTION", "raw_trades=ninety"),
         ("TRADE_PLATFORM_RETENTION", "raw_trades"),
         ("TRADE_PLATFORM_RETENTION", "raw_trades=90,raw_trades=30"),
+        ("TRADE_PLATFORM_ALERT_WEBHOOK_URL", "hooks.example.com/token"),
+        ("TRADE_PLATFORM_ALERT_SMTP_URL", "mail.example.com:25"),
+        ("TRADE_PLATFORM_ALERT_EMAIL_TO", "ops"),
+        ("TRADE_PLATFORM_UI_URL", "dagster.example.com"),
     ],
 )
 def test_a_bad_value_is_a_clear_error_naming_its_variable(name: str, bad: str):

@@ -19,6 +19,8 @@ from upath import UPath
 
 from trade_platform import settings as settings_module
 from trade_platform.core import marts
+from trade_platform.core.alerts.messages import CHECK_FAILED, Alert
+from trade_platform.core.alerts.targets import credentials, where
 from trade_platform.core.kafka.client import consumer
 from trade_platform.core.names import RETENTION_LAYERS
 from trade_platform.core.quality.marts import candle_reports
@@ -37,6 +39,8 @@ SECRETS = {
     settings_module.PII_KEY_ENV,
     settings_module.CELERY_BROKER_URL_ENV,
     settings_module.CELERY_BACKEND_URL_ENV,
+    settings_module.ALERT_WEBHOOK_URL_ENV,
+    settings_module.ALERT_SMTP_URL_ENV,
 }
 NEAR_MISSES = [
     "0", "1", "-1", "7", "60", "1.5", ".5", "1e3", "nan", "inf", "١٢", "１２", "1_000", "+5", "0x10",
@@ -47,6 +51,7 @@ NEAR_MISSES = [
     "raw_trades=0", "s3://bucket/lake", "s3://Bad_Bucket/x", "s3://", "file:///tmp/x", "gs://b/x",
     "./data/lake", "s3:bucket", "redis://127.0.0.1:6379/0", "redis://h:99999/0", "foo://x", "rpc://",
     "amqp://u:p@h//", "host:9092", "h1:9092,h2:9093", "host:0", "[::1]:9092", "PLAINTEXT://h:9092",
+    "http://h/x", "https://h:0/", "smtp://u:p@h:25", "smtps://h", "ops@example.com", "ftp://h", "http://[::1]:3000",
     ".", "..", "trades", "SASL_SSL", "plaintext", "6000", "a" * 31, "k" * 32, "x" * 300, "\t", "a\nb",
 ]  # fmt: skip
 DATES = st.dates(date(1900, 1, 1), date(2200, 1, 1)).map(date.isoformat)
@@ -114,6 +119,14 @@ def use(loaded: Settings) -> None:
     consumer(kafka if kafka.bootstrap_servers else replace(kafka, bootstrap_servers="127.0.0.1:9")).close()
     if loaded.pii_key:
         loaded.pii_key.tokens(pl.Series(["account-1"]))
+    alerts = loaded.alerts
+    alert = Alert(
+        CHECK_FAILED, "ohlcv check ohlcv_invariants (ERROR)", "2026-11-20", f"{alerts.ui_url}/runs/1"
+    )
+    alert.webhook_json()
+    alert.email("trade-platform@localhost", alerts.email_to)
+    for url in filter(None, (alerts.webhook_url, alerts.smtp_url)):
+        assert where(url).partition("://")[2] and credentials(url) != ("", "")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -33,13 +33,11 @@ def deliver(
     """Send ``alert`` to the webhook and the recipients that ``targets`` name; True when every
     target took it. Never raises."""
     sends: list[tuple[str, Callable[[], None], tuple[str, ...]]] = []
-    if targets.webhook_url:
-        url = targets.webhook_url
-        sends.append((f"webhook {where(url)}", lambda: post_webhook(url, alert), (url,)))
-    if targets.smtp_url and targets.email_to:
-        url, to = targets.smtp_url, targets.email_to
-        secrets = (url, *(credentials(url) or ())[1:])
-        sends.append((f"email via {where(url)}", lambda: send_email(url, to, alert), secrets))
+    if webhook := targets.webhook_url:
+        sends.append((f"webhook {where(webhook)}", lambda: post_webhook(webhook, alert), (webhook,)))
+    if (smtp := targets.smtp_url) and targets.email_to:
+        secrets = (smtp, *(credentials(smtp) or ())[1:])
+        sends.append((f"email via {where(smtp)}", lambda: send_email(smtp, targets.email_to, alert), secrets))
     delivered = True
     for target, send, secrets in sends:
         delivered &= _with_retries(
