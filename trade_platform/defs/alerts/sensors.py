@@ -2,9 +2,9 @@
 run, ``check_failure_alert_sensor`` each failed ERROR-severity check evaluation (freshness
 violations and a DLQ rate above its error gate among them).
 
-Each follows the event log with a cursor the daemon stores after every tick, so a restart goes
-on where it stopped and no event is reported twice; a sensor's first tick starts from the
-newest event (enabling alerts does not report the past). Delivery is retried and logged by
+Each follows the runs' status changes with a cursor the daemon stores after every tick, so a
+restart goes on where it stopped and no event is reported twice; a sensor's first tick starts
+from the newest run (enabling alerts does not report the past). Delivery is retried and logged by
 ``core.alerts.delivery``, never raised, so a target that is down fails neither a tick nor a run.
 """
 
@@ -13,10 +13,7 @@ from __future__ import annotations
 import time
 
 from dagster import (
-    AssetCheckSeverity,
-    DagsterEventType,
     DefaultSensorStatus,
-    EventRecordsFilter,
     RunFailureSensorContext,
     SensorDefinition,
     SensorEvaluationContext,
@@ -27,11 +24,11 @@ from dagster import (
 
 from trade_platform.core.alerts.delivery import deliver
 from trade_platform.core.alerts.targets import AlertTargets
+from trade_platform.defs.alerts.evaluations import Cursor, failed_checks
 from trade_platform.defs.alerts.messages import check_alert, run_alert
 
 INTERVAL_SECONDS = 15
 """How soon after an event its alert goes out, at most (plus the daemon's own loop)."""
-EVENTS_PER_TICK = 100
 TICK_BUDGET_SECONDS = 20.0
 """A tick stops taking new events after this long (a slow target retries), well within the
 daemon's 60 s limit on a sensor's evaluation; the rest goes out on the next tick."""
@@ -64,27 +61,22 @@ def build_check_failure_alert_sensor(targets: AlertTargets) -> SensorDefinition:
         "linking to the check's page.",
     )
     def check_failure_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
-        storage = context.instance.event_log_storage
         if context.cursor is None:
-            newest = storage.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION), 1)
-            context.update_cursor(str(newest[0].storage_id if newest else 0))
-            return SkipReason("alerting on check evaluations from now on")
-        records = storage.get_event_records(
-            EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=int(context.cursor)),
-            limit=EVENTS_PER_TICK,
-            ascending=True,
-        )
+            context.update_cursor(Cursor.now(context.instance).serialize())
+            return SkipReason("alerting on the check evaluations of runs that finish from now on")
         started, sent = time.monotonic(), 0
-        for record in records:
+        for found in failed_checks(context.instance, Cursor.parse(context.cursor)):
+            if isinstance(found, Cursor):
+                context.update_cursor(found.serialize())
+                if time.monotonic() - started > TICK_BUDGET_SECONDS:
+                    break
+                continue
+            alert = check_alert(found.evaluation, found.run_id, found.tags, targets.ui_url)
+            deliver(alert, targets, context.log)
+            context.update_cursor(found.cursor.serialize())
+            sent += 1
             if time.monotonic() - started > TICK_BUDGET_SECONDS:
                 break
-            evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
-            if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
-                run = context.instance.get_run_by_id(record.run_id) if record.run_id else None
-                alert = check_alert(evaluation, record.run_id, run.tags if run else {}, targets.ui_url)
-                deliver(alert, targets, context.log)
-                sent += 1
-            context.update_cursor(str(record.storage_id))
-        return SkipReason(f"{sent} alert(s) for {len(records)} check evaluation(s)")
+        return SkipReason(f"{sent} alert(s) sent")
 
     return check_failure_alert_sensor
