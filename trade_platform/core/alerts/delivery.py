@@ -18,7 +18,7 @@ from trade_platform.core.alerts.targets import AlertTargets, credentials, where
 
 ATTEMPTS = 3
 FIRST_DELAY_SECONDS = 1.0
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 5.0
 SMTP_PORTS = {"smtp": 25, "smtps": 465}
 
 

@@ -29,7 +29,7 @@ from trade_platform.defs.alerts.messages import check_alert, run_alert
 
 INTERVAL_SECONDS = 15
 """How soon after an event its alert goes out, at most (plus the daemon's own loop)."""
-TICK_BUDGET_SECONDS = 20.0
+TICK_BUDGET_SECONDS = 15.0
 """A tick stops taking new events after this long (a slow target retries), well within the
 daemon's 60 s limit on a sensor's evaluation; the rest goes out on the next tick."""
 
