@@ -12,6 +12,8 @@ from dagster import DagsterInstance, SensorDefinition, build_sensor_context
 from trade_platform.core.alerts.targets import AlertTargets
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
+from trade_platform.defs.alerts import sensors as sensors_module
+from trade_platform.defs.alerts.evaluations import Cursor
 from trade_platform.defs.alerts.messages import CHECK_KINDS
 from trade_platform.defs.freshness.checks import expected_partition
 from trade_platform.settings import QualityGates, Settings
@@ -116,3 +118,27 @@ def test_a_failed_run_is_alerted_once_naming_its_failed_step(tmp_path, landing, 
     )
     assert any(line.startswith("step ingest_trades: ") and "no PII key" in line for line in lines)
     assert lines[-1] == f"UI: {UI}/runs/{result.run_id}"
+
+
+def test_a_tick_out_of_time_stops_inside_a_run_and_the_next_goes_on_without_repeating(
+    tmp_path, landing, instance, monkeypatch
+):
+    monkeypatch.setattr(sensors_module, "TICK_BUDGET_SECONDS", -1.0)  # every tick stops after one alert
+    with webhook() as hook:
+        targets = AlertTargets(webhook_url=hook.url, ui_url=UI)
+        defs = build_defs(settings_for(landing, tmp_path / "lake", alerts=targets))
+        sensors = Sensors(defs, instance)
+        sensors.tick()
+        start = Cursor.parse(sensors.cursors["check_failure_alert_sensor"])
+        defs.resolve_job_def("trades_daily_job").execute_in_process(partition_key=DAY, instance=instance)
+        progress = []
+        for _ in range(6):
+            sensors.tick()
+            progress.append(Cursor.parse(sensors.cursors["check_failure_alert_sensor"]))
+    # landing_completeness and three freshness checks fail at ERROR (the DLQ rate only warns).
+    assert [(cursor.after, cursor.done) for cursor in progress[:4]] == [
+        (start.after, n) for n in (1, 2, 3, 4)
+    ]
+    assert progress[4].after > start.after and progress[4].done == 0 and progress[5] == progress[4]
+    headlines = [text.splitlines()[0] for text in hook.texts()]
+    assert len(headlines) == len(set(headlines)) == 4
