@@ -55,12 +55,11 @@ class FailedCheck:
     run_id: str
     tags: dict[str, str]
     """The run's tags (its partition or partition range)."""
-    cursor: Cursor
-    """Where the sensor stands once this evaluation is reported."""
 
 
-def failed_checks(instance: DagsterInstance, cursor: Cursor) -> Iterator[FailedCheck | Cursor]:
-    """Each failed ERROR evaluation after ``cursor``; after each run, the cursor past it."""
+def failed_checks(instance: DagsterInstance, cursor: Cursor) -> Iterator[tuple[FailedCheck | None, Cursor]]:
+    """Each failed ERROR evaluation after ``cursor`` with the cursor once it is reported, and
+    after each run (None) the cursor past it."""
     changes = sorted(
         (
             record
@@ -88,6 +87,6 @@ def failed_checks(instance: DagsterInstance, cursor: Cursor) -> Iterator[FailedC
         skip = cursor.done
         run = instance.get_run_by_id(run_id) if failed[skip:] else None
         for index, evaluation in enumerate(failed[skip:], start=skip + 1):
-            yield FailedCheck(evaluation, run_id, dict(run.tags) if run else {}, Cursor(cursor.after, index))
+            yield FailedCheck(evaluation, run_id, dict(run.tags) if run else {}), Cursor(cursor.after, index)
         cursor = Cursor(change.storage_id)
-        yield cursor
+        yield None, cursor

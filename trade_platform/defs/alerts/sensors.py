@@ -65,16 +65,15 @@ def build_check_failure_alert_sensor(targets: AlertTargets) -> SensorDefinition:
             context.update_cursor(Cursor.now(context.instance).serialize())
             return SkipReason("alerting on the check evaluations of runs that finish from now on")
         started, sent = time.monotonic(), 0
-        for found in failed_checks(context.instance, Cursor.parse(context.cursor)):
-            if isinstance(found, Cursor):
-                context.update_cursor(found.serialize())
-                if time.monotonic() - started > TICK_BUDGET_SECONDS:
-                    break
-                continue
-            alert = check_alert(found.evaluation, found.run_id, found.tags, targets.ui_url)
-            deliver(alert, targets, context.log)
-            context.update_cursor(found.cursor.serialize())
-            sent += 1
+        for failed, cursor in failed_checks(context.instance, Cursor.parse(context.cursor)):
+            if failed:
+                deliver(
+                    check_alert(failed.evaluation, failed.run_id, failed.tags, targets.ui_url),
+                    targets,
+                    context.log,
+                )
+                sent += 1
+            context.update_cursor(cursor.serialize())
             if time.monotonic() - started > TICK_BUDGET_SECONDS:
                 break
         return SkipReason(f"{sent} alert(s) sent")
