@@ -77,6 +77,10 @@ def test_the_daemon_alerts_once_per_failed_run_and_error_check_retrying_a_failed
             assert not run.success
             wait_for("6 alerts", lambda: len(hook.accepted) >= 6, log=tmp_path / "daemon.log")
             wait_for("6 emails", lambda: len(mailbox.messages) >= 6, log=tmp_path / "daemon.log")
+            # The cursor is stored when a tick ends: the daemon goes on ticking (and sends nothing
+            # again) before it is stopped, so that no tick is cut short.
+            ticks = finished_ticks(instance)
+            wait_for("another tick", lambda: all(n > ticks[s] for s, n in finished_ticks(instance).items()))
         ticks = finished_ticks(instance)
         with ui_stack.running_daemon(env, tmp_path / "daemon-restarted.log"):
             wait_for(
