@@ -18,6 +18,7 @@ from dagster import (
 from trade_platform.core import marts
 from trade_platform.core.names import DAILY_VOLUME, OHLCV
 from trade_platform.core.storage import storage_errors
+from trade_platform.lib.asset_labels import labels
 from trade_platform.lib.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE, schema_metadata
 from trade_platform.lib.partition_locks import holding_days
 from trade_platform.lib.policies import StepSettings
@@ -33,8 +34,8 @@ def build_mart_assets(
         partitions_def=partitions,
         backfill_policy=backfill_policy,
         group_name="trades",
-        kinds={"polars"},
         metadata=schema_metadata(OHLCV_TYPE),
+        **labels(OHLCV),
     )
     def ohlcv(
         context: AssetExecutionContext,
@@ -55,8 +56,8 @@ def build_mart_assets(
         partitions_def=partitions,
         backfill_policy=backfill_policy,
         group_name="trades",
-        kinds={"polars"},
         metadata=schema_metadata(DAILY_VOLUME_TYPE),
+        **labels(DAILY_VOLUME),
     )
     def daily_volume(
         context: AssetExecutionContext, step_settings: StepSettings, validated_trades: pl.LazyFrame
