@@ -3,12 +3,16 @@ column described, owners and tags, one backfill policy, targets that read as nam
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
-from dagster import AssetKey, BackfillPolicy
+from dagster import AssetKey, AssetRecordsFilter, BackfillPolicy
 
 from trade_platform.core import names
+from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
 from trade_platform.settings import Settings
+from trade_platform_tests.conftest import DAY
 
 TAGS = {
     "raw_trades": {"layer": "raw", "pii": "true"},
@@ -69,3 +73,33 @@ def test_every_sensor_and_schedule_targets_a_job_the_ui_names(repository):
     assert anonymous == {}
     assert targets["freshness_sensor"] == {"freshness_checks_job"}
     assert targets["landing_sensor"] == targets["daily_schedule"] == {"trades_daily_job"}
+
+
+def test_each_day_of_a_range_run_records_its_marts_candles_symbols_notional_and_trade_times(platform):
+    days = [DAY, (date.fromisoformat(DAY) + timedelta(days=1)).isoformat()]
+    for day, symbols in zip(days, (4, 6), strict=True):
+        write_day(
+            generate_day(date.fromisoformat(day), 400, seed=2, n_symbols=symbols), str(platform.landing)
+        )
+    platform.materialize(days[0], until=days[1])
+
+    def metadata(asset: str, day: str) -> dict:
+        [record] = platform.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[day]), limit=1
+        ).records
+        return {key: entry.value for key, entry in record.asset_materialization.metadata.items()}
+
+    for day, symbols in zip(days, (4, 6), strict=True):
+        validated, candles, volume = (metadata(a, day) for a in ("validated_trades", "ohlcv", "daily_volume"))
+        trades = platform.read("validated_trades", day)
+        assert candles["candles_1m"] >= candles["candles_5m"] >= candles["candles_1h"] >= symbols
+        assert (
+            candles["candles_1m"] + candles["candles_5m"] + candles["candles_1h"]
+            == candles["dagster/row_count"]
+        )
+        assert candles["symbols"] == volume["symbols"] == symbols == len(volume["symbol_list"])
+        assert volume["total_notional"] == pytest.approx((trades["price"] * trades["quantity"]).sum())
+        for mart in (candles, volume):
+            assert mart["first_trade_time"] == trades["timestamp"].min().timestamp()
+            assert mart["last_trade_time"] == trades["timestamp"].max().timestamp()
+        assert "symbols" not in validated
