@@ -38,6 +38,20 @@ def _as_received(field: str, metadata: dict):
     )
 
 
+def _source_file():
+    return pa.Field(
+        alias="_source_file",
+        description="the landing file it came from, relative to the landing root",
+        metadata=_INTERNAL,
+    )
+
+
+def _source_row(**checks):
+    where = "its line in that file (CSV/JSONL: where the record starts) or its row (Parquet), from 1"
+    unreadable = " (null: the whole file was unreadable)" if checks.get("nullable") else ""
+    return pa.Field(alias="_source_row", description=where + unreadable, metadata=_INTERNAL, **checks)
+
+
 def _from_kafka(alias: str, what: str):
     """Kafka provenance: only records consumed from Kafka carry it (``core.kafka``)."""
     return pa.Field(
@@ -65,17 +79,8 @@ class RawTrades(pa.DataFrameModel):
         description="trader identifier in clear, as received (PII; null: the file has none)",
         metadata=_PII,
     )
-    source_file: str = pa.Field(
-        alias="_source_file",
-        description="the landing file the record came from, path relative to the landing root",
-        metadata=_INTERNAL,
-    )
-    source_row: pl.Int64 = pa.Field(
-        alias="_source_row",
-        ge=1,
-        description="where in that file: the line a CSV/JSONL record starts on, or the Parquet row (from 1)",
-        metadata=_INTERNAL,
-    )
+    source_file: str = _source_file()
+    source_row: pl.Int64 = _source_row(ge=1)
     raw_record: str = pa.Field(
         alias="_raw_record",
         nullable=True,
@@ -125,17 +130,8 @@ class ValidatedTrades(pa.DataFrameModel):
     trader_id: str = pa.Field(
         nullable=True, str_matches=TOKEN_PATTERN, description=_TOKEN.format("trader_id"), metadata=_PII
     )
-    source_file: str = pa.Field(
-        alias="_source_file",
-        description="the landing file the trade came from, relative to the landing root",
-        metadata=_INTERNAL,
-    )
-    source_row: pl.Int64 = pa.Field(
-        alias="_source_row",
-        ge=1,
-        description="its line (CSV/JSONL) or row (Parquet) in that file",
-        metadata=_INTERNAL,
-    )
+    source_file: str = _source_file()
+    source_row: pl.Int64 = _source_row(ge=1)
     date: pl.Date = pa.Field(description=_DATE, metadata=_PUBLIC)
 
     class Config:
@@ -177,17 +173,8 @@ class TradesDlq(pa.DataFrameModel):
     error: str = pa.Field(
         description="the reasons in words, one per code (PII: may quote the values received)", metadata=_PII
     )
-    source_file: str = pa.Field(
-        alias="_source_file",
-        description="the landing file it came from, relative to the landing root",
-        metadata=_INTERNAL,
-    )
-    source_row: pl.Int64 = pa.Field(
-        alias="_source_row",
-        nullable=True,
-        description="its line (CSV/JSONL) or row (Parquet) in that file (null: the whole file was unreadable)",
-        metadata=_INTERNAL,
-    )
+    source_file: str = _source_file()
+    source_row: pl.Int64 = _source_row(nullable=True)
     run_id: str = pa.Field(description="the Dagster run that rejected it", metadata=_INTERNAL)
     rejected_at: UtcTimestamp = pa.Field(
         description="when that run judged it, UTC, microseconds", metadata=_INTERNAL
