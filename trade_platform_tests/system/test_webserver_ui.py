@@ -221,17 +221,37 @@ mutation ($params: ExecutionParams!) {
 }
 """
 RUN_STATUS = "query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"
+PARTITION = """
+query ($day: String!) {
+  partitionSetOrError(
+    repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "trade_platform"}
+    partitionSetName: "trades_checks_job_partition_set"
+  ) {
+    ... on PartitionSet {
+      partition(partitionName: $day) {
+        runConfigOrError { ... on PartitionRunConfig { yaml } }
+        tagsOrError { ... on PartitionTags { results { key value } } }
+      }
+    }
+  }
+}
+"""
 
 
 def test_a_launched_trades_checks_job_run_re_checks_a_changed_day_without_materializing_it(
     materialized, client, asset_facts
 ):
-    """As the Launchpad launches the job for a day; the daemon dequeues it. Runs last in this
-    module: it changes the stored day."""
+    """Launched as the Launchpad launches the job for a day; the daemon dequeues it. Runs last
+    in this module: it changes the stored day."""
     workdir, env = materialized
     stored = Path(env["TRADE_PLATFORM_LAKE_URL"]) / "validated_trades" / f"date={DAY}" / "part-0.parquet"
     trades = pl.read_parquet(stored)
     pl.concat([trades, trades.head(1)]).write_parquet(stored)  # a repeated trade_id
+    # What the Launchpad reads when the day is picked: the run config and tags of its partition.
+    partition = query(client, PARTITION, day=DAY)["partitionSetOrError"]["partition"]
+    assert partition["runConfigOrError"]["yaml"].strip() == "{}"
+    tags = partition["tagsOrError"]["results"]
+    assert {"key": "dagster/partition", "value": DAY} in tags
     params = {
         "selector": {
             "repositoryLocationName": "trade_platform",
@@ -239,7 +259,7 @@ def test_a_launched_trades_checks_job_run_re_checks_a_changed_day_without_materi
             "jobName": "trades_checks_job",
         },
         "runConfigData": {},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": DAY}]},
+        "executionMetadata": {"tags": tags},
     }
     with ui_stack.running_daemon(env, workdir / "daemon.log"):
         launched = query(client, LAUNCH, params=params)["launchRun"]
