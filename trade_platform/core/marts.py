@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import partial
 
 import polars as pl
@@ -120,3 +121,31 @@ def daily_volume_plan(validated: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
         .select(DAILY_VOLUME_COLUMNS)
         .sort(DAILY_VOLUME_ORDER)
     )
+
+
+SYMBOLS_LISTED = 50
+"""How many symbols a mart's materialization lists by name (all of them are counted)."""
+
+
+def ohlcv_summary(candles: pl.DataFrame, intervals: Sequence[str]) -> dict:
+    """A day's candles at a glance: how many per configured interval (``candles_1m``: one
+    number per key, so the UI plots each over the partitions), and the symbols."""
+    counts = dict(candles.group_by("interval").len().iter_rows())
+    return {**{f"candles_{i}": counts.get(i, 0) for i in intervals}, **_symbols(candles)}
+
+
+def daily_volume_summary(rows: pl.DataFrame) -> dict:
+    """A day's volume at a glance: the symbols and the day's notional over all of them."""
+    return {**_symbols(rows), "total_notional": float(rows["notional"].sum())}
+
+
+def _symbols(frame: pl.DataFrame) -> dict:
+    symbols = frame["symbol"].unique().sort()
+    return {"symbols": symbols.len(), "symbol_list": symbols.head(SYMBOLS_LISTED).to_list()}
+
+
+def trade_time_range(validated: pl.LazyFrame) -> tuple[datetime | None, datetime | None]:
+    """The first and last trade time (UTC) of ``validated``; None for a day without trades.
+    One column of the day's file: a cheap read beside the aggregation."""
+    row = validated.select(pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last"))
+    return row.collect().row(0)

@@ -19,60 +19,91 @@ from trade_platform.core.validation import EXCHANGE_PATTERN, SIDES, SYMBOL_PATTE
 
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
 KafkaTimestamp = Annotated[pl.Datetime, "ms", "UTC"]
-_KAFKA = {"classification": "internal"}
+_PUBLIC = {"classification": "public"}
+_INTERNAL = {"classification": "internal"}
+_PII = {"classification": "pii"}
+
+# Every column has a description: the UI's Columns panel, the SQL tables and Glue show it.
+_DATE = "partition day, UTC: the day of the trades' timestamp"
+_LANDING_DAY = "partition day, UTC: the landing folder date=D the record was read from"
+_TOKEN = "HMAC-SHA256 token (64 hex digits, keyed by the PII key) of the {} received; null: none received"
+_PRICE = "price per unit, in the instrument's quote currency"
+
+
+def _as_received(field: str, metadata: dict):
+    return pa.Field(
+        nullable=True,
+        description=f"{field} as received, text (null: missing in the record)",
+        metadata=metadata,
+    )
+
+
+def _source_file():
+    return pa.Field(
+        alias="_source_file",
+        description="the landing file it came from, relative to the landing root",
+        metadata=_INTERNAL,
+    )
+
+
+def _source_row(**checks):
+    where = "its line in that file (CSV/JSONL: where the record starts) or its row (Parquet), from 1"
+    unreadable = " (null: the whole file was unreadable)" if checks.get("nullable") else ""
+    return pa.Field(alias="_source_row", description=where + unreadable, metadata=_INTERNAL, **checks)
+
+
+def _from_kafka(alias: str, what: str):
+    """Kafka provenance: only records consumed from Kafka carry it (``core.kafka``)."""
+    return pa.Field(
+        alias=alias, nullable=True, description=f"{what} (null: not from Kafka)", metadata=_INTERNAL
+    )
 
 
 class RawTrades(pa.DataFrameModel):
     """Every landed record as received (text), with provenance; unknown extra columns are kept."""
 
-    trade_id: str = pa.Field(nullable=True, metadata={"classification": "internal"})
-    symbol: str = pa.Field(nullable=True, metadata={"classification": "public"})
-    side: str = pa.Field(nullable=True, metadata={"classification": "internal"})
-    price: str = pa.Field(nullable=True, metadata={"classification": "internal"})
-    quantity: str = pa.Field(nullable=True, metadata={"classification": "internal"})
-    timestamp: str = pa.Field(
-        nullable=True,
-        description="as received: ISO-8601 text or epoch",
-        metadata={"classification": "internal"},
-    )
-    exchange: str = pa.Field(nullable=True, metadata={"classification": "public"})
+    trade_id: str = _as_received("trade id", _INTERNAL)
+    symbol: str = _as_received("instrument symbol", _PUBLIC)
+    side: str = _as_received("buy or sell, any case,", _INTERNAL)
+    price: str = _as_received("price per unit", _INTERNAL)
+    quantity: str = _as_received("units traded", _INTERNAL)
+    timestamp: str = _as_received("trade time (ISO-8601 with any offset, or epoch)", _INTERNAL)
+    exchange: str = _as_received("venue code", _PUBLIC)
     account_id: str = pa.Field(
-        nullable=True, description="optional; as received", metadata={"classification": "pii"}
+        nullable=True,
+        description="account identifier in clear, as received (PII; null: the file has none)",
+        metadata=_PII,
     )
     trader_id: str = pa.Field(
-        nullable=True, description="optional; as received", metadata={"classification": "pii"}
+        nullable=True,
+        description="trader identifier in clear, as received (PII; null: the file has none)",
+        metadata=_PII,
     )
-    source_file: str = pa.Field(
-        alias="_source_file",
-        description="path relative to the landing root",
-        metadata={"classification": "internal"},
-    )
-    source_row: pl.Int64 = pa.Field(
-        alias="_source_row",
-        ge=1,
-        description="line (CSV/JSONL) or row (Parquet)",
-        metadata={"classification": "internal"},
-    )
+    source_file: str = _source_file()
+    source_row: pl.Int64 = _source_row(ge=1)
     raw_record: str = pa.Field(
         alias="_raw_record",
         nullable=True,
-        description="the record as received",
-        metadata={"classification": "pii"},
+        description="the record as received, text (PII: may hold identifiers in clear)",
+        metadata=_PII,
     )
     parse_error: str = pa.Field(
         alias="_parse_error",
         nullable=True,
-        description="why it could not be split",
-        metadata={"classification": "internal"},
+        description="why the record could not be split into fields (null: it could)",
+        metadata=_INTERNAL,
     )
-    # Kafka provenance: only records consumed from Kafka carry it (``streaming``).
-    kafka_topic: str | None = pa.Field(alias="_kafka_topic", nullable=True, metadata=_KAFKA)
-    kafka_partition: pl.Int64 | None = pa.Field(alias="_kafka_partition", nullable=True, metadata=_KAFKA)
-    kafka_offset: pl.Int64 | None = pa.Field(alias="_kafka_offset", nullable=True, metadata=_KAFKA)
+    kafka_topic: str | None = _from_kafka("_kafka_topic", "the topic the message was read from")
+    kafka_partition: pl.Int64 | None = _from_kafka("_kafka_partition", "the topic's partition number")
+    kafka_offset: pl.Int64 | None = _from_kafka("_kafka_offset", "the message's offset in its partition")
     kafka_timestamp: KafkaTimestamp | None = pa.Field(
-        alias="_kafka_timestamp", nullable=True, description="the message's timestamp", metadata=_KAFKA
+        alias="_kafka_timestamp",
+        nullable=True,
+        description="the message's Kafka timestamp, UTC, milliseconds (null: not from Kafka, no "
+        "timestamp, or outside 1970-9999)",
+        metadata=_INTERNAL,
     )
-    date: pl.Date = pa.Field(description="partition day (UTC)", metadata={"classification": "public"})
+    date: pl.Date = pa.Field(description=_LANDING_DAY, metadata=_PUBLIC)
 
     class Config:
         name = "RawTrades"
@@ -82,28 +113,26 @@ class RawTrades(pa.DataFrameModel):
 class ValidatedTrades(pa.DataFrameModel):
     """Typed, normalized trades: one row per trade_id per day."""
 
-    trade_id: str = pa.Field(metadata={"classification": "internal"})
-    symbol: str = pa.Field(str_matches=SYMBOL_PATTERN, metadata={"classification": "public"})
-    side: str = pa.Field(isin=list(SIDES), metadata={"classification": "internal"})
-    price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    quantity: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    timestamp: UtcTimestamp = pa.Field(metadata={"classification": "internal"})
-    exchange: str = pa.Field(str_matches=EXCHANGE_PATTERN, metadata={"classification": "public"})
+    trade_id: str = pa.Field(description="trade id, trimmed; one row per id and day", metadata=_INTERNAL)
+    symbol: str = pa.Field(
+        str_matches=SYMBOL_PATTERN, description="instrument symbol, upper case", metadata=_PUBLIC
+    )
+    side: str = pa.Field(isin=list(SIDES), description="buy or sell, lower case", metadata=_INTERNAL)
+    price: pl.Float64 = pa.Field(gt=0, description=f"{_PRICE}; finite, > 0", metadata=_INTERNAL)
+    quantity: pl.Float64 = pa.Field(gt=0, description="units traded; finite, > 0", metadata=_INTERNAL)
+    timestamp: UtcTimestamp = pa.Field(description="trade time, UTC, microseconds", metadata=_INTERNAL)
+    exchange: str = pa.Field(
+        str_matches=EXCHANGE_PATTERN, description="venue code, upper case", metadata=_PUBLIC
+    )
     account_id: str = pa.Field(
-        nullable=True,
-        str_matches=TOKEN_PATTERN,
-        description="HMAC-SHA256 token of the account_id received (null: none)",
-        metadata={"classification": "pii"},
+        nullable=True, str_matches=TOKEN_PATTERN, description=_TOKEN.format("account_id"), metadata=_PII
     )
     trader_id: str = pa.Field(
-        nullable=True,
-        str_matches=TOKEN_PATTERN,
-        description="HMAC-SHA256 token of the trader_id received (null: none)",
-        metadata={"classification": "pii"},
+        nullable=True, str_matches=TOKEN_PATTERN, description=_TOKEN.format("trader_id"), metadata=_PII
     )
-    source_file: str = pa.Field(alias="_source_file", metadata={"classification": "internal"})
-    source_row: pl.Int64 = pa.Field(alias="_source_row", ge=1, metadata={"classification": "internal"})
-    date: pl.Date = pa.Field(metadata={"classification": "public"})
+    source_file: str = _source_file()
+    source_row: pl.Int64 = _source_row(ge=1)
+    date: pl.Date = pa.Field(description=_DATE, metadata=_PUBLIC)
 
     class Config:
         name = "ValidatedTrades"
@@ -129,21 +158,30 @@ class TradesDlq(pa.DataFrameModel):
 
     raw_record: str = pa.Field(
         nullable=True,
-        description="the record as received (null for unreadable files)",
-        metadata={"classification": "pii"},
+        description="the record as received, text (PII: may hold identifiers in clear; null for a "
+        "whole unreadable file)",
+        metadata=_PII,
     )
-    trade_id: str = pa.Field(nullable=True, metadata={"classification": "internal"})
+    trade_id: str = pa.Field(
+        nullable=True,
+        description="trade id as received (null: missing, or the file was unreadable)",
+        metadata=_INTERNAL,
+    )
     error_codes: pl.List(pl.String) = pa.Field(
-        description=f"subset of {', '.join(ALL_CODES)}", metadata={"classification": "internal"}
+        description=f"every reason it was rejected, a subset of {', '.join(ALL_CODES)}", metadata=_INTERNAL
     )
-    error: str = pa.Field(metadata={"classification": "pii"})
-    source_file: str = pa.Field(alias="_source_file", metadata={"classification": "internal"})
-    source_row: pl.Int64 = pa.Field(
-        alias="_source_row", nullable=True, metadata={"classification": "internal"}
+    error: str = pa.Field(
+        description="the reasons in words, one per code (PII: may quote the values received)", metadata=_PII
     )
-    run_id: str = pa.Field(metadata={"classification": "internal"})
-    rejected_at: UtcTimestamp = pa.Field(metadata={"classification": "internal"})
-    date: pl.Date = pa.Field(metadata={"classification": "public"})
+    source_file: str = _source_file()
+    source_row: pl.Int64 = _source_row(nullable=True)
+    run_id: str = pa.Field(description="the Dagster run that rejected it", metadata=_INTERNAL)
+    rejected_at: UtcTimestamp = pa.Field(
+        description="when that run judged it, UTC, microseconds", metadata=_INTERNAL
+    )
+    date: pl.Date = pa.Field(
+        description="partition day, UTC: the landing folder date=D it came from", metadata=_PUBLIC
+    )
 
     class Config:
         name = "TradesDlq"
@@ -161,17 +199,31 @@ class TradesDlq(pa.DataFrameModel):
 class Ohlcv(pa.DataFrameModel):
     """Candles per symbol, interval and UTC-aligned bucket start."""
 
-    symbol: str = pa.Field(metadata={"classification": "public"})
-    interval: str = pa.Field(metadata={"classification": "public"})
-    timestamp: UtcTimestamp = pa.Field(description="bucket start", metadata={"classification": "internal"})
-    open: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    high: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    low: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    close: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    volume: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    trade_count: pl.Int64 = pa.Field(ge=1, metadata={"classification": "internal"})
-    vwap: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    date: pl.Date = pa.Field(metadata={"classification": "public"})
+    symbol: str = pa.Field(description="instrument symbol", metadata=_PUBLIC)
+    interval: str = pa.Field(
+        description="candle length, a polars duration (1m, 5m, 1h: TRADE_PLATFORM_OHLCV_INTERVALS)",
+        metadata=_PUBLIC,
+    )
+    timestamp: UtcTimestamp = pa.Field(
+        description="bucket start, UTC, aligned to the interval (the bucket holds [start, start + interval))",
+        metadata=_INTERNAL,
+    )
+    open: pl.Float64 = pa.Field(
+        gt=0, description=f"first trade's {_PRICE} (by timestamp, then trade_id)", metadata=_INTERNAL
+    )
+    high: pl.Float64 = pa.Field(gt=0, description=f"highest {_PRICE}", metadata=_INTERNAL)
+    low: pl.Float64 = pa.Field(gt=0, description=f"lowest {_PRICE}", metadata=_INTERNAL)
+    close: pl.Float64 = pa.Field(
+        gt=0, description=f"last trade's {_PRICE} (by timestamp, then trade_id)", metadata=_INTERNAL
+    )
+    volume: pl.Float64 = pa.Field(
+        gt=0, description="units traded in the bucket (sum of quantity)", metadata=_INTERNAL
+    )
+    trade_count: pl.Int64 = pa.Field(ge=1, description="validated trades in the bucket", metadata=_INTERNAL)
+    vwap: pl.Float64 = pa.Field(
+        gt=0, description="volume-weighted average price: sum(price * quantity) / volume", metadata=_INTERNAL
+    )
+    date: pl.Date = pa.Field(description=_DATE, metadata=_PUBLIC)
 
     class Config:
         name = "Ohlcv"
@@ -184,15 +236,23 @@ class Ohlcv(pa.DataFrameModel):
 class DailyVolume(pa.DataFrameModel):
     """Per symbol and day: activity, volume and prices."""
 
-    symbol: str = pa.Field(metadata={"classification": "public"})
-    trade_count: pl.Int64 = pa.Field(ge=1, metadata={"classification": "internal"})
-    total_volume: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    notional: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    vwap: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    avg_price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    low_price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    high_price: pl.Float64 = pa.Field(gt=0, metadata={"classification": "internal"})
-    date: pl.Date = pa.Field(metadata={"classification": "public"})
+    symbol: str = pa.Field(description="instrument symbol", metadata=_PUBLIC)
+    trade_count: pl.Int64 = pa.Field(
+        ge=1, description="validated trades of the symbol that day", metadata=_INTERNAL
+    )
+    total_volume: pl.Float64 = pa.Field(
+        gt=0, description="units traded (sum of quantity)", metadata=_INTERNAL
+    )
+    notional: pl.Float64 = pa.Field(
+        gt=0, description="traded value in the quote currency: sum(price * quantity)", metadata=_INTERNAL
+    )
+    vwap: pl.Float64 = pa.Field(
+        gt=0, description="volume-weighted average price: notional / total_volume", metadata=_INTERNAL
+    )
+    avg_price: pl.Float64 = pa.Field(gt=0, description="mean trade price, unweighted", metadata=_INTERNAL)
+    low_price: pl.Float64 = pa.Field(gt=0, description=f"lowest {_PRICE}", metadata=_INTERNAL)
+    high_price: pl.Float64 = pa.Field(gt=0, description=f"highest {_PRICE}", metadata=_INTERNAL)
+    date: pl.Date = pa.Field(description=_DATE, metadata=_PUBLIC)
 
     class Config:
         name = "DailyVolume"

@@ -55,3 +55,22 @@ def test_sums_are_added_in_row_order():
     ordered = frame.group_by("g").agg(s=marts.sum_in_order(pl.col("x")))["s"].item()
     assert ordered == frame["x"].cum_sum().item(-1) == 1e16
     assert frame["x"].sum() != ordered  # the plain sum does differ: the test can fail
+
+
+def test_a_days_mart_summaries_count_candles_per_interval_symbols_notional_and_trade_times(validated):
+    candles = marts.ohlcv(validated, INTERVALS)
+    summary = marts.ohlcv_summary(candles, (*INTERVALS, "15m"))
+    assert [summary[f"candles_{i}"] for i in INTERVALS] == [
+        candles.filter(pl.col("interval") == i).height for i in INTERVALS
+    ]
+    assert summary["candles_15m"] == 0  # a configured interval without candles says so
+    assert summary["candles_1m"] > summary["candles_5m"] > summary["candles_1h"] > 0
+    symbols = sorted(validated["symbol"].unique())
+    assert (summary["symbols"], summary["symbol_list"]) == (9, symbols)
+    volume = marts.daily_volume_summary(marts.daily_volume(validated))
+    assert volume["symbols"] == 9 and volume["symbol_list"] == symbols
+    assert volume["total_notional"] == pytest.approx((validated["price"] * validated["quantity"]).sum())
+    first, last = marts.trade_time_range(validated.lazy())
+    assert (first, last) == (validated["timestamp"].min(), validated["timestamp"].max())
+    assert first.tzinfo is not None
+    assert marts.trade_time_range(validated.lazy().head(0)) == (None, None)

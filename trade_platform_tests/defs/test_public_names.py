@@ -27,7 +27,14 @@ CHECKS = [
     "validated_trades:record_count",
     "validated_trades:unique_trade_id",
 ]
-JOBS = ["kafka_ingest", "replay_dlq", "retention", "trades_daily_job"]
+JOBS = [
+    "freshness_checks_job",
+    "kafka_ingest",
+    "replay_dlq",
+    "retention",
+    "trades_checks_job",
+    "trades_daily_job",
+]
 SENSORS = ["freshness_sensor", "kafka_lag_sensor", "landing_sensor", "openlineage_sensor"]
 SCHEDULES = ["daily_schedule", "retention_schedule"]
 

@@ -11,11 +11,14 @@ from dagster import (
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
+    define_asset_job,
     sensor,
 )
 
 from trade_platform.defs.freshness.checks import expected_partition
 from trade_platform.lib.dagster_private import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+
+FRESHNESS_CHECKS_JOB = "freshness_checks_job"
 
 
 def _last_evaluated(instance, key: AssetCheckKey) -> float:
@@ -28,12 +31,18 @@ def _last_evaluated(instance, key: AssetCheckKey) -> float:
 
 def build_freshness_sensor(checks: AssetChecksDefinition, deadline: time) -> SensorDefinition:
     check_keys: list[AssetCheckKey] = sorted(checks.check_keys, key=lambda k: k.to_user_string())
+    # A sensor without a target cannot launch anything: the daemon fails every tick that returns
+    # a RunRequest. The checks alone are the target, as a named job: the UI shows a selection of
+    # checks (no asset is materialized) as its Python repr, a job by its name.
+    job = define_asset_job(
+        FRESHNESS_CHECKS_JOB,
+        selection=AssetSelection.checks(*check_keys),
+        description="The freshness checks alone, as freshness_sensor runs them after each deadline.",
+    )
 
     @sensor(
         name="freshness_sensor",
-        # A sensor without a target cannot launch anything: the daemon fails every tick that
-        # returns a RunRequest. The checks alone are the target; no asset is materialized.
-        target=AssetSelection.checks(*check_keys),
+        job=job,
         minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Evaluates the freshness checks once after each {deadline:%H:%M} UTC deadline.",

@@ -44,6 +44,7 @@ from trade_platform.defs.ingest.metadata import (
     earlier_fewer_records,
     read_metadata,
 )
+from trade_platform.lib.asset_labels import labels
 from trade_platform.lib.dagster_types import (
     RAW_TRADES_TYPE,
     TRADES_DLQ_TYPE,
@@ -71,19 +72,19 @@ def build_ingest_assets(
                 dagster_type=RAW_TRADES_TYPE,
                 description="Every landed record as received, with _source_file and _source_row.",
                 metadata=schema_metadata(RAW_TRADES_TYPE),
-                kinds={"polars"},
+                **labels(RAW_TRADES),
             ),
             VALIDATED_TRADES: AssetOut(
                 dagster_type=VALIDATED_TRADES_TYPE,
                 description="Typed, normalized trades; one row per trade_id per day.",
                 metadata=schema_metadata(VALIDATED_TRADES_TYPE),
-                kinds={"polars"},
+                **labels(VALIDATED_TRADES),
             ),
             TRADES_DLQ: AssetOut(
                 dagster_type=TRADES_DLQ_TYPE,
                 description="Rejected records with their error codes, source and run.",
                 metadata=schema_metadata(TRADES_DLQ_TYPE),
-                kinds={"polars"},
+                **labels(TRADES_DLQ),
             ),
         },
         internal_asset_deps={

@@ -2,7 +2,7 @@
 
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +10,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
+    MetadataValue,
     Output,
     PartitionsDefinition,
     asset,
@@ -18,10 +19,13 @@ from dagster import (
 from trade_platform.core import marts
 from trade_platform.core.names import DAILY_VOLUME, OHLCV
 from trade_platform.core.storage import storage_errors
+from trade_platform.lib.asset_labels import labels
 from trade_platform.lib.dagster_types import DAILY_VOLUME_TYPE, OHLCV_TYPE, schema_metadata
 from trade_platform.lib.partition_locks import holding_days
 from trade_platform.lib.policies import StepSettings
 from trade_platform.lib.resources import MartSettings
+
+FIRST_TRADE, LAST_TRADE = "first_trade_time", "last_trade_time"
 
 
 def build_mart_assets(
@@ -33,8 +37,8 @@ def build_mart_assets(
         partitions_def=partitions,
         backfill_policy=backfill_policy,
         group_name="trades",
-        kinds={"polars"},
         metadata=schema_metadata(OHLCV_TYPE),
+        **labels(OHLCV),
     )
     def ohlcv(
         context: AssetExecutionContext,
@@ -46,7 +50,11 @@ def build_mart_assets(
         intervals = mart_settings.ohlcv_intervals
         context.log.info(f"Building {', '.join(intervals)} candles")
         yield from _per_day(
-            context, step_settings, validated_trades, lambda trades: marts.ohlcv(trades, intervals)
+            context,
+            step_settings,
+            validated_trades,
+            lambda trades: marts.ohlcv(trades, intervals),
+            lambda candles: marts.ohlcv_summary(candles, intervals),
         )
 
     @asset(
@@ -55,14 +63,16 @@ def build_mart_assets(
         partitions_def=partitions,
         backfill_policy=backfill_policy,
         group_name="trades",
-        kinds={"polars"},
         metadata=schema_metadata(DAILY_VOLUME_TYPE),
+        **labels(DAILY_VOLUME),
     )
     def daily_volume(
         context: AssetExecutionContext, step_settings: StepSettings, validated_trades: pl.LazyFrame
     ):
         """Per symbol: trade count, volume, notional, VWAP, mean, low and high price for the day."""
-        yield from _per_day(context, step_settings, validated_trades, marts.daily_volume)
+        yield from _per_day(
+            context, step_settings, validated_trades, marts.daily_volume, marts.daily_volume_summary
+        )
 
     return [ohlcv, daily_volume]
 
@@ -72,10 +82,12 @@ def _per_day(
     step_settings: StepSettings,
     validated_trades: pl.LazyFrame,
     compute: Callable[[pl.LazyFrame], pl.DataFrame],
+    summarize: Callable[[pl.DataFrame], dict],
 ) -> Iterator[Output]:
     """``compute`` over each day of the run alone (the scan reads only that day's file), so a
     range run needs the memory of one day; ``marts.sum_in_order`` adds floats in row order, so a
-    re-run writes the same bytes."""
+    re-run writes the same bytes. Each day's materialization carries ``summarize`` of its rows
+    and its first and last trade time."""
     name = context.assets_def.key.to_python_identifier()
     with (
         step_settings.retry_storage_faults(context.retry_number),
@@ -84,6 +96,17 @@ def _per_day(
     ):
         spill = step_settings.spill(Path(scratch))
         for day in context.partition_keys:
+            trades = validated_trades.filter(pl.col("date") == date.fromisoformat(day))
             with storage_errors("read", f"validated_trades of {day}"):
-                spill.add(name, compute(validated_trades.filter(pl.col("date") == date.fromisoformat(day))))
+                rows = compute(trades)
+                first, last = marts.trade_time_range(trades)
+            spill.add(name, rows)
+            context.add_asset_metadata(
+                {**summarize(rows), FIRST_TRADE: _timestamp(first), LAST_TRADE: _timestamp(last)},
+                partition_key=day,
+            )
         yield Output(spill.result(name))
+
+
+def _timestamp(value: datetime | None) -> MetadataValue:
+    return MetadataValue.null() if value is None else MetadataValue.timestamp(value)
