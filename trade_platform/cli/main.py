@@ -12,6 +12,7 @@ from pathlib import Path
 
 from trade_platform.cli import backfill, demo, generate, sql, stream, trace, worker
 from trade_platform.cli.instance import NoInstanceError
+from trade_platform.core.storage import StorageError
 from trade_platform.settings import Settings, load_env_file
 
 COMMANDS = (generate, demo, worker, backfill, stream, sql, trace)
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args.subparser, args, current)
-    except NoInstanceError as exc:
+    except (NoInstanceError, StorageError) as exc:  # what the user can fix: one line, no traceback
         print(f"trade-platform {args.command}: {exc}", file=sys.stderr)
         return 2
 
