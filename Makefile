@@ -2,23 +2,20 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: venv demo test lint ui lock clean screenshot bench bench-quick stack stack-down kafka kafka-down
 
+# The project's instance (.dagster_home/, SQLite storage) for every dagster, dg and trade-platform
+# command run from here, through .env (scripts/project_env.py); a DAGSTER_HOME set in the shell wins.
 venv: $(VENV)/.installed
+	$(BIN)/python scripts/project_env.py
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $@
 
-# A persistent instance under the project (SQLite storage), so the UI shows what the demo did.
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
-
-demo: venv $(DAGSTER_HOME)/dagster.yaml
+demo: venv
 	$(BIN)/trade-platform demo
 
 # Three workers (pytest-xdist) on two cores: the scale-out module mostly waits for the backfill
@@ -48,11 +45,10 @@ bench-quick: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run --quick
 
-# Runs from the UI use the demo's development PII key unless one is set (docs/governance.md, "PII ...").
-DEV_PII_KEY = $(if $(TRADE_PLATFORM_PII_KEY)$(TRADE_PLATFORM_PII_KEY_FILE),,TRADE_PLATFORM_PII_KEY="$$($(BIN)/python -c 'from trade_platform.core.pseudonymise import DEVELOPMENT_KEY; print(DEVELOPMENT_KEY.decode())')")
-
-ui: venv $(DAGSTER_HOME)/dagster.yaml
-	$(DEV_PII_KEY) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+# As `dg dev`: .env gives the instance and, unless a key is set, the development PII key
+# (docs/governance.md, "PII ...").
+ui: venv
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # Screenshot of the asset-check page (installs Debian's chromium with apt-get when missing).
 screenshot: venv

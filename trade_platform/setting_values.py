@@ -274,3 +274,11 @@ def glue_database(text: str) -> str:
     if not _GLUE_DATABASE.fullmatch(text):
         raise ValueError(f"must be a Glue database name (lowercase letters, digits, '_'), got {text!r}")
     return text
+
+
+def flag(text: str) -> bool:
+    """``true`` or ``false`` (also 1/0, yes/no), in any case."""
+    answer = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.lower())
+    if answer is None:
+        raise ValueError(f"must be true or false, got {text!r}")
+    return answer

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from functools import partial
+from pathlib import Path
 
 from trade_platform import setting_values as values
 from trade_platform.core.alerts.targets import AlertTargets
-from trade_platform.core.pseudonymise import PiiKey
+from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
 
 LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
 LAKE_URL_ENV = "TRADE_PLATFORM_LAKE_URL"
@@ -37,6 +38,8 @@ RETENTION_ENV = "TRADE_PLATFORM_RETENTION"
 GLUE_DATABASE_ENV = "TRADE_PLATFORM_GLUE_DATABASE"
 PII_KEY_ENV = "TRADE_PLATFORM_PII_KEY"
 PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
+PII_DEVELOPMENT_KEY_ENV = "TRADE_PLATFORM_PII_DEVELOPMENT_KEY"
+"""true: with neither key variable set, the public ``DEVELOPMENT_KEY`` (the repository's ``.env``)."""
 OPEN_DAY_INTERVAL_ENV = "TRADE_PLATFORM_OPEN_DAY_INTERVAL"
 KAFKA_BOOTSTRAP_SERVERS_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 KAFKA_PREFIX = "TRADE_PLATFORM_KAFKA_"
@@ -59,7 +62,7 @@ VARIABLES = (
     RETRY_DELAY_ENV, SPILL_BUDGET_ENV, FRESHNESS_DEADLINE_ENV, SCHEDULE_TIME_ENV,
     MAX_PARTITIONS_PER_RUN_ENV, CELERY_BROKER_URL_ENV, CELERY_BACKEND_URL_ENV, HOLIDAYS_ENV,
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
-    PII_KEY_FILE_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
+    PII_KEY_FILE_ENV, PII_DEVELOPMENT_KEY_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
     KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_BYTES_ENV, KAFKA_ROTATE_SECONDS_ENV, KAFKA_BUFFER_BYTES_ENV,
     KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV, *ALERT_VARIABLES,
 )  # fmt: skip
@@ -256,7 +259,8 @@ class Settings:
             kafka=KafkaSettings.from_env(env),
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
             glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
-            pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)}),
+            pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)})
+            or (PiiKey(DEVELOPMENT_KEY) if env.parse(PII_DEVELOPMENT_KEY_ENV, False, values.flag) else None),
             alerts=AlertTargets.configured({name: env.text(name, "") for name in ALERT_VARIABLES}),
             gates=QualityGates(
                 holidays=env.parse(HOLIDAYS_ENV, frozenset(), values.days),
@@ -264,6 +268,16 @@ class Settings:
                 dlq_error_rate=env.parse(DLQ_ERROR_RATE_ENV, DEFAULT_DLQ_ERROR_RATE, RATE),
             ),
         )
+
+
+def load_env_file(folder: Path) -> None:
+    """Put the variables of ``folder/.env`` into this process's environment, as Dagster's CLIs
+    do with their working directory's (the file's ``${NAME:-default}`` keeps a value already set)."""
+    from dotenv import dotenv_values  # Dagster's own reader of .env files
+
+    os.environ.update(
+        {name: value for name, value in dotenv_values(folder / ".env").items() if value is not None}
+    )
 
 
 class _Env:

@@ -51,6 +51,7 @@ ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
     "TRADE_PLATFORM_ALERT_SMTP_URL": "smtps://alerts:secret@mail.example.com:465",
     "TRADE_PLATFORM_ALERT_EMAIL_TO": "ops@example.com, desk@example.com",
     "TRADE_PLATFORM_UI_URL": "https://dagster.example.com/",
+    "TRADE_PLATFORM_PII_DEVELOPMENT_KEY": "true",
 }
 
 
@@ -109,11 +110,28 @@ class Platform:
         return pl.read_parquet(self.partition_file(asset, day))
 
 
-@pytest.fixture
-def dagster_home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "dagster_home"
+def new_dagster_home(folder: Path) -> Path:
+    home = folder / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_dagster_home(tmp_path_factory) -> Iterator[Path]:
+    """Whatever the shell (or ``make``) exported, the tests and every command they start use
+    instances of their own, never the demo's ``.dagster_home``; and no development PII key
+    from a repository's ``.env`` (a test that wants one says so)."""
+    home = new_dagster_home(tmp_path_factory.mktemp("session"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        patch.setenv("TRADE_PLATFORM_PII_DEVELOPMENT_KEY", "false")
+        yield home
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path) -> Iterator[Path]:
+    home = new_dagster_home(tmp_path)
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     yield home

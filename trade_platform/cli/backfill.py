@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
+from trade_platform.cli.instance import instance_of_dagster_home
 from trade_platform.settings import Settings
 
 POLL_SECONDS = 5.0
@@ -41,7 +40,7 @@ def run_backfill(first: date, last: date, wait: bool, settings: Settings) -> int
 
     days = (last - first).days + 1
     per_run = settings.max_partitions_per_run or days
-    with instance_or_clear_error() as instance:
+    with instance_of_dagster_home() as instance:
         backfill = submit_backfill(instance, build_defs(settings), first, last)
         print(
             f"backfill {backfill.backfill_id}: {days} days {first}..{last} in {math.ceil(days / per_run)} "
@@ -49,26 +48,6 @@ def run_backfill(first: date, last: date, wait: bool, settings: Settings) -> int
             flush=True,
         )
         return follow(instance, backfill.backfill_id) if wait else 0
-
-
-@contextmanager
-def instance_or_clear_error() -> Iterator:
-    """The instance of ``DAGSTER_HOME``; an unreachable PostgreSQL fails naming it."""
-    from dagster import DagsterInstance
-    from dagster_postgres.utils import DagsterPostgresException
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        instance = DagsterInstance.get()
-    except (OperationalError, DagsterPostgresException) as exc:
-        while exc.__cause__ is not None:  # dagster-postgres gives up after retries, from the driver's error
-            exc = exc.__cause__
-        reason = str(getattr(exc, "orig", exc)).strip()
-        raise ConnectionError(
-            f"cannot reach PostgreSQL, the Dagster instance's storage (DAGSTER_PG_URL): {reason}"
-        ) from None
-    with instance:
-        yield instance
 
 
 def follow(instance, backfill_id: str) -> int:

@@ -32,8 +32,7 @@ def run_demo(days: list[date], current: Settings) -> int:
     """Materialize every asset and check, one run per day, on the persistent instance."""
     from dataclasses import replace
 
-    from dagster import DagsterInstance
-
+    from trade_platform.cli.instance import instance_of_dagster_home
     from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
     from trade_platform.definitions import build_defs
 
@@ -46,7 +45,7 @@ def run_demo(days: list[date], current: Settings) -> int:
         )
 
     job = build_defs(current).resolve_implicit_global_asset_job_def()
-    instance = DagsterInstance.get()
+    instance = instance_of_dagster_home()
     failures = 0
     summaries = []
     for index, day in enumerate(days, start=1):

@@ -1,17 +1,37 @@
-"""``trade-platform generate``: write synthetic trades into the landing zone."""
+"""``trade-platform generate``: write synthetic trades into the landing zone, or with
+``--to-kafka`` produce them to a Kafka topic (``core/kafka/producer.py``)."""
 
 from __future__ import annotations
 
 import argparse
 from datetime import date, timedelta
 
-from trade_platform.settings import LANDING_URL_ENV, START_DATE_ENV, Settings
+from trade_platform.settings import (
+    KAFKA_BOOTSTRAP_SERVERS_ENV,
+    KAFKA_TOPIC_ENV,
+    LANDING_URL_ENV,
+    START_DATE_ENV,
+    Settings,
+)
 
 
 def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
-    return add_day_arguments(
-        commands.add_parser("generate", help="write synthetic trades into the landing zone"), current
+    generate = add_day_arguments(
+        commands.add_parser(
+            "generate", help="write synthetic trades into the landing zone, or produce them to Kafka"
+        ),
+        current,
     )
+    generate.add_argument(
+        "--to-kafka",
+        action="store_true",
+        help=f"produce the trades (bad records included) to the Kafka topic at {KAFKA_BOOTSTRAP_SERVERS_ENV} "
+        "instead of writing files",
+    )
+    generate.add_argument(
+        "--topic", default=current.kafka.topic, help=f"topic of --to-kafka (env {KAFKA_TOPIC_ENV})"
+    )
+    return generate
 
 
 def add_day_arguments(command: argparse.ArgumentParser, current: Settings) -> argparse.ArgumentParser:
@@ -36,7 +56,10 @@ def add_day_arguments(command: argparse.ArgumentParser, current: Settings) -> ar
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
-    generate_days(chosen_days(parser, args, current), args)
+    days = chosen_days(parser, args, current)
+    if args.to_kafka:
+        return generate_to_kafka(days, args, current)
+    generate_days(days, args)
     return 0
 
 
@@ -50,15 +73,40 @@ def chosen_days(parser: argparse.ArgumentParser, args: argparse.Namespace, curre
 
 
 def generate_days(days: list[date], args: argparse.Namespace) -> None:
-    from trade_platform.core.generate import generate_day, write_day
+    from trade_platform.core.generate import write_day
+
+    for index, generated, corrupt in generated_days(days, args):
+        files = write_day(generated, args.landing, corrupt_file=corrupt)
+        print(
+            f"generate [{index}/{len(days)}] {generated.day}: {generated.records.height} records in "
+            f"{len(files)} files",
+            flush=True,
+        )
+
+
+def generated_days(days: list[date], args: argparse.Namespace):
+    """(index, GeneratedDay, whether the day also gets a corrupt file) of each day."""
+    from trade_platform.core.generate import generate_day
 
     for index, day in enumerate(days, start=1):
         generated = generate_day(
             day, args.trades_per_day, seed=args.seed, n_symbols=args.symbols, bad_fraction=args.bad_fraction
         )
         # Every third day also receives a corrupt file, so unreadable_file shows up too.
-        files = write_day(generated, args.landing, corrupt_file=index % 3 == 0)
-        print(
-            f"generate [{index}/{len(days)}] {day}: {generated.records.height} records in {len(files)} files",
-            flush=True,
-        )
+        yield index, generated, index % 3 == 0
+
+
+def generate_to_kafka(days: list[date], args: argparse.Namespace, current: Settings) -> int:
+    """Produce every day's trades, then wait for their delivery (Kafka's errors: ``main``)."""
+    from trade_platform.core.kafka.producer import produce, trade_messages
+
+    def batches():
+        for index, generated, corrupt in generated_days(days, args):
+            messages = trade_messages(generated, corrupt=corrupt)
+            yield messages
+            print(f"generate [{index}/{len(days)}] {generated.day}: {messages.height} messages", flush=True)
+
+    delivered = produce(current.kafka, args.topic, batches())
+    per_partition = ", ".join(f"{partition}: {count}" for partition, count in delivered.items())
+    print(f"delivered {sum(delivered.values())} messages to {args.topic!r} (per partition {per_partition})")
+    return 0

@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 from trade_platform.cli import backfill, demo, generate, sql, stream, trace, worker
-from trade_platform.settings import Settings
+from trade_platform.cli.instance import NoInstanceError
+from trade_platform.core.storage import StorageError
+from trade_platform.settings import Settings, load_env_file
 
 COMMANDS = (generate, demo, worker, backfill, stream, sql, trace)
 
@@ -36,6 +39,10 @@ class Subcommands:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run as a program (``argv`` None), it first reads the working directory's ``.env``, as the
+    ``dagster`` and ``dg`` commands do, so that all use the repository's instance."""
+    if argv is None:
+        load_env_file(Path.cwd())
     parser = argparse.ArgumentParser(prog="trade-platform", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('trade-platform')}")
     subcommands = Subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
@@ -44,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         subparser = command.add_parser(subcommands, current)
         subparser.set_defaults(run=command.run, subparser=subparser)
     args = parser.parse_args(argv)
-    return args.run(args.subparser, args, current)
+    try:
+        return args.run(args.subparser, args, current)
+    except (NoInstanceError, StorageError) as exc:  # what the user can fix: one line, no traceback
+        print(f"trade-platform {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import replace
 
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError
 from trade_platform.settings import KAFKA_TOPIC_ENV, LANDING_URL_ENV, Settings
@@ -27,10 +28,28 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
         help=f"consume the Kafka topic ({KAFKA_TOPIC_ENV}) into the landing zone until SIGTERM",
     )
     stream.add_argument("--landing", default=current.landing_url, help=f"landing URL (env {LANDING_URL_ENV})")
+    stream.add_argument("--topic", default=current.kafka.topic, help=f"the topic (env {KAFKA_TOPIC_ENV})")
+    stream.add_argument(
+        "--create-topic",
+        action="store_true",
+        help="create the topic (unless it has at least --partitions partitions) and exit, instead of consuming",
+    )
+    stream.add_argument("--partitions", type=int, default=3, help="partitions of --create-topic")
+    stream.add_argument(
+        "--replication-factor", type=int, default=1, help="replication factor of --create-topic"
+    )
     return stream
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
+    current = replace(current, kafka=replace(current.kafka, topic=args.topic))
+    if args.create_topic:
+        if args.partitions < 1 or args.replication_factor < 1:
+            parser.error("--partitions and --replication-factor must be at least 1")
+        from trade_platform.core.kafka.producer import create_topic  # Kafka's errors: ``main``
+
+        print(create_topic(current.kafka, current.kafka.topic, args.partitions, args.replication_factor))
+        return 0
     return run_stream(current, args.landing)
 
 

@@ -30,6 +30,8 @@ ACCOUNTS, TRADERS = 400, 150
 """The people behind the trades: the same ids trade day after day, so tokens join across days."""
 NO_TRADER_SHARE = 0.02
 """Trades without a trader_id (the column is optional)."""
+CORRUPT = b"\x1f\x8b\x08\x00truncated-gzip"
+"""The bytes of a deliberately corrupt file (a gzip stream cut short)."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def write_day(generated: GeneratedDay, landing_url: str, *, corrupt_file: bool =
         written.append(url)
     if corrupt_file:
         url = f"{prefix}trades-{generated.day:%Y%m%d}-late.jsonl.gz"
-        _put(url, b"\x1f\x8b\x08\x00truncated-gzip")
+        _put(url, CORRUPT)
         written.append(url)
     return written
 

@@ -20,7 +20,7 @@ from trade_platform.core.ingest import SCHEMAS, ingest_day
 from trade_platform.core.landing.files import LandingFile, iter_landing_file
 from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
-from trade_platform.core.pseudonymise import MissingPiiKeyError, PiiKey
+from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, MissingPiiKeyError, PiiKey
 from trade_platform.core.spill import Spill
 from trade_platform.settings import Settings
 from trade_platform_tests.conftest import DAY, TS
@@ -138,6 +138,20 @@ def test_the_key_is_the_variable_trimmed_or_the_file_less_one_trailing_line_brea
         f" {SECRET}\n".encode()
     )
     assert Settings().pii_key is None
+
+
+def test_the_development_key_is_taken_only_when_asked_and_no_key_is_set(tmp_path):
+    development = "TRADE_PLATFORM_PII_DEVELOPMENT_KEY"
+    assert Settings.from_env({development: "true"}).pii_key == PiiKey(DEVELOPMENT_KEY)
+    assert Settings.from_env({development: "false"}).pii_key is None
+    assert Settings.from_env({development: "true", "TRADE_PLATFORM_PII_KEY": SECRET}).pii_key == KEY
+    (tmp_path / "key").write_text(SECRET)
+    assert (
+        Settings.from_env({development: "1", "TRADE_PLATFORM_PII_KEY_FILE": str(tmp_path / "key")}).pii_key
+        == KEY
+    )
+    with pytest.raises(ValueError, match=f"{development}: must be true or false"):
+        Settings.from_env({development: "please"})
 
 
 @pytest.mark.parametrize(

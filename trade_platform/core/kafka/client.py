@@ -35,11 +35,17 @@ def where(kafka: KafkaSettings) -> str:
     return f"Kafka at {kafka.bootstrap_servers} ({KAFKA_BOOTSTRAP_SERVERS_ENV})"
 
 
+def brokers(kafka: KafkaSettings) -> str:
+    """The bootstrap servers; none configured fails, naming the variable."""
+    if not kafka.bootstrap_servers:
+        raise KafkaTopicError(f"Set {KAFKA_BOOTSTRAP_SERVERS_ENV} to the Kafka brokers")
+    return kafka.bootstrap_servers
+
+
 def consumer(kafka: KafkaSettings, **callbacks: Any) -> Consumer:
     """A consumer of the group that never commits by itself: offsets are committed by hand once
     the files are durable. Any ``TRADE_PLATFORM_KAFKA_<SETTING>`` applies, security included."""
-    if not kafka.bootstrap_servers:
-        raise KafkaTopicError(f"Set {KAFKA_BOOTSTRAP_SERVERS_ENV} to the Kafka brokers to consume from")
+    brokers(kafka)
     try:
         return _consumer(kafka, callbacks)
     except KafkaException as exc:  # a setting librdkafka rejects; the message names it, not its value
