@@ -257,6 +257,12 @@ class Settings:
         )
 
 
+def export(variables: Mapping[str, str]) -> None:
+    """Set ``variables`` in this process's environment, for the code server and the runs it
+    starts (the demo launches its runs through ``workspace.yaml``, as the UI does)."""
+    os.environ.update(variables)
+
+
 class _Env:
     def __init__(self, environ: Mapping[str, str]):
         self.environ = environ
