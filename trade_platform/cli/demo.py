@@ -33,8 +33,8 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
         "--env-file",
         type=Path,
         default=Path(".env"),
-        help=f"where the demo writes {START_DATE_ENV} (its first day), keeping the file's other lines: "
-        "the .env that dagster CLIs read from the directory they start in",
+        help=f"where the demo writes {START_DATE_ENV} (its first day), keeping the file's "
+        "other lines: the .env that dagster CLIs read from the directory they start in",
     )
     return command
 
@@ -43,23 +43,27 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Sett
     # The demo's first day becomes the start date, so it may lie before the current one.
     days = chosen_days(parser, args, replace(current, start_date=date.min))
     generate_days(days, args)
-    upsert_env_line(args.env_file, START_DATE_ENV, days[0].isoformat())
+    upsert_env_lines(args.env_file, {START_DATE_ENV: days[0].isoformat()})
     print(
         f"{START_DATE_ENV}={days[0]} written to {args.env_file}: the partitions start at the demo's first day"
     )
     return run_demo(days, replace(current, landing_url=args.landing, start_date=days[0]))
 
 
-def upsert_env_line(path: Path, name: str, value: str) -> None:
-    """Set ``name=value`` in the dotenv file ``path`` (created when missing): the line that sets
-    ``name`` is replaced, or one is appended; every other line stays as it was."""
+def upsert_env_lines(path: Path, variables: dict[str, str]) -> None:
+    """Set each ``name=value`` of ``variables`` in the dotenv file ``path`` (created when
+    missing): a line that sets the name is replaced, or one is appended; other lines stay."""
     lines = path.read_text().splitlines() if path.exists() else []
-    setting = f"{name}={value}"
-    kept = [
-        line if line.split("=", 1)[0].strip().removeprefix("export ").strip() != name else setting
-        for line in lines
-    ]
-    path.write_text("\n".join(kept if setting in kept else [*kept, setting]) + "\n")
+    todo = dict(variables)
+    kept = []
+    for line in lines:
+        name = line.split("=", 1)[0].strip().removeprefix("export ").strip()
+        if name in variables:
+            if name in todo:
+                kept.append(f"{name}={todo.pop(name)}")
+            continue  # a repeated line would override the one just set
+        kept.append(line)
+    path.write_text("\n".join([*kept, *(f"{name}={value}" for name, value in todo.items())]) + "\n")
 
 
 def run_demo(days: list[date], current: Settings) -> int:

@@ -5,7 +5,8 @@ A run made by ``execute_in_process`` carries no origin: the UI's runs page shows
 it, the Overview timeline and the job's history leave it out, and Re-execute warns that the job
 "may be a different version". A run created here names the code location of ``workspace.yaml``
 (``trade_platform``), its repository and job, and the job's snapshot as that location serves it,
-which is what the UI compares. It then runs in this process with the in-process executor (a
+which is what the UI compares (every process computes the same snapshot id:
+``lib/partitioned_checks.blocking_asset_check``). It then runs in this process with the in-process executor (a
 launched run would start a process and load the code location again, about 8 s a run).
 """
 
