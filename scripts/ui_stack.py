@@ -108,10 +108,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_webserver(
-    env: dict[str, str], log: Path, timeout: float = 120.0, cwd: Path = REPO
+    env: dict[str, str], log: Path, timeout: float = 120.0, cwd: Path | None = None
 ) -> Iterator[str]:
     """``dagster-webserver`` on 127.0.0.1 with the project's workspace, started in ``cwd`` (whose
-    ``.env`` it reads); yields its base URL."""
+    ``.env`` it reads; default: the log's folder); yields its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = ["dagster-webserver", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
@@ -129,15 +129,17 @@ def running_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]
 
 @contextlib.contextmanager
 def _running(
-    command: list[str], env: dict[str, str], log: Path, cwd: Path = REPO
+    command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen]:
     """A Dagster service of this virtualenv in its own process group, logging to ``log``; the
-    group (the service and the code server it started) is stopped on exit, and nothing else."""
+    group (the service and the code server it started) is stopped on exit, and nothing else.
+    It starts in ``cwd`` (default: the log's folder), never in the repository: Dagster's CLIs
+    load the ``.env`` of the folder they start in over ``env`` (``make demo`` writes one there)."""
     executable = str(Path(sys.executable).with_name(command[0]))
     with log.open("wb") as output:
         process = subprocess.Popen(
             [executable, *command[1:]],
-            cwd=cwd,
+            cwd=cwd or log.parent,
             env={**os.environ, **env},
             stdout=output,
             stderr=subprocess.STDOUT,
