@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -111,12 +111,12 @@ def run_demo(days: list[date], current: Settings) -> int:
     return 0 if all(ok for _, ok, _ in summaries) else 1
 
 
+@dataclass(frozen=True)
 class RunFacts:
     """What the summary prints of one run, read from the instance's event log."""
 
-    def __init__(self, dlq_metadata: dict, evaluations: list[tuple[str, str, bool, str]]) -> None:
-        self.dlq_metadata = dlq_metadata
-        self.evaluations = evaluations  # (asset, check, passed, severity)
+    dlq_metadata: dict
+    evaluations: list[tuple[str, str, bool, str]]  # (asset, check, passed, severity)
 
     @classmethod
     def read(cls, instance, run_id: str) -> RunFacts:
