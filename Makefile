@@ -50,9 +50,10 @@ bench-quick: venv
 ui: venv
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# Screenshot of the asset-check page (installs Debian's chromium with apt-get when missing).
+# The UI's pages after a demo into docs/screenshots/ (docs/ui.md): a demo in a temporary folder,
+# served there; installs Debian's chromium with apt-get when missing.
 screenshot: venv
-	$(BIN)/python scripts/screenshot_ui.py --output docs/screenshots/asset_checks.png
+	$(BIN)/python scripts/screenshot_ui.py --output-dir docs/screenshots
 
 # The scale-out stack on loopback (docs/backfills-and-scaling-out.md): PostgreSQL, Redis, moto's S3, the
 # daemon, the webserver, two workers and a Kafka broker; state, logs and env.sh under .stack/.

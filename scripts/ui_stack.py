@@ -1,7 +1,8 @@
-"""A throw-away Dagster UI with one materialized day: the set-up of the UI tests and screenshot.
+"""A throw-away Dagster UI with materialized days: the set-up of the UI tests and screenshots.
 
 ``materialized_instance`` generates a day of trades into a temporary landing zone, materializes
-it with every check into a temporary lake and ``DAGSTER_HOME``; ``running_webserver`` serves that
+it with every check into a temporary lake and ``DAGSTER_HOME``; ``demo_instance`` runs
+``trade-platform demo`` there instead, as ``make demo`` does; ``running_webserver`` serves that
 instance with the project's ``workspace.yaml`` on a free loopback port, and ``running_daemon``
 runs its sensors, schedule and run queue; ``ensure_chromium`` and ``screenshot`` drive Debian's
 headless ``chromium``.
@@ -70,6 +71,35 @@ def materialized_instance(workdir: Path, day: date = DAY, trades: int = 2_000) -
     }
 
 
+def demo_instance(workdir: Path, days: int = 2, trades: int = 500) -> dict[str, str]:
+    """``trade-platform demo`` of ``days`` days under ``workdir``, started there as ``make demo``
+    starts it in the repository (it writes its start date to ``workdir/.env``, which a Dagster CLI
+    started in ``workdir`` reads); return the environment that serves the result."""
+    from trade_platform.core.pseudonymise import DEVELOPMENT_KEY
+
+    home = workdir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+    env = {
+        "DAGSTER_HOME": str(home),
+        "TRADE_PLATFORM_LANDING_URL": str(workdir / "landing"),
+        "TRADE_PLATFORM_LAKE_URL": str(workdir / "lake"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    command = ["demo", "--days", str(days), "--trades-per-day", str(trades), "--env-file", ".env"]
+    with (workdir / "demo.log").open("wb") as log:
+        completed = subprocess.run(
+            [sys.executable, "-m", "trade_platform.cli.main", *command],
+            cwd=workdir,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if completed.returncode:
+        raise RuntimeError(f"the demo failed:\n{(workdir / 'demo.log').read_text()[-3000:]}")
+    return {**env, "TRADE_PLATFORM_PII_KEY": DEVELOPMENT_KEY.decode()}  # as make ui supplies it
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,12 +107,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_webserver(env: dict[str, str], log: Path, timeout: float = 120.0) -> Iterator[str]:
-    """``dagster-webserver`` on 127.0.0.1 with the project's workspace; yields its base URL."""
+def running_webserver(
+    env: dict[str, str], log: Path, timeout: float = 120.0, cwd: Path | None = None
+) -> Iterator[str]:
+    """``dagster-webserver`` on 127.0.0.1 with the project's workspace, started in ``cwd`` (whose
+    ``.env`` it reads; default: the log's folder); yields its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = ["dagster-webserver", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
-    with _running(command, env, log) as process:
+    with _running(command, env, log, cwd) as process:
         wait_until_loaded(url, process, timeout, log)
         yield url
 
@@ -95,14 +128,18 @@ def running_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]
 
 
 @contextlib.contextmanager
-def _running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+def _running(
+    command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen]:
     """A Dagster service of this virtualenv in its own process group, logging to ``log``; the
-    group (the service and the code server it started) is stopped on exit, and nothing else."""
+    group (the service and the code server it started) is stopped on exit, and nothing else.
+    It starts in ``cwd`` (default: the log's folder), never in the repository: Dagster's CLIs
+    load the ``.env`` of the folder they start in over ``env`` (``make demo`` writes one there)."""
     executable = str(Path(sys.executable).with_name(command[0]))
     with log.open("wb") as output:
         process = subprocess.Popen(
             [executable, *command[1:]],
-            cwd=REPO,
+            cwd=cwd or log.parent,
             env={**os.environ, **env},
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from functools import partial
-from pathlib import Path
 
 from trade_platform import setting_values as values
 from trade_platform.core.alerts.targets import AlertTargets
@@ -270,14 +269,10 @@ class Settings:
         )
 
 
-def load_env_file(folder: Path) -> None:
-    """Put the variables of ``folder/.env`` into this process's environment, as Dagster's CLIs
-    do with their working directory's (the file's ``${NAME:-default}`` keeps a value already set)."""
-    from dotenv import dotenv_values  # Dagster's own reader of .env files
-
-    os.environ.update(
-        {name: value for name, value in dotenv_values(folder / ".env").items() if value is not None}
-    )
+def export(variables: Mapping[str, str | None]) -> None:
+    """Set ``variables`` in this process's environment (a name without a value is skipped): a
+    ``.env`` file's, as Dagster's CLIs do, or what the code server the demo starts must read."""
+    os.environ.update({name: value for name, value in variables.items() if value is not None})
 
 
 class _Env:

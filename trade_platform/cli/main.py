@@ -13,7 +13,7 @@ from pathlib import Path
 from trade_platform.cli import backfill, demo, generate, sql, stream, trace, worker
 from trade_platform.cli.instance import NoInstanceError
 from trade_platform.core.storage import StorageError
-from trade_platform.settings import Settings, load_env_file
+from trade_platform.settings import Settings, export
 
 COMMANDS = (generate, demo, worker, backfill, stream, sql, trace)
 
@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run as a program (``argv`` None), it first reads the working directory's ``.env``, as the
     ``dagster`` and ``dg`` commands do, so that all use the repository's instance."""
     if argv is None:
-        load_env_file(Path.cwd())
+        from dotenv import dotenv_values  # Dagster's own reader of .env files
+
+        export(dotenv_values(Path.cwd() / ".env"))  # its ${NAME:-default} keeps a value already set
     parser = argparse.ArgumentParser(prog="trade-platform", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('trade-platform')}")
     subcommands = Subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))

@@ -22,12 +22,18 @@ naming it, rather than deep inside a run. Then re-read the uses named here (CONT
   asset index (``lib/partition_history.py``), because ``DagsterInstance.
   wipe_asset_partitions`` raises NotImplementedError on the open-source SQL event logs in 1.13.
 - ``unpack_value``: which run a Celery task executes (``lib/scaleout/celery_app.py``).
+- ``WorkspaceProcessContext``, ``WorkspaceFileTarget``, ``JobSubsetSelector``, ``execute_run``,
+  ``recon_job_from_origin``: the demo creates its runs from the code location that
+  ``workspace.yaml`` loads, as ``dagster job launch`` and the UI do (so the UI finds their job,
+  origin and snapshot), and executes them in its own process (``lib/workspace_runs.py``).
 """
 
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
+from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.execution.api import execute_run
 from dagster._core.execution.backfill import (
     BULK_ACTION_TERMINAL_STATUSES,
     BulkActionStatus,
@@ -44,7 +50,10 @@ from dagster._core.storage.event_log.schema import (
 )
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.utils import make_new_backfill_id
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._serdes import unpack_value
+from dagster._utils.hosted_user_process import recon_job_from_origin
 
 __all__ = [
     "BULK_ACTION_TERMINAL_STATUSES",
@@ -54,11 +63,16 @@ __all__ = [
     "AssetKeyTable",
     "BulkActionStatus",
     "CheckRunHealthResult",
+    "JobSubsetSelector",
     "PartitionBackfill",
     "SqlEventLogStorage",
     "SqlEventLogStorageTable",
     "WorkerStatus",
+    "WorkspaceFileTarget",
+    "WorkspaceProcessContext",
+    "execute_run",
     "is_reserved_asset_job_name",
     "make_new_backfill_id",
+    "recon_job_from_origin",
     "unpack_value",
 ]

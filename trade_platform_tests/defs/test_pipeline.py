@@ -169,9 +169,11 @@ def test_the_demo_stays_embedded_and_quiet(tmp_path: Path, dagster_home: Path, i
         "--trades-per-day",
         "1000",
     ]
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    # Started in tmp_path, as make demo in the repository, where it writes the start date to .env.
+    completed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.count(": ok in ") == 2
+    assert (tmp_path / ".env").read_text().startswith("TRADE_PLATFORM_START_DATE=")
     assert "the built-in development key" in completed.stdout  # none is set here
     assert DEVELOPMENT_KEY.decode() not in completed.stdout + completed.stderr
     assert "Warning" not in completed.stderr

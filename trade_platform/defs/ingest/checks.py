@@ -31,6 +31,7 @@ from trade_platform.defs.ingest.metadata import recorded_read
 from trade_platform.lib.column_checks import build_column_schema_check
 from trade_platform.lib.partitioned_checks import (
     Verdict,
+    blocking_asset_check,
     evaluate_per_partition,
     latest_materializations,
 )
@@ -83,11 +84,10 @@ def _record_count(asset: str, partitions: PartitionsDefinition) -> AssetChecksDe
 
 
 def _validated_trades_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefinition]:
-    @asset_check(
+    @blocking_asset_check(
         asset=VALIDATED_TRADES,
         additional_ins={RAW_TRADES: AssetIn(RAW_TRADES), TRADES_DLQ: AssetIn(TRADES_DLQ)},
         partitions_def=partitions,
-        blocking=True,
         description="Every raw row is in exactly one of validated_trades or trades_dlq.",
     )
     def reconciliation(
@@ -119,10 +119,9 @@ def _validated_trades_checks(partitions: PartitionsDefinition) -> list[AssetChec
 
         yield from evaluate_per_partition(context, judge)
 
-    @asset_check(
+    @blocking_asset_check(
         asset=VALIDATED_TRADES,
         partitions_def=partitions,
-        blocking=True,
         description="trade_id is unique within the partition (blocking: the marts wait for it).",
     )
     def unique_trade_id(context: AssetCheckExecutionContext, validated_trades: pl.LazyFrame) -> Iterator:
