@@ -235,6 +235,15 @@ def _service_url(text: str, use: Callable[[str], object]) -> str:
     return text
 
 
+def http_url(text: str) -> str:
+    """An ``http(s)://host[:port][/path]`` URL, without its trailing slash."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or _CONTROL.search(text) or " " in text:
+        raise ValueError(f"must be an http:// or https:// URL such as http://127.0.0.1:3000, got {text!r}")
+    parts.port  # noqa: B018  (raises for a port out of range)
+    return text.rstrip("/")
+
+
 def brokers(text: str) -> str:
     """Kafka brokers, ``host[:port]`` separated by commas."""
     for broker in (b.strip() for b in text.split(",")):

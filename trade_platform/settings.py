@@ -37,6 +37,7 @@ GLUE_DATABASE_ENV = "TRADE_PLATFORM_GLUE_DATABASE"
 PII_KEY_ENV = "TRADE_PLATFORM_PII_KEY"
 PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
 OPEN_DAY_INTERVAL_ENV = "TRADE_PLATFORM_OPEN_DAY_INTERVAL"
+UI_URL_ENV = "TRADE_PLATFORM_UI_URL"
 KAFKA_BOOTSTRAP_SERVERS_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 KAFKA_PREFIX = "TRADE_PLATFORM_KAFKA_"
 KAFKA_TOPIC_ENV = KAFKA_PREFIX + "TOPIC"
@@ -55,7 +56,7 @@ VARIABLES = (
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
     PII_KEY_FILE_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
     KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_BYTES_ENV, KAFKA_ROTATE_SECONDS_ENV, KAFKA_BUFFER_BYTES_ENV,
-    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
+    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV, UI_URL_ENV,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
 is a librdkafka setting (``KafkaSettings.client_config``)."""
@@ -74,6 +75,7 @@ DEFAULT_SCHEDULE_TIME = time(0, 15)
 # Each run of the open day re-reads it whole: one run at most every 10 minutes keeps the lake
 # that fresh at no more than 144 re-reads a day (docs/kafka.md).
 DEFAULT_OPEN_DAY_INTERVAL_SECONDS = 600
+DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` (dagster dev) serves
 DEFAULT_DLQ_WARN_RATE = 0.05
 DEFAULT_DLQ_ERROR_RATE = 0.20
 DEFAULT_KAFKA_TOPIC = "trades"
@@ -211,6 +213,8 @@ class Settings:
     glue_database: str | None = None
     """The AWS Glue database that registers every asset and partition (``core.glue.catalog``); None: no Glue."""
     pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
+    ui_url: str = DEFAULT_UI_URL
+    """The Dagster UI's address, for links printed or sent elsewhere (no trailing slash)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -248,6 +252,7 @@ class Settings:
             kafka=KafkaSettings.from_env(env),
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
             glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
+            ui_url=env.parse(UI_URL_ENV, DEFAULT_UI_URL, values.http_url),
             pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)}),
             gates=QualityGates(
                 holidays=env.parse(HOLIDAYS_ENV, frozenset(), values.days),
