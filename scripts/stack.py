@@ -240,8 +240,14 @@ class Stack:
 
     def stop_sensors(self, *names: str) -> None:
         """Stop these sensors, so that only the runs a caller launches run."""
+        self._sensors("stop", names)
+
+    def start_sensors(self, *names: str) -> None:
+        self._sensors("start", names)
+
+    def _sensors(self, action: str, names: tuple[str, ...]) -> None:
         for name in names:
-            command = [str(BIN / "dagster"), "sensor", "stop", name, "-w", str(REPO / "workspace.yaml")]
+            command = [str(BIN / "dagster"), "sensor", action, name, "-w", str(REPO / "workspace.yaml")]
             subprocess.run(command, env=self.client_env(), check=True, capture_output=True)
 
     # --- processes ----------------------------------------------------------------------
