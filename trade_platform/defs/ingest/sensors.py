@@ -163,8 +163,9 @@ def build_landing_sensor(
                 waits.append(
                     f"{len(backfilled)} changed days left to an unfinished backfill: {span(backfilled)}"
                 )
+            nothing = "nothing to request" if waits else "no new or changed files"
             return SensorResult(
-                skip_reason=f"no new or changed files in {len(filesets)} landed days"
+                skip_reason=f"{nothing} in {len(filesets)} landed days"
                 + "".join(f" ({wait})" for wait in waits),
                 cursor=cursor,
             )
