@@ -75,6 +75,8 @@ class Stack:
             postgres_url = self.start_postgres()
             redis_url = self._redis()
             s3 = self._moto()
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
             self.env = {
                 "DAGSTER_PG_URL": postgres_url,
                 "TRADE_PLATFORM_CELERY_BROKER_URL": f"{redis_url}/0",
@@ -90,6 +92,7 @@ class Stack:
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_REGION": "us-east-1",
                 "AWS_DEFAULT_REGION": "us-east-1",
+                "TRADE_PLATFORM_UI_URL": self.url,  # the links the CLI prints lead to this webserver
                 **self.extra_env,
             }
             # Generated trades carry account and trader ids: a development key unless one is given.
@@ -102,8 +105,6 @@ class Stack:
             self._start(
                 "daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")], control
             )
-            port = free_port()
-            self.url = f"http://127.0.0.1:{port}"
             web = [
                 str(BIN / "dagster-webserver"),
                 "-w",
@@ -239,8 +240,14 @@ class Stack:
 
     def stop_sensors(self, *names: str) -> None:
         """Stop these sensors, so that only the runs a caller launches run."""
+        self._sensors("stop", names)
+
+    def start_sensors(self, *names: str) -> None:
+        self._sensors("start", names)
+
+    def _sensors(self, action: str, names: tuple[str, ...]) -> None:
         for name in names:
-            command = [str(BIN / "dagster"), "sensor", "stop", name, "-w", str(REPO / "workspace.yaml")]
+            command = [str(BIN / "dagster"), "sensor", action, name, "-w", str(REPO / "workspace.yaml")]
             subprocess.run(command, env=self.client_env(), check=True, capture_output=True)
 
     # --- processes ----------------------------------------------------------------------

@@ -222,6 +222,11 @@ class Settings:
     alerts: AlertTargets = field(default_factory=AlertTargets)
     """Where failures are reported (``defs/alerts``); none by default."""
 
+    @property
+    def ui_url(self) -> str:
+        """The Dagster UI's address, for links printed or sent elsewhere (no trailing slash)."""
+        return self.alerts.ui_url
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings of ``environ`` (default: this process's environment); a value that

@@ -68,6 +68,9 @@ def test_unset_and_blank_variables_take_the_embedded_defaults():
         ("TRADE_PLATFORM_ALERT_SMTP_URL", "mail.example.com:25"),
         ("TRADE_PLATFORM_ALERT_EMAIL_TO", "ops"),
         ("TRADE_PLATFORM_UI_URL", "dagster.example.com"),
+        ("TRADE_PLATFORM_UI_URL", "127.0.0.1:3000"),
+        ("TRADE_PLATFORM_UI_URL", "ftp://ui.example.com"),
+        ("TRADE_PLATFORM_UI_URL", "http://ui.example.com:99999"),
     ],
 )
 def test_a_bad_value_is_a_clear_error_naming_its_variable(name: str, bad: str):
@@ -164,3 +167,10 @@ def test_a_lake_that_is_the_landing_zone_or_inside_its_read_folders_fails_at_loa
                 "TRADE_PLATFORM_LAKE_URL": "s3://bucket/landing/trades/x",
             }
         )
+
+
+def test_the_ui_url_defaults_to_make_ui_and_loses_its_trailing_slash():
+    assert Settings().ui_url == "http://127.0.0.1:3000"
+    assert Settings.from_env({"TRADE_PLATFORM_UI_URL": "https://dagster.example.com/ui/"}).ui_url == (
+        "https://dagster.example.com/ui"
+    )

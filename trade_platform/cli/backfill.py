@@ -22,7 +22,11 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
         "--from", dest="first", type=date.fromisoformat, required=True, help="first day (UTC)"
     )
     backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True, help="last day (UTC)")
-    backfill.add_argument("--wait", action="store_true", help="follow the runs until the backfill finishes")
+    backfill.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the runs until the backfill finishes (its page in the UI: TRADE_PLATFORM_UI_URL)",
+    )
     return backfill
 
 
@@ -44,7 +48,7 @@ def run_backfill(first: date, last: date, wait: bool, settings: Settings) -> int
         backfill = submit_backfill(instance, build_defs(settings), first, last)
         print(
             f"backfill {backfill.backfill_id}: {days} days {first}..{last} in {math.ceil(days / per_run)} "
-            f"runs of up to {per_run} days; the daemon launches them (UI: /runs/b/{backfill.backfill_id})",
+            f"runs of up to {per_run} days; the daemon launches them: {settings.ui_url}/runs/b/{backfill.backfill_id}",
             flush=True,
         )
         return follow(instance, backfill.backfill_id) if wait else 0

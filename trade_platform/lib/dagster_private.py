@@ -15,7 +15,8 @@ naming it, rather than deep inside a run. Then re-read the uses named here (CONT
   ran (``defs/lineage/events.py``).
 - ``PartitionBackfill``, ``make_new_backfill_id``, ``BulkActionStatus``,
   ``BULK_ACTION_TERMINAL_STATUSES``: ``trade-platform backfill`` submits and awaits a multi-run
-  backfill as the UI would (``lib/scaleout/backfills.py``, ``cli/backfill.py``).
+  backfill as the UI would (``lib/scaleout/backfills.py``, ``cli/backfill.py``); the landing
+  sensor leaves the days of unfinished backfills to them (``defs/ingest/sensors.py``).
 - ``CheckRunHealthResult``, ``WorkerStatus``: the launcher interface's own result types, for the
   worker-aware run launcher (``lib/scaleout/launcher.py``).
 - ``SqlEventLogStorage`` and its tables: retention wipes deleted partitions from the event log's

@@ -13,6 +13,8 @@ from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, SensorResult,
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.definitions import build_defs
 from trade_platform.defs.ingest.sensors import FILESET_TAG, landing_filesets
+from trade_platform.lib.dagster_private import BulkActionStatus
+from trade_platform.lib.scaleout.backfills import submit_backfill
 from trade_platform_tests.conftest import settings_for
 
 DAYS = ("2024-03-01", "2024-03-02")
@@ -110,6 +112,23 @@ def test_a_day_materialized_after_its_files_landed_is_not_requested_again(landin
     assert list(daemon.requested()) == [DAYS[1]]
     assert set(json.loads(daemon.cursor)) == set(DAYS)
     land(landing, DAYS[0], trades=60)  # new files after that run do trigger it
+    assert list(daemon.requested()) == [DAYS[0]]
+
+
+def test_days_an_unfinished_backfill_will_materialize_are_left_to_it_and_compared_with_what_it_read(
+    landing, instance
+):
+    daemon = Daemon(landing, instance)
+    backfill = submit_backfill(
+        instance, daemon.defs, date.fromisoformat(DAYS[0]), date.fromisoformat(DAYS[0])
+    )
+    assert list(daemon.requested()) == [DAYS[1]]
+    assert "1 changed days left to an unfinished backfill: 2024-03-01" in daemon.tick().skip_message
+    job = daemon.defs.resolve_job_def("trades_daily_job")
+    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success  # the backfill's run
+    instance.update_backfill(backfill.with_status(BulkActionStatus.COMPLETED_SUCCESS))
+    assert daemon.requested() == {}  # it read these very files
+    land(landing, DAYS[0], trades=60)
     assert list(daemon.requested()) == [DAYS[0]]
 
 

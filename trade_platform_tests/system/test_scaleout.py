@@ -4,6 +4,7 @@ two Celery workers (``scripts/stack.py``), against the embedded single-machine r
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,14 +15,21 @@ from pathlib import Path
 import boto3
 import polars as pl
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+)
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, TRADES_DLQ
 from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
 from trade_platform.definitions import build_defs
-from trade_platform.lib.partition_locks import HOLDING
+from trade_platform.lib.dagster_private import BulkActionStatus
+from trade_platform.lib.partition_locks import HOLDING, _advisory_locks
 from trade_platform.settings import Settings
 from trade_platform_tests.conftest import overlapping_writes, writings
 from trade_platform_tests.system.conftest import stack
@@ -29,6 +37,7 @@ from trade_platform_tests.system.conftest import stack
 pytestmark = pytest.mark.slow
 FIRST = date(2026, 11, 10)
 DAYS = [(FIRST + timedelta(days=n)).isoformat() for n in range(6)]
+EARLIER = [(FIRST - timedelta(days=n)).isoformat() for n in (2, 1)]  # landed by one test only
 BIN = Path(sys.executable).parent
 
 
@@ -73,11 +82,15 @@ def s3_client(running):
     )
 
 
-@pytest.fixture(scope="module")
-def landed(services, landing) -> None:
+def upload(services, landing: Path) -> None:
     s3 = s3_client(services)
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         s3.upload_file(str(path), stack.BUCKET, f"landing/{path.relative_to(landing)}")
+
+
+@pytest.fixture(scope="module")
+def landed(services, landing) -> None:
+    upload(services, landing)
 
 
 @pytest.fixture
@@ -147,6 +160,127 @@ def test_a_backfill_fans_out_over_both_workers_and_equals_the_embedded_run(
         assert sorted(record.partition for record in history) == DAYS, key.to_user_string()
 
     assert_lake_equals(services, embedded_lake, tmp_path)
+
+
+def test_the_landing_sensor_leaves_a_backfills_days_to_it_then_requests_only_a_day_changed_since(
+    services, instance, tmp_path
+):
+    """Needs no other test's days: those the module landed are current once a test ran them."""
+    landing = tmp_path / "landing"
+    for index, day in enumerate(EARLIER):
+        write_day(generate_day(date.fromisoformat(day), 1_000, seed=10 + index), str(landing))
+    upload(services, landing)
+    with _advisory_locks(services.env["DAGSTER_PG_URL"]) as lock:
+        assert lock(EARLIER[0])  # the backfill's run waits for this day until the sensor has ticked
+        process = backfill(services, EARLIER[0], EARLIER[-1])
+        while not instance.get_backfills(status=BulkActionStatus.REQUESTED):
+            time.sleep(0.2)
+        services.start_sensors("landing_sensor")
+        try:
+            held = landing_tick(
+                instance, lambda tick: "left to an unfinished backfill" in (tick.skip_reason or "")
+            )
+            assert (
+                f"2 changed days left to an unfinished backfill: {EARLIER[0]}..{EARLIER[1]}"
+                in held.skip_reason
+            )
+        except BaseException:
+            services.stop_sensors("landing_sensor")
+            raise
+    try:
+        backfill_id, printed = finished(process)
+        assert f"{services.url}/runs/b/{backfill_id}" in printed  # a link that opens
+        for asset in ALL:
+            for day in EARLIER:
+                records = instance.fetch_materializations(
+                    AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[day]), limit=5
+                ).records
+                assert len(records) == 1, (asset, day)
+
+        write_day(generate_day(date.fromisoformat(EARLIER[1]), 1_200, seed=20), str(landing))  # rewritten
+        upload(services, landing)
+        uploaded = time.time()
+        # The first tick after it: the unchanged day's files are what the backfill read, no run.
+        after = landing_tick(
+            instance, lambda tick: tick.timestamp > uploaded and tick.status.value != "STARTED"
+        )
+        assert earlier(after.run_keys) == [EARLIER[1]]
+        [rerun] = sensor_runs(instance)
+        assert rerun.tags["dagster/partition"] == EARLIER[1]
+        deadline = time.monotonic() + 300
+        while not instance.get_run_by_id(rerun.run_id).is_finished:  # not writing while later tests run
+            assert time.monotonic() < deadline
+            time.sleep(1)
+        assert instance.get_run_by_id(rerun.run_id).status == DagsterRunStatus.SUCCESS
+    finally:
+        services.stop_sensors("landing_sensor")
+
+
+def landing_tick(instance, wanted, timeout: float = 120.0):
+    """The landing sensor's first tick ``wanted`` accepts (the sensor ticks every 30 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [state] = [state for state in instance.all_instigator_state() if state.name == "landing_sensor"]
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
+        for tick in reversed(ticks):  # oldest first
+            if wanted(tick):
+                return tick
+        time.sleep(1)
+    raise TimeoutError("no such tick of landing_sensor")
+
+
+def earlier(run_keys) -> list[str]:
+    """The days of ``EARLIER`` among the landing sensor's run keys ("DAY:fileset:storage id")."""
+    return [day for day in (key.split(":")[0] for key in run_keys) if day in EARLIER]
+
+
+def sensor_runs(instance):
+    """The landing sensor's runs of ``EARLIER`` days."""
+    runs = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": "landing_sensor"}))
+    return [run for run in runs if run.tags.get("dagster/partition") in EARLIER]
+
+
+def test_a_run_killed_while_it_loads_the_code_is_failed_and_retried_within_a_minute(
+    services, landed, embedded_lake, instance, tmp_path
+):
+    process = backfill(services, DAYS[4], DAYS[5])  # one run
+    victim, pid = wait_for_a_run_process(instance)
+    os.kill(pid, signal.SIGSTOP)  # frozen, so the run's status cannot move on while it is checked
+    assert instance.get_run_by_id(victim.run_id).status == DagsterRunStatus.STARTING
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    retry = None
+    while retry is None:
+        assert time.monotonic() - killed < 60, instance.get_run_by_id(victim.run_id).status
+        retried = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": victim.run_id}))
+        retry = retried[0] if retried else None
+        time.sleep(0.5)
+    assert instance.get_run_by_id(victim.run_id).status == DagsterRunStatus.FAILURE
+
+    backfill_id, _ = finished(process)
+    assert instance.get_run_by_id(retry.run_id).status == DagsterRunStatus.SUCCESS
+    runs = {run.run_id for run in instance.get_runs(RunsFilter.for_backfill(backfill_id))}
+    assert runs == {victim.run_id, retry.run_id}
+    for day in DAYS[4:]:  # once: the killed run wrote nothing
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(ALL[0]), asset_partitions=[day]), limit=50
+        ).records
+        assert [record.run_id for record in records if record.run_id in runs] == [retry.run_id], day
+    assert_lake_equals(services, embedded_lake, tmp_path)
+
+
+def wait_for_a_run_process(instance, timeout: float = 300.0):
+    """A STARTING run and the pid of its process, as soon as the process says it began (it then
+    loads the code location before it reports the run STARTED)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTING])):
+            for entry in instance.all_logs(run.run_id):
+                began = re.fullmatch(r"Started process for run \(pid: (\d+)\)\.", entry.message)
+                if began:
+                    return run, int(began.group(1))
+        time.sleep(0.05)
+    raise TimeoutError("no run process began")
 
 
 def test_a_run_whose_worker_process_is_killed_is_retried_and_the_backfill_completes(

@@ -7,7 +7,9 @@ partition when the fingerprint differs from the one its last ``raw_trades`` mate
 times: a late file copied with an old mtime (``cp -p``, ``rsync -a``, ``tar x``) is a change like
 any other. The run key is the day, its fingerprint and the day's last materialization, so the
 same files never trigger twice after the same run, and the cursor ``{day: fingerprint}`` is the checkpoint: a restarted daemon resumes from it
-without re-running old days.
+without re-running old days. Days that an unfinished backfill (``trade-platform backfill`` or the
+UI's) will materialize are left to it, their cursor entries unchanged: once it has finished, the
+comparison with what its run read requests only the days whose files changed since.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 from datetime import UTC, date, datetime
 
 from dagster import (
+    AssetKey,
     DagsterInstance,
     DailyPartitionsDefinition,
     DefaultSensorStatus,
@@ -33,7 +36,9 @@ from trade_platform.core.lake_layout import DAY_FOLDER
 from trade_platform.core.landing.files import TRADES
 from trade_platform.core.landing.fileset import fileset_digest, is_tracked
 from trade_platform.core.landing.listing import ListedFile, is_file, listed
+from trade_platform.core.names import RAW_TRADES
 from trade_platform.defs.ingest.metadata import LANDING_FILESET, latest_read
+from trade_platform.lib.dagster_private import BulkActionStatus
 from trade_platform.lib.resources import LandingZone
 from trade_platform.lib.runs import unfinished_run
 
@@ -82,6 +87,22 @@ def is_partition(day: str, partitions: DailyPartitionsDefinition) -> bool:
         return False
 
 
+def backfilled_days(context: SensorEvaluationContext) -> set[str]:
+    """The days of ``raw_trades`` that a requested, unfinished backfill will materialize (the UI
+    launches a backfill of an asset job's partitions as an asset backfill too)."""
+    days: set[str] = set()
+    for backfill in context.instance.get_backfills(status=BulkActionStatus.REQUESTED):
+        if backfill.is_asset_backfill:
+            target = backfill.get_asset_backfill_data(context.repository_def.asset_graph).target_subset
+            if AssetKey(RAW_TRADES) in target.asset_keys:
+                days.update(target.get_partitions_subset(AssetKey(RAW_TRADES)).get_partition_keys())
+    return days
+
+
+def span(days: list[str]) -> str:
+    return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+
+
 def paced(instance: DagsterInstance, job_name: str, day: str, interval_seconds: int) -> bool:
     """Whether the open day's last run was created less than ``interval_seconds`` ago."""
     records = instance.get_run_records(RunsFilter(job_name=job_name, tags={PARTITION_TAG: day}), limit=1)
@@ -99,16 +120,21 @@ def build_landing_sensor(
         default_status=DefaultSensorStatus.RUNNING,
         description="Requests a day's run when its files under <landing>/trades/date=*/ differ from "
         "what its last run read (the landing zone of the `landing` resource, the one the assets "
-        f"read); today's at most every {open_day_interval_seconds} s (TRADE_PLATFORM_OPEN_DAY_INTERVAL).",
+        f"read); today's at most every {open_day_interval_seconds} s (TRADE_PLATFORM_OPEN_DAY_INTERVAL); "
+        "days an unfinished backfill will materialize are left to it.",
     )
     def landing_sensor(context: SensorEvaluationContext, landing: LandingZone) -> SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         filesets = landing_filesets(landing.url)
-        changed = sorted(
+        candidates = sorted(
             day
             for day, digest in filesets.items()
             if seen.get(day) != digest and is_partition(day, partitions)
         )
+        # Days a backfill will materialize are its own; afterwards they compare with what it read.
+        held = backfilled_days(context) if candidates else set()
+        backfilled = [day for day in candidates if day in held]
+        changed = [day for day in candidates if day not in held]
         # Days whose last run read exactly these files (a demo run, a lost cursor) need no new run.
         read = {day: last_read(context.instance, day) for day in changed}
         current = [day for day in changed if read[day][0] == filesets[day]]
@@ -132,13 +158,23 @@ def build_landing_sensor(
         ]
         cursor = json.dumps({**seen, **{day: filesets[day] for day in current + due}}, sort_keys=True)
         if not requests:
+            waits = [f"{len(busy)} changed days wait for their unfinished or paced run"] if busy else []
+            if backfilled:
+                waits.append(
+                    f"{len(backfilled)} changed days left to an unfinished backfill: {span(backfilled)}"
+                )
+            nothing = "nothing to request" if waits else "no new or changed files"
             return SensorResult(
-                skip_reason=f"no new or changed files in {len(filesets)} landed days"
-                + (f" ({len(busy)} changed days wait for their unfinished or paced run)" if busy else ""),
+                skip_reason=f"{nothing} in {len(filesets)} landed days"
+                + "".join(f" ({wait})" for wait in waits),
                 cursor=cursor,
             )
         waiting = len(changed) - len(current) - len(busy) - len(due)
-        context.log.info(f"changed days: {', '.join(due)}" + (f" (+{waiting} next tick)" if waiting else ""))
+        context.log.info(
+            f"changed days: {', '.join(due)}"
+            + (f" (+{waiting} next tick)" if waiting else "")
+            + (f"; {span(backfilled)} left to an unfinished backfill" if backfilled else "")
+        )
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return landing_sensor
