@@ -40,6 +40,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _BROKER = re.compile(r"(?:[A-Za-z_]+://)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _GLUE_DATABASE = re.compile(r"[a-z0-9_]{1,255}")
+_CATALOG = re.compile(r"[A-Za-z0-9_]{1,255}")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 _GLOB = re.compile(r"[*?\[\]{}]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -273,4 +274,23 @@ def glue_database(text: str) -> str:
     """An AWS Glue database that Athena can query: lowercase letters, digits and ``_``."""
     if not _GLUE_DATABASE.fullmatch(text):
         raise ValueError(f"must be a Glue database name (lowercase letters, digits, '_'), got {text!r}")
+    return text
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    """One of ``choices``, in any case."""
+
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return text.lower()
+
+    return parse
+
+
+def catalog_name(text: str) -> str:
+    """A pyiceberg catalog name that its ``PYICEBERG_CATALOG__<NAME>__...`` variables can spell:
+    letters, digits and ``_``."""
+    if not _CATALOG.fullmatch(text):
+        raise ValueError(f"must be a catalog name (letters, digits, '_'), got {text!r}")
     return text

@@ -15,6 +15,7 @@ from datetime import date, time
 from functools import partial
 
 from trade_platform import setting_values as values
+from trade_platform.core.iceberg import IcebergTableSettings
 from trade_platform.core.pseudonymise import PiiKey
 
 LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
@@ -34,6 +35,10 @@ DLQ_WARN_RATE_ENV = "TRADE_PLATFORM_DLQ_WARN_RATE"
 DLQ_ERROR_RATE_ENV = "TRADE_PLATFORM_DLQ_ERROR_RATE"
 RETENTION_ENV = "TRADE_PLATFORM_RETENTION"
 GLUE_DATABASE_ENV = "TRADE_PLATFORM_GLUE_DATABASE"
+TABLE_FORMAT_ENV = "TRADE_PLATFORM_TABLE_FORMAT"
+ICEBERG_CATALOG_ENV = "TRADE_PLATFORM_ICEBERG_CATALOG"
+ICEBERG_NAMESPACE_ENV = "TRADE_PLATFORM_ICEBERG_NAMESPACE"
+SNAPSHOT_RETENTION_ENV = "TRADE_PLATFORM_SNAPSHOT_RETENTION"
 PII_KEY_ENV = "TRADE_PLATFORM_PII_KEY"
 PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
 OPEN_DAY_INTERVAL_ENV = "TRADE_PLATFORM_OPEN_DAY_INTERVAL"
@@ -55,7 +60,8 @@ VARIABLES = (
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
     PII_KEY_FILE_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
     KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_BYTES_ENV, KAFKA_ROTATE_SECONDS_ENV, KAFKA_BUFFER_BYTES_ENV,
-    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
+    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV, TABLE_FORMAT_ENV, ICEBERG_CATALOG_ENV, ICEBERG_NAMESPACE_ENV,
+    SNAPSHOT_RETENTION_ENV,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
 is a librdkafka setting (``KafkaSettings.client_config``)."""
@@ -86,7 +92,10 @@ DEFAULT_KAFKA_BATCH_BYTES = 64 * 2**20
 DEFAULT_KAFKA_ROTATE_SECONDS = 300.0
 DEFAULT_KAFKA_BUFFER_BYTES = 256 * 2**20
 DEFAULT_KAFKA_TIMEOUT_SECONDS = 10.0
+TABLE_FORMATS = ("parquet", "iceberg")
+DEFAULT_SNAPSHOT_RETENTION_SECONDS = 7 * values.SECONDS_PER_DAY
 RATE = values.decimal(0, 1)
+SNAPSHOT_RETENTION = values.duration_seconds(3_600, values.MAX_RETENTION_DAYS * values.SECONDS_PER_DAY)
 MESSAGES = values.integer(1, 10_000_000)
 WAIT_SECONDS = values.decimal(0, 3600, above_low=True)
 BYTES = values.integer(1, 2**40)
@@ -211,6 +220,11 @@ class Settings:
     glue_database: str | None = None
     """The AWS Glue database that registers every asset and partition (``core.glue.catalog``); None: no Glue."""
     pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
+    table_format: str = TABLE_FORMATS[0]
+    """``parquet`` (hive folders of Parquet files) or ``iceberg`` (Iceberg tables, docs/iceberg.md)."""
+    iceberg: IcebergTableSettings = field(default_factory=IcebergTableSettings)
+    snapshot_retention_seconds: int = DEFAULT_SNAPSHOT_RETENTION_SECONDS
+    """How long an Iceberg snapshot stays readable (``--as-of``) before maintenance expires it."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -248,6 +262,16 @@ class Settings:
             kafka=KafkaSettings.from_env(env),
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
             glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
+            table_format=env.parse(TABLE_FORMAT_ENV, TABLE_FORMATS[0], values.one_of(TABLE_FORMATS)),
+            iceberg=IcebergTableSettings(
+                catalog=env.parse(ICEBERG_CATALOG_ENV, IcebergTableSettings.catalog, values.catalog_name),
+                namespace=env.parse(
+                    ICEBERG_NAMESPACE_ENV, IcebergTableSettings.namespace, values.glue_database
+                ),
+            ),
+            snapshot_retention_seconds=env.parse(
+                SNAPSHOT_RETENTION_ENV, DEFAULT_SNAPSHOT_RETENTION_SECONDS, SNAPSHOT_RETENTION
+            ),
             pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)}),
             gates=QualityGates(
                 holidays=env.parse(HOLIDAYS_ENV, frozenset(), values.days),

@@ -47,6 +47,10 @@ ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
     "TRADE_PLATFORM_RETENTION": "landing=30, raw_trades=90,trades_dlq=365",
     "TRADE_PLATFORM_GLUE_DATABASE": " trade_lake ",
     "TRADE_PLATFORM_PII_KEY": " test-environment-pii-key-0123456789abcdef ",
+    "TRADE_PLATFORM_TABLE_FORMAT": "Iceberg",
+    "TRADE_PLATFORM_ICEBERG_CATALOG": "stack",
+    "TRADE_PLATFORM_ICEBERG_NAMESPACE": "trades",
+    "TRADE_PLATFORM_SNAPSHOT_RETENTION": "30d",
 }
 
 

@@ -1,0 +1,90 @@
+"""The pipeline with ``TRADE_PLATFORM_TABLE_FORMAT=iceberg``: every asset a table whose rows equal
+the Parquet lake's on the same landing zone, read back by pyiceberg and by polars."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import AssetKey, DagsterInstance
+from polars.testing import assert_frame_equal
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import EqualTo
+
+from trade_platform.core.generate import generate_day, write_day
+from trade_platform.core.names import ALL
+from trade_platform.core.schemas import ASSET_MODELS
+from trade_platform_tests.conftest import DAY, Platform
+
+NEXT_DAY = "2026-11-21"
+RUN_COLUMNS = {"trades_dlq": ["run_id", "rejected_at"]}
+"""Which run rejected a record and when differ from run to run; the rows must not."""
+
+
+@pytest.fixture
+def both(tmp_path: Path, instance: DagsterInstance) -> tuple[Platform, Platform]:
+    """A Parquet and an Iceberg platform on one landing zone with two generated days."""
+    landing = tmp_path / "landing"
+    for seed, day in enumerate((DAY, NEXT_DAY)):
+        write_day(generate_day(date.fromisoformat(day), 2_000, seed=seed, bad_fraction=0.05), str(landing))
+    return Platform(landing, tmp_path / "parquet", instance), IcebergPlatform(
+        landing, tmp_path / "ice", instance
+    )
+
+
+class IcebergPlatform(Platform):
+    def definitions(self, **overrides):
+        return super().definitions(table_format="iceberg", **overrides)
+
+    def catalog(self) -> SqlCatalog:
+        """The embedded catalog, opened as any pyiceberg user would."""
+        uri = f"sqlite:///{self.lake.resolve()}/iceberg_catalog.sqlite"
+        return SqlCatalog("default", uri=uri, warehouse=self.lake.resolve().as_uri())
+
+    def pyiceberg_rows(self, asset: str, day: str) -> pl.DataFrame:
+        table = self.catalog().load_table(f"trade_platform.{asset}")
+        return pl.from_arrow(table.scan(row_filter=EqualTo("date", day)).to_arrow())
+
+    def polars_rows(self, asset: str, day: str) -> pl.DataFrame:
+        table = self.catalog().load_table(f"trade_platform.{asset}")
+        return pl.scan_iceberg(table).filter(pl.col("date") == date.fromisoformat(day)).collect()
+
+
+def comparable(asset: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame in the model's dtypes, without the per-run columns, rows in one order."""
+    declared = ASSET_MODELS[asset].to_schema().columns
+    frame = frame.drop(RUN_COLUMNS.get(asset, []), "date", strict=False)
+    frame = frame.with_columns(pl.col(n).cast(declared[n].dtype.type) for n in frame.columns if n in declared)
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def test_iceberg_tables_hold_the_parquet_lakes_rows_on_one_and_several_days_and_reruns_change_nothing(both):
+    parquet, iceberg = both
+    assert parquet.materialize(DAY, until=NEXT_DAY).success
+    assert iceberg.materialize(DAY).success  # one day, then both days in one run
+    result = iceberg.materialize(DAY, until=NEXT_DAY)
+    assert result.success
+    assert not (iceberg.lake / "raw_trades").exists()  # no Parquet layout beside the tables
+    for asset in ALL:
+        for day in (DAY, NEXT_DAY):
+            expected = comparable(asset, parquet.read(asset, day))
+            assert expected.height > 0
+            for read in (iceberg.pyiceberg_rows, iceberg.polars_rows):
+                assert_frame_equal(comparable(asset, read(asset, day)), expected, check_column_order=False)
+    table = iceberg.catalog().load_table("trade_platform.validated_trades")
+    [materialization] = [
+        m
+        for m in result.asset_materializations_for_node("ingest_trades")
+        if m.asset_key == AssetKey("validated_trades") and m.partition == DAY
+    ]
+    assert materialization.metadata["snapshot_id"].value == table.current_snapshot().snapshot_id
+    assert materialization.metadata["metadata_location"].value == table.metadata_location
+    checks = result.get_asset_check_evaluations()
+    before = {a: comparable(a, iceberg.pyiceberg_rows(a, DAY)) for a in ALL}
+    assert iceberg.materialize(DAY).success
+    for asset in ALL:
+        assert_frame_equal(comparable(asset, iceberg.pyiceberg_rows(asset, DAY)), before[asset])
+    failed = [(c.asset_key, c.check_name, c.description) for c in checks if not c.passed]
+    assert checks and not [f for f in failed if f[1] not in ("freshness", "dlq_rate")], failed
