@@ -29,8 +29,9 @@ from trade_platform.core.iceberg.reads import scan_days
 from trade_platform.core.iceberg.schema import empty_frame
 from trade_platform.core.lake_layout import PARTITION_COLUMN
 from trade_platform.core.storage import storage_errors
+from trade_platform.lib import io_manager
 from trade_platform.lib.dagster_types import validate_rows
-from trade_platform.lib.io_manager import STREAM_BATCH_ROWS, refuse_if_canceled, refuse_rows_outside
+from trade_platform.lib.io_manager import refuse_if_canceled, refuse_rows_outside
 from trade_platform.lib.lake import METADATA_LOCATION, SNAPSHOT_ID, Lake
 from trade_platform.lib.policies import StepSettings
 
@@ -100,7 +101,7 @@ class IcebergLakeIOManagerWorker(IOManager):
 
 def _checked_batches(frame: pl.LazyFrame, key: str, check):
     day = frame.filter(pl.col(PARTITION_COLUMN) == date.fromisoformat(key))
-    for batch in day.collect_batches(chunk_size=STREAM_BATCH_ROWS):
+    for batch in day.collect_batches(chunk_size=io_manager.STREAM_BATCH_ROWS):
         check(batch)
         yield batch
 
