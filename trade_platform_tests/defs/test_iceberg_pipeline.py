@@ -16,7 +16,8 @@ from pyiceberg.expressions import EqualTo
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL
 from trade_platform.core.schemas import ASSET_MODELS
-from trade_platform_tests.conftest import DAY, Platform
+from trade_platform_tests.conftest import DAY, Platform, trade, write_csv
+from trade_platform_tests.defs.test_dlq_replay import land_rejects, write_corrections
 
 NEXT_DAY = "2026-11-21"
 RUN_COLUMNS = {"trades_dlq": ["run_id", "rejected_at"]}
@@ -46,6 +47,9 @@ class IcebergPlatform(Platform):
     def pyiceberg_rows(self, asset: str, day: str) -> pl.DataFrame:
         table = self.catalog().load_table(f"trade_platform.{asset}")
         return pl.from_arrow(table.scan(row_filter=EqualTo("date", day)).to_arrow())
+
+    def read(self, asset: str, day: str = DAY) -> pl.DataFrame:
+        return self.pyiceberg_rows(asset, day)
 
     def polars_rows(self, asset: str, day: str) -> pl.DataFrame:
         table = self.catalog().load_table(f"trade_platform.{asset}")
@@ -88,3 +92,26 @@ def test_iceberg_tables_hold_the_parquet_lakes_rows_on_one_and_several_days_and_
         assert_frame_equal(comparable(asset, iceberg.pyiceberg_rows(asset, DAY)), before[asset])
     failed = [(c.asset_key, c.check_name, c.description) for c in checks if not c.passed]
     assert checks and not [f for f in failed if f[1] not in ("freshness", "dlq_rate")], failed
+
+
+def test_a_dlq_replay_reads_the_records_of_files_gone_from_landing_from_the_raw_trades_table(
+    tmp_path: Path, instance
+):
+    """As ``test_dlq_replay``'s Parquet case: the replay's result is the same as with the files."""
+    iceberg = IcebergPlatform(tmp_path / "landing", tmp_path / "lake", instance)
+    land_rejects(iceberg)
+    write_csv(iceberg.day_dir() / "u.csv", [trade("U1"), trade("G1")])  # G1 repeats t.csv's G1
+    (iceberg.day_dir() / "v.csv.gz").write_bytes(b"\x1f\x8bnot really gzip")
+    assert iceberg.materialize().success
+    raw_before = comparable("raw_trades", iceberg.read("raw_trades"))
+    write_corrections(iceberg)
+    for name in ("t.csv", "v.csv.gz"):
+        (iceberg.day_dir() / name).unlink()
+    assert iceberg.run_job("replay_dlq").success
+    assert_frame_equal(comparable("raw_trades", iceberg.read("raw_trades")), raw_before)
+    assert sorted(iceberg.read("validated_trades")["trade_id"]) == ["G1", "MAL1", "P1", "TZ1", "U1"]
+    assert sorted(iceberg.read("trades_dlq").select("_source_file", "error_codes").rows()) == [
+        ("trades/date=2026-11-20/u.csv", ["duplicate_trade_id"]),
+        ("trades/date=2026-11-20/v.csv.gz", ["unreadable_file"]),
+    ]
+    assert iceberg.read("daily_volume")["trade_count"].sum() == 5  # downstream re-materialized

@@ -1,10 +1,10 @@
-"""Days of an asset's Iceberg table read back as the Parquet layout reads them: a lazy scan
-(polars' ``scan_iceberg``) with the model's dtypes and the ``date`` column last."""
+"""An asset's Iceberg table read back as the Parquet layout reads it: lazy scans (polars'
+``scan_iceberg``) with the model's dtypes, of some days or of a whole table as of a time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from pyiceberg.expressions import In
@@ -33,3 +33,27 @@ def stored_days(table: Table, days: Sequence[str]) -> set[str]:
     ).plan_files()
     partition_position = 0  # the only partition field: identity(date)
     return {str(EPOCH + timedelta(days=task.file.partition[partition_position])) for task in tasks}
+
+
+def as_of_millis(tables: Iterable[Table], as_of: str) -> int:
+    """The time ``as_of`` names, in epoch milliseconds: an ISO timestamp (UTC unless it has an
+    offset), or a snapshot id of one of ``tables``, meaning the time it was committed."""
+    if as_of.isdigit():
+        for table in tables:
+            snapshot = table.snapshot_by_id(int(as_of))
+            if snapshot is not None:
+                return snapshot.timestamp_ms
+        raise ValueError(f"--as-of {as_of}: no table has a snapshot with this id")
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise ValueError(f"--as-of {as_of!r}: expected a snapshot id or an ISO timestamp") from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def scan_as_of(table: Table, asset: str, millis: int | None) -> pl.LazyFrame | None:
+    """All of the table as it was at ``millis`` (None: now), or None when it had no snapshot then."""
+    snapshot = table.current_snapshot() if millis is None else table.snapshot_as_of_timestamp(millis)
+    if snapshot is None:
+        return None
+    return as_model_types(asset, pl.scan_iceberg(table, snapshot_id=snapshot.snapshot_id))
