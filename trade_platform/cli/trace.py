@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from trade_platform.core.trace import TracedRecord, TraceError, trace
-from trade_platform.settings import LAKE_URL_ENV, LANDING_URL_ENV, TABLE_FORMAT_ENV, Settings
+from trade_platform.settings import LAKE_URL_ENV, LANDING_URL_ENV, Settings
 
 NOT_FOUND = 1
 REPLAY_JOB = "replay_dlq"
@@ -36,13 +36,13 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
-    if current.table_format == "iceberg":  # not silently "not found" in folders that are not there
-        parser.error(
-            f"trace reads the Parquet layout, not Iceberg tables ({TABLE_FORMAT_ENV}=iceberg): "
-            "query them with trade-platform sql (docs/iceberg.md)"
-        )
+    lake = args.lake
+    if current.table_format == "iceberg":
+        from trade_platform.core.iceberg.catalog import IcebergTables  # pyiceberg: Iceberg lakes only
+
+        lake = IcebergTables(args.lake, current.iceberg.catalog, current.iceberg.namespace)
     try:
-        records = trace(args.lake, args.landing, args.trade_id, args.date)
+        records = trace(lake, args.landing, args.trade_id, args.date)
     except TraceError as exc:
         print(f"trace: {exc}", file=sys.stderr)
         return 2

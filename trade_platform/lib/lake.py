@@ -8,6 +8,8 @@ Parquet layout is ``core.lake_layout``'s, the Iceberg tables ``core.iceberg``'s.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -17,6 +19,8 @@ from upath import UPath
 from trade_platform.core.glue.catalog import GlueCatalog
 from trade_platform.core.iceberg import IcebergTableSettings
 from trade_platform.core.lake_layout import PARTITION_COLUMN, partition_file, table_url
+from trade_platform.core.names import ALL
+from trade_platform.core.retention import Partition, delete_partition
 from trade_platform.core.storage import polars_storage_options, storage_errors
 
 if TYPE_CHECKING:
@@ -72,3 +76,22 @@ class Lake(ConfigurableResource):
 
         scan = scan_days(self.iceberg_tables().table(asset), asset, [], snapshot_id)
         return {name: str(dtype) for name, dtype in scan.collect_schema().items()}
+
+    def expired_table_days(self, windows: Mapping[str, int], today: date) -> list[Partition]:
+        """The Iceberg tables' days past their windows; none in a Parquet lake, whose day
+        folders ``core.retention`` lists itself."""
+        if self.table_format != ICEBERG:
+            return []
+        from trade_platform.core.iceberg.retention import expired_table_days
+
+        return expired_table_days(self.iceberg_tables(), windows, today)
+
+    def delete_partition(self, partition: Partition) -> None:
+        """Delete an expired partition: an Iceberg table's day through the catalog, anything
+        else (a day folder, a lineage file) as ``core.retention`` does."""
+        if self.table_format == ICEBERG and partition.layer in ALL:
+            from trade_platform.core.iceberg.retention import delete_table_day
+
+            delete_table_day(self.iceberg_tables(), partition)
+        else:
+            delete_partition(partition)

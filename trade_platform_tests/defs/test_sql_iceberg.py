@@ -57,10 +57,3 @@ def test_sql_reads_the_iceberg_tables_now_and_as_of_a_snapshot_or_a_time(tmp_pat
         "--as-of reads Iceberg snapshots: it needs TRADE_PLATFORM_TABLE_FORMAT=iceberg"
         in capsys.readouterr().err
     )
-
-
-def test_trace_refuses_an_iceberg_lake_instead_of_finding_nothing(monkeypatch, capsys):
-    monkeypatch.setenv(TABLE_FORMAT_ENV, "iceberg")
-    with pytest.raises(SystemExit):
-        main(["trace", "T1"])
-    assert "trace reads the Parquet layout, not Iceberg tables" in capsys.readouterr().err

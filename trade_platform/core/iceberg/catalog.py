@@ -65,6 +65,9 @@ class IcebergTables:
     def catalog(self) -> Catalog:
         return open_catalog(self.lake_url, self.catalog_name)
 
+    def __str__(self) -> str:
+        return f"Iceberg catalog {self.catalog_name} ({self.namespace})"
+
     def identifier(self, asset: str) -> str:
         return f"{self.namespace}.{asset}"
 

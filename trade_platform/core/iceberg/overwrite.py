@@ -46,7 +46,7 @@ T = TypeVar("T")
 class Committed:
     """What a commit made: the table's snapshot and its metadata file."""
 
-    snapshot_id: int | None
+    snapshot_id: int
     metadata_location: str
 
 
@@ -88,16 +88,16 @@ class DayOverwrite:
     def _commit(self, table: Table, properties: dict[str, str]) -> Committed:
         days = sorted(str(day) for day in self._days)
         stored = [task.file for task in table.scan(row_filter=In(PARTITION_COLUMN, days)).plan_files()]
-        if stored or self._files:
-            transaction = table.transaction()
-            with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
-                for data_file in stored:
-                    overwrite.delete_data_file(data_file)
-                for data_file in self._files:
-                    overwrite.append_data_file(data_file)
-            table = transaction.commit_transaction()
-        snapshot = table.current_snapshot()
-        return Committed(snapshot.snapshot_id if snapshot else None, table.metadata_location)
+        # A snapshot even when nothing changes (an empty day never written): the run's own, which
+        # its checks read (``lib.iceberg_io_manager.snapshot_of_run``).
+        transaction = table.transaction()
+        with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+            for data_file in stored:
+                overwrite.delete_data_file(data_file)
+            for data_file in self._files:
+                overwrite.append_data_file(data_file)
+        table = transaction.commit_transaction()
+        return Committed(table.current_snapshot().snapshot_id, table.metadata_location)
 
     def _add_columns(self, batch: pl.DataFrame) -> None:
         """Add the batch's columns the table lacks, optional, typed as the model declares them
@@ -119,18 +119,18 @@ class DayOverwrite:
     def _retrying(self, change: Callable[[Table], T]) -> T:
         """``change`` of the table, again on the table as committed now while another writer's
         commit wins the race, with a bounded exponential backoff."""
-        table = self._table
-        for attempt in itertools.count(1):
+        table, attempt = self._table, 1
+        while True:
             try:
                 return change(table)
             except CommitFailedException as exc:
                 if attempt == COMMIT_ATTEMPTS:
                     where = self._tables.identifier(self._asset)
                     raise TransientStorageError(f"{where}: {attempt} commits lost to other writers") from exc
-                backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**attempt)
-                time.sleep(backoff * random.uniform(0.5, 1.0))
-                table = self._tables.table(self._asset)
-        raise AssertionError("unreachable")
+            time.sleep(
+                min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
+            )
+            table, attempt = self._tables.table(self._asset), attempt + 1
 
 
 def _columns(table: Table) -> list[str]:

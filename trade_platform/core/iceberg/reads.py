@@ -8,12 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from pyiceberg.expressions import In
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from trade_platform.core.iceberg.schema import as_model_types
 from trade_platform.core.lake_layout import PARTITION_COLUMN
 
 EPOCH = date(1970, 1, 1)  # Iceberg stores a date as days since
+PARTITION_POSITION = 0  # the only partition field: identity(date)
 
 
 def scan_days(table: Table, asset: str, days: Sequence[str], snapshot_id: int | None = None) -> pl.LazyFrame:
@@ -31,8 +33,12 @@ def stored_days(table: Table, days: Sequence[str]) -> set[str]:
     tasks = table.scan(
         row_filter=In(PARTITION_COLUMN, list(days)), selected_fields=(PARTITION_COLUMN,)
     ).plan_files()
-    partition_position = 0  # the only partition field: identity(date)
-    return {str(EPOCH + timedelta(days=task.file.partition[partition_position])) for task in tasks}
+    return {day_of_file(task.file) for task in tasks}
+
+
+def day_of_file(data_file: DataFile) -> str:
+    """The day (YYYY-MM-DD) of a data file, from its partition value."""
+    return str(EPOCH + timedelta(days=data_file.partition[PARTITION_POSITION]))
 
 
 def as_of_millis(tables: Iterable[Table], as_of: str) -> int:
