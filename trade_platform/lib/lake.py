@@ -22,6 +22,7 @@ from trade_platform.core.lake_layout import PARTITION_COLUMN, partition_file, ta
 from trade_platform.core.names import ALL
 from trade_platform.core.retention import Partition, delete_partition
 from trade_platform.core.storage import polars_storage_options, storage_errors
+from trade_platform.settings import DEFAULT_SNAPSHOT_RETENTION_SECONDS
 
 if TYPE_CHECKING:
     from trade_platform.core.iceberg.catalog import IcebergTables
@@ -43,6 +44,8 @@ class Lake(ConfigurableResource):
     """``parquet`` or ``iceberg`` (``TRADE_PLATFORM_TABLE_FORMAT``)."""
     iceberg_catalog: str = IcebergTableSettings.catalog
     iceberg_namespace: str = IcebergTableSettings.namespace
+    snapshot_retention_seconds: int = DEFAULT_SNAPSHOT_RETENTION_SECONDS
+    """How long an Iceberg snapshot stays readable (``TRADE_PLATFORM_SNAPSHOT_RETENTION``)."""
 
     def glue_catalog(self) -> GlueCatalog | None:
         """The Glue catalog of the lake, or None when there is none."""

@@ -114,6 +114,7 @@ def platform_resources(settings: Settings) -> dict:
         table_format=settings.table_format,
         iceberg_catalog=settings.iceberg.catalog,
         iceberg_namespace=settings.iceberg.namespace,
+        snapshot_retention_seconds=settings.snapshot_retention_seconds,
     )
     step_settings = StepSettings(
         spill_budget_mb=settings.spill_budget_mb,

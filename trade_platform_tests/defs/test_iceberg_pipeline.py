@@ -151,3 +151,26 @@ def test_trace_follows_a_trade_through_the_iceberg_tables(tmp_path: Path, instan
     assert record["source"] == {"file": f"trades/date={DAY}/a.csv", "row": 3, "kafka": None}
     assert record["outcome"] == "validated" and record["validated"]["price"] == 101.0
     assert record["candles"] and record["daily_volume"]["trade_count"] == 2
+
+
+def test_table_maintenance_expires_old_snapshots_and_deletes_only_unreferenced_files(
+    tmp_path: Path, instance
+):
+    iceberg = IcebergPlatform(tmp_path / "landing", tmp_path / "lake", instance)
+    write_csv(iceberg.day_dir() / "t.csv", [trade("A")])
+    assert iceberg.materialize().success
+    write_csv(iceberg.day_dir() / "u.csv", [trade("B")])
+    assert iceberg.materialize().success  # the day again: its first files are only in older snapshots
+    before = {a: comparable(a, iceberg.read(a)) for a in ALL}
+    maintenance = iceberg.definitions(snapshot_retention_seconds=0).resolve_job_def("table_maintenance")
+    config = {"ops": {"maintain_tables": {"config": {"grace_hours": 0}}}}
+    result = maintenance.execute_in_process(run_config=config, instance=instance)
+    assert result.success
+    catalog = iceberg.catalog()
+    for asset in ALL:
+        table = catalog.load_table(f"trade_platform.{asset}")
+        assert len(table.snapshots()) == 1
+        assert_frame_equal(comparable(asset, iceberg.read(asset)), before[asset])
+        live = {task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()}
+        on_disk = {str(p) for p in Path(table.location().removeprefix("file://")).glob("data/**/*.parquet")}
+        assert live == on_disk, asset
