@@ -9,7 +9,8 @@ partitions is one lazy scan. With a Glue database (``TRADE_PLATFORM_GLUE_DATABAS
 partitions are registered in the AWS Glue catalog once all of them are published
 (``core.glue.catalog``), before Dagster records them materialized. Where the lake is and how a
 step retries storage faults are the ``lake`` and ``step_settings`` resources'; the layout is
-``core.lake_layout``'s.
+``core.lake_layout``'s. ``IcebergLakeIOManager`` is the resource of the Iceberg table format
+(``lib.iceberg_io_manager``).
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 A catalog named ``TRADE_PLATFORM_ICEBERG_CATALOG`` is configured the pyiceberg way
 (``.pyiceberg.yaml``, or ``PYICEBERG_CATALOG__<NAME>__<PROPERTY>`` variables, read by pyiceberg
 itself): the stack's SQL catalog on PostgreSQL, Glue on AWS. With none configured, a local lake
-gets an embedded SQL catalog, a SQLite file in the lake's folder (``EMBEDDED_CATALOG_FILE``) with
-the tables under ``<lake>/<namespace>.db/``; an S3 lake is refused, since a SQLite file on S3
-could not be shared between writers. Each asset is a table ``<namespace>.<asset>``, created on
-first use from its model (``core.iceberg.schema``), partitioned by the identity of ``date``.
+gets an embedded SQL catalog, a SQLite file in the lake's folder (``EMBEDDED_CATALOG_FILE``); an
+S3 lake is refused, since a SQLite file on S3 could not be shared between writers. Each asset is
+a table ``<namespace>.<asset>`` at ``<lake>/<namespace>/<asset>/`` (whatever the catalog's
+warehouse), created on first use from its model (``core.iceberg.schema``), partitioned by the
+identity of ``date``.
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ class IcebergTables:
         return self.catalog.create_table_if_not_exists(
             self.identifier(asset),
             schema,
+            location=self.location(asset),
             partition_spec=spec,
             properties={**table_properties(asset), **NO_PYICEBERG_RETRY},
         )
+
+    def location(self, asset: str) -> str:
+        """``<lake>/<namespace>/<asset>``: a table lives in the lake, whatever the catalog's
+        warehouse (the lake URL alone says where the data is)."""
+        lake = UPath(self.lake_url)
+        root = Path(lake.path).resolve().as_uri() if is_local(lake) else self.lake_url.rstrip("/")
+        return f"{root}/{self.namespace}/{asset}"
