@@ -26,7 +26,8 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from trade_platform.core.kafka.consumer import LandingConsumer
-from trade_platform.settings import DEFAULT_START_DATE, KafkaSettings
+from trade_platform.kafka_settings import KafkaSettings
+from trade_platform.settings import DEFAULT_START_DATE
 from trade_platform_tests.system.test_kafka_ingest import trade_messages
 
 ROOT = Path(__file__).resolve().parent

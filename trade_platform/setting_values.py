@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from urllib.parse import urlsplit
 
-from confluent_kafka import Consumer, KafkaException
-
 from trade_platform.core.landing.files import CORRECTIONS, TRADES
 from trade_platform.core.names import RETENTION_LAYERS
 
@@ -37,9 +35,8 @@ _UNIT_SECONDS = (SECONDS_PER_DAY, 3_600, 60, 1)
 _FILE_OR_S3 = re.compile(r"file:///.*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/\S*)?", re.DOTALL)
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_BROKER = re.compile(r"(?:[A-Za-z_]+://)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
-_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _GLUE_DATABASE = re.compile(r"[a-z0-9_]{1,255}")
+_CATALOG = re.compile(r"[A-Za-z0-9_]{1,255}")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 _GLOB = re.compile(r"[*?\[\]{}]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -235,33 +232,6 @@ def _service_url(text: str, use: Callable[[str], object]) -> str:
     return text
 
 
-def brokers(text: str) -> str:
-    """Kafka brokers, ``host[:port]`` separated by commas."""
-    for broker in (b.strip() for b in text.split(",")):
-        match = _BROKER.fullmatch(broker)
-        if not match or not 1 <= int(match.group(1) or 9092) <= 65_535:
-            raise ValueError(f"must list brokers like host1:9092,host2:9092, got {text!r}")
-    return text
-
-
-def topic(text: str) -> str:
-    """A Kafka topic name: letters, digits, ``.``, ``_``, ``-``, at most 249 (Kafka's own rule)."""
-    if not _TOPIC.fullmatch(text) or text in (".", ".."):
-        raise ValueError(f"must be a Kafka topic name (letters, digits, '.', '_', '-'), got {text!r}")
-    return text
-
-
-def kafka_setting(setting: str, text: str) -> str:
-    """A librdkafka consumer setting, checked by librdkafka itself (names and values alike)."""
-    try:
-        Consumer({"group.id": "trade-platform-settings", setting: text}).close()
-    except KafkaException as exc:
-        # librdkafka's message quotes the value as it is: its line breaks are escaped to keep one line
-        message = exc.args[0].str().replace("\r", "\\r").replace("\n", "\\n")
-        raise ValueError(f"librdkafka refuses {setting}: {message}") from None
-    return text
-
-
 def name(text: str) -> str:
     """A name of at most 255 characters without control characters."""
     if not _PRINTABLE.fullmatch(text):
@@ -282,3 +252,22 @@ def flag(text: str) -> bool:
     if answer is None:
         raise ValueError(f"must be true or false, got {text!r}")
     return answer
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    """One of ``choices``, in any case."""
+
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return text.lower()
+
+    return parse
+
+
+def catalog_name(text: str) -> str:
+    """A pyiceberg catalog name that its ``PYICEBERG_CATALOG__<NAME>__...`` variables can spell:
+    letters, digits and ``_``."""
+    if not _CATALOG.fullmatch(text):
+        raise ValueError(f"must be a catalog name (letters, digits, '_'), got {text!r}")
+    return text

@@ -12,11 +12,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
-from functools import partial
 
 from trade_platform import setting_values as values
 from trade_platform.core.alerts.targets import AlertTargets
+from trade_platform.core.iceberg import IcebergTableSettings
 from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
+from trade_platform.kafka_settings import KAFKA_VARIABLES, KafkaSettings
 
 LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
 LAKE_URL_ENV = "TRADE_PLATFORM_LAKE_URL"
@@ -35,22 +36,15 @@ DLQ_WARN_RATE_ENV = "TRADE_PLATFORM_DLQ_WARN_RATE"
 DLQ_ERROR_RATE_ENV = "TRADE_PLATFORM_DLQ_ERROR_RATE"
 RETENTION_ENV = "TRADE_PLATFORM_RETENTION"
 GLUE_DATABASE_ENV = "TRADE_PLATFORM_GLUE_DATABASE"
+TABLE_FORMAT_ENV = "TRADE_PLATFORM_TABLE_FORMAT"
+ICEBERG_CATALOG_ENV = "TRADE_PLATFORM_ICEBERG_CATALOG"
+ICEBERG_NAMESPACE_ENV = "TRADE_PLATFORM_ICEBERG_NAMESPACE"
+SNAPSHOT_RETENTION_ENV = "TRADE_PLATFORM_SNAPSHOT_RETENTION"
 PII_KEY_ENV = "TRADE_PLATFORM_PII_KEY"
 PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
 PII_DEVELOPMENT_KEY_ENV = "TRADE_PLATFORM_PII_DEVELOPMENT_KEY"
 """true: with neither key variable set, the public ``DEVELOPMENT_KEY`` (the repository's ``.env``)."""
 OPEN_DAY_INTERVAL_ENV = "TRADE_PLATFORM_OPEN_DAY_INTERVAL"
-KAFKA_BOOTSTRAP_SERVERS_ENV = "KAFKA_BOOTSTRAP_SERVERS"
-KAFKA_PREFIX = "TRADE_PLATFORM_KAFKA_"
-KAFKA_TOPIC_ENV = KAFKA_PREFIX + "TOPIC"
-KAFKA_GROUP_ENV = KAFKA_PREFIX + "GROUP"
-KAFKA_BATCH_MESSAGES_ENV = KAFKA_PREFIX + "BATCH_MESSAGES"
-KAFKA_BATCH_BYTES_ENV = KAFKA_PREFIX + "BATCH_BYTES"
-KAFKA_ROTATE_SECONDS_ENV = KAFKA_PREFIX + "ROTATE_SECONDS"
-KAFKA_BUFFER_BYTES_ENV = KAFKA_PREFIX + "BUFFER_BYTES"
-KAFKA_BATCH_SECONDS_ENV = KAFKA_PREFIX + "BATCH_SECONDS"
-"""Retired (a 5 s batch made up to 69,000 files a day): refused at load, naming its successor."""
-KAFKA_TIMEOUT_ENV = KAFKA_PREFIX + "TIMEOUT_SECONDS"
 ALERT_WEBHOOK_URL_ENV = "TRADE_PLATFORM_ALERT_WEBHOOK_URL"
 ALERT_SMTP_URL_ENV = "TRADE_PLATFORM_ALERT_SMTP_URL"
 ALERT_EMAIL_TO_ENV = "TRADE_PLATFORM_ALERT_EMAIL_TO"
@@ -61,12 +55,12 @@ VARIABLES = (
     RETRY_DELAY_ENV, SPILL_BUDGET_ENV, FRESHNESS_DEADLINE_ENV, SCHEDULE_TIME_ENV,
     MAX_PARTITIONS_PER_RUN_ENV, CELERY_BROKER_URL_ENV, CELERY_BACKEND_URL_ENV, HOLIDAYS_ENV,
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
-    PII_KEY_FILE_ENV, PII_DEVELOPMENT_KEY_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
-    KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_BYTES_ENV, KAFKA_ROTATE_SECONDS_ENV, KAFKA_BUFFER_BYTES_ENV,
-    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV, *ALERT_VARIABLES,
+    PII_KEY_FILE_ENV, PII_DEVELOPMENT_KEY_ENV, OPEN_DAY_INTERVAL_ENV, *KAFKA_VARIABLES,
+    *ALERT_VARIABLES, TABLE_FORMAT_ENV, ICEBERG_CATALOG_ENV,
+    ICEBERG_NAMESPACE_ENV, SNAPSHOT_RETENTION_ENV,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
-is a librdkafka setting (``KafkaSettings.client_config``)."""
+is a librdkafka setting (``KafkaSettings.client_config``, ``kafka_settings``)."""
 
 DEFAULT_LANDING_URL = "./data/landing"
 DEFAULT_LAKE_URL = "./data/lake"
@@ -84,26 +78,10 @@ DEFAULT_SCHEDULE_TIME = time(0, 15)
 DEFAULT_OPEN_DAY_INTERVAL_SECONDS = 600
 DEFAULT_DLQ_WARN_RATE = 0.05
 DEFAULT_DLQ_ERROR_RATE = 0.20
-DEFAULT_KAFKA_TOPIC = "trades"
-DEFAULT_KAFKA_GROUP = "trade-platform-landing"
-# Files per partition and day are bounded as Kafka Connect's S3 sink bounds them (flush.size,
-# rotate.interval.ms): a quiet partition rotates every 5 minutes (at most 288 files a day), a busy
-# one writes files of 64 MiB of messages; all partitions together buffer at most 256 MiB of them.
-DEFAULT_KAFKA_BATCH_MESSAGES = 1_000_000
-DEFAULT_KAFKA_BATCH_BYTES = 64 * 2**20
-DEFAULT_KAFKA_ROTATE_SECONDS = 300.0
-DEFAULT_KAFKA_BUFFER_BYTES = 256 * 2**20
-DEFAULT_KAFKA_TIMEOUT_SECONDS = 10.0
+TABLE_FORMATS = ("parquet", "iceberg")
+DEFAULT_SNAPSHOT_RETENTION_SECONDS = 7 * values.SECONDS_PER_DAY
 RATE = values.decimal(0, 1)
-MESSAGES = values.integer(1, 10_000_000)
-WAIT_SECONDS = values.decimal(0, 3600, above_low=True)
-BYTES = values.integer(1, 2**40)
-ROTATE_SECONDS = values.decimal(0, 86_400, above_low=True)
-# Consumer settings the consumer owns: offsets are committed by hand once the files are durable, and
-# an offset out of range resets to the first one kept, the gap recorded as lost (never skipped).
-KAFKA_OWNED = frozenset(
-    {"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset"}
-)
+SNAPSHOT_RETENTION = values.duration_seconds(3_600, values.MAX_RETENTION_DAYS * values.SECONDS_PER_DAY)
 
 
 @dataclass(frozen=True)
@@ -128,62 +106,6 @@ def check_dlq_rates(warn: float, error: float) -> None:
             raise ValueError(f"{name} must be a fraction between 0 and 1, got {rate}")
     if error < warn:
         raise ValueError(f"{DLQ_ERROR_RATE_ENV} ({error}) must be at least {DLQ_WARN_RATE_ENV} ({warn})")
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    """Where trades are consumed from (``trade_platform.streaming``)."""
-
-    bootstrap_servers: str | None = None
-    topic: str = DEFAULT_KAFKA_TOPIC
-    group: str = DEFAULT_KAFKA_GROUP
-    batch_messages: int = DEFAULT_KAFKA_BATCH_MESSAGES
-    """The most messages of one partition written (and committed) as one batch."""
-    batch_bytes: int = DEFAULT_KAFKA_BATCH_BYTES
-    """The most bytes of message values of one partition written as one batch (one larger
-    message is a batch of its own)."""
-    rotate_seconds: float = DEFAULT_KAFKA_ROTATE_SECONDS
-    """``trade-platform stream``: a partition's batch is written this long after it began."""
-    buffer_bytes: int = DEFAULT_KAFKA_BUFFER_BYTES
-    """Bytes of message values all partitions may hold read and not written; beyond it the
-    partition holding most is written early."""
-    timeout_seconds: float = DEFAULT_KAFKA_TIMEOUT_SECONDS
-    """How long a metadata or offsets request may wait before the brokers count as unreachable."""
-    client_config: Mapping[str, str] = field(default_factory=dict, repr=False)
-    """Any other librdkafka setting, from ``TRADE_PLATFORM_KAFKA_<SETTING>`` (``SECURITY_PROTOCOL``
-    -> ``security.protocol``); values may be secrets, so they are never logged."""
-
-    @classmethod
-    def from_env(cls, env: _Env) -> KafkaSettings:
-        client_config = {}
-        for name in sorted(env.environ):
-            if name.startswith(KAFKA_PREFIX) and name not in VARIABLES:
-                setting = name.removeprefix(KAFKA_PREFIX).lower().replace("_", ".")
-                if setting in KAFKA_OWNED:
-                    raise ValueError(
-                        f"{name}: {setting} is set by trade-platform (use {KAFKA_BOOTSTRAP_SERVERS_ENV} "
-                        f"and {KAFKA_GROUP_ENV}; offsets are committed only once the files are durable, and offsets "
-                        "out of range are recorded as lost)"
-                    )
-                value = env.parse(name, None, partial(values.kafka_setting, setting))
-                if value is not None:
-                    client_config[setting] = value
-        if env.text(KAFKA_BATCH_SECONDS_ENV, ""):
-            raise ValueError(
-                f"{KAFKA_BATCH_SECONDS_ENV} is retired: use {KAFKA_ROTATE_SECONDS_ENV} (default "
-                f"{DEFAULT_KAFKA_ROTATE_SECONDS:g}), {KAFKA_BATCH_MESSAGES_ENV} and {KAFKA_BATCH_BYTES_ENV}"
-            )
-        return cls(
-            bootstrap_servers=env.parse(KAFKA_BOOTSTRAP_SERVERS_ENV, None, values.brokers),
-            topic=env.parse(KAFKA_TOPIC_ENV, DEFAULT_KAFKA_TOPIC, values.topic),
-            group=env.parse(KAFKA_GROUP_ENV, DEFAULT_KAFKA_GROUP, values.name),
-            batch_messages=env.parse(KAFKA_BATCH_MESSAGES_ENV, DEFAULT_KAFKA_BATCH_MESSAGES, MESSAGES),
-            batch_bytes=env.parse(KAFKA_BATCH_BYTES_ENV, DEFAULT_KAFKA_BATCH_BYTES, BYTES),
-            rotate_seconds=env.parse(KAFKA_ROTATE_SECONDS_ENV, DEFAULT_KAFKA_ROTATE_SECONDS, ROTATE_SECONDS),
-            buffer_bytes=env.parse(KAFKA_BUFFER_BYTES_ENV, DEFAULT_KAFKA_BUFFER_BYTES, BYTES),
-            timeout_seconds=env.parse(KAFKA_TIMEOUT_ENV, DEFAULT_KAFKA_TIMEOUT_SECONDS, WAIT_SECONDS),
-            client_config=client_config,
-        )
 
 
 @dataclass(frozen=True)
@@ -219,6 +141,11 @@ class Settings:
     glue_database: str | None = None
     """The AWS Glue database that registers every asset and partition (``core.glue.catalog``); None: no Glue."""
     pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
+    table_format: str = TABLE_FORMATS[0]
+    """``parquet`` (hive folders of Parquet files) or ``iceberg`` (Iceberg tables, docs/iceberg.md)."""
+    iceberg: IcebergTableSettings = field(default_factory=IcebergTableSettings)
+    snapshot_retention_seconds: int = DEFAULT_SNAPSHOT_RETENTION_SECONDS
+    """How long an Iceberg snapshot stays readable (``--as-of``) before maintenance expires it."""
     alerts: AlertTargets = field(default_factory=AlertTargets)
     """Where failures are reported (``defs/alerts``); none by default."""
 
@@ -263,6 +190,16 @@ class Settings:
             kafka=KafkaSettings.from_env(env),
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
             glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
+            table_format=env.parse(TABLE_FORMAT_ENV, TABLE_FORMATS[0], values.one_of(TABLE_FORMATS)),
+            iceberg=IcebergTableSettings(
+                catalog=env.parse(ICEBERG_CATALOG_ENV, IcebergTableSettings.catalog, values.catalog_name),
+                namespace=env.parse(
+                    ICEBERG_NAMESPACE_ENV, IcebergTableSettings.namespace, values.glue_database
+                ),
+            ),
+            snapshot_retention_seconds=env.parse(
+                SNAPSHOT_RETENTION_ENV, DEFAULT_SNAPSHOT_RETENTION_SECONDS, SNAPSHOT_RETENTION
+            ),
             pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)})
             or (PiiKey(DEVELOPMENT_KEY) if env.parse(PII_DEVELOPMENT_KEY_ENV, False, values.flag) else None),
             alerts=AlertTargets.configured({name: env.text(name, "") for name in ALERT_VARIABLES}),

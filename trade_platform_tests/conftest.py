@@ -52,6 +52,10 @@ ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
     "TRADE_PLATFORM_ALERT_EMAIL_TO": "ops@example.com, desk@example.com",
     "TRADE_PLATFORM_UI_URL": "https://dagster.example.com/",
     "TRADE_PLATFORM_PII_DEVELOPMENT_KEY": "true",
+    "TRADE_PLATFORM_TABLE_FORMAT": "Iceberg",
+    "TRADE_PLATFORM_ICEBERG_CATALOG": "stack",
+    "TRADE_PLATFORM_ICEBERG_NAMESPACE": "trades",
+    "TRADE_PLATFORM_SNAPSHOT_RETENTION": "30d",
 }
 
 

@@ -102,7 +102,7 @@ CROSS_DOMAIN = {
 def room(module: str) -> str:
     """``trade_platform.defs.ingest.assets`` -> ``defs``; the settings modules are one room."""
     top = module.split(".")[1]
-    return "settings" if top in ("settings", "setting_values") else top
+    return "settings" if top in ("settings", "setting_values", "kafka_settings") else top
 
 
 def package_imports() -> dict[str, set[str]]:

@@ -5,6 +5,7 @@ from datetime import date, time
 import pytest
 
 from trade_platform.core.alerts.targets import AlertTargets
+from trade_platform.core.iceberg import IcebergTableSettings
 from trade_platform.core.pseudonymise import PiiKey
 from trade_platform.settings import QualityGates, Settings
 from trade_platform_tests.conftest import ENVIRONMENT
@@ -34,6 +35,9 @@ def test_every_variable_is_read_into_one_settings_object():
             email_to=("ops@example.com", "desk@example.com"),
             ui_url="https://dagster.example.com",
         ),
+        table_format="iceberg",
+        iceberg=IcebergTableSettings(catalog="stack", namespace="trades"),
+        snapshot_retention_seconds=30 * 86_400,
     )
 
 
@@ -60,6 +64,11 @@ def test_unset_and_blank_variables_take_the_embedded_defaults():
         ("TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN", "0"),
         ("TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN", "two"),
         ("TRADE_PLATFORM_RETENTION", "raw=90"),
+        ("TRADE_PLATFORM_TABLE_FORMAT", "delta"),
+        ("TRADE_PLATFORM_ICEBERG_CATALOG", "my.catalog"),
+        ("TRADE_PLATFORM_ICEBERG_NAMESPACE", "Trade-Platform"),
+        ("TRADE_PLATFORM_SNAPSHOT_RETENTION", "30m"),
+        ("TRADE_PLATFORM_SNAPSHOT_RETENTION", "a week"),
         ("TRADE_PLATFORM_RETENTION", "raw_trades=0"),
         ("TRADE_PLATFORM_RETENTION", "raw_trades=ninety"),
         ("TRADE_PLATFORM_RETENTION", "raw_trades"),

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from datetime import date, timedelta
 
+from trade_platform.kafka_settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV
 from trade_platform.settings import (
-    KAFKA_BOOTSTRAP_SERVERS_ENV,
-    KAFKA_TOPIC_ENV,
     LANDING_URL_ENV,
     START_DATE_ENV,
     Settings,

@@ -2,7 +2,8 @@
 
 The prompt reads statements ending with ``;`` (over as many lines as they take) and a few dot
 commands; a failed statement prints its error and the prompt goes on. From a pipe it reads the
-same input without prompts. Each statement sees the lake as it is when it runs.
+same input without prompts. Each statement sees the lake as it is when it runs; with Iceberg
+tables, ``--as-of`` shows them as they were at a snapshot or time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from trade_platform.core.sql_tables import (
     Catalog,
@@ -24,7 +25,10 @@ from trade_platform.core.sql_tables import (
     write_csv,
 )
 from trade_platform.core.storage import StorageError
-from trade_platform.settings import LAKE_URL_ENV, Settings
+from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV, Settings
+
+if TYPE_CHECKING:
+    from trade_platform.core.iceberg.catalog import IcebergTables
 
 QUERY_FAILED = 2
 """The exit code when a statement (or, from a pipe, any statement) failed."""
@@ -45,13 +49,25 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
     sql.add_argument("--csv", action="store_true", help="print results as CSV instead of a table")
     sql.add_argument("--lake", default=current.lake_url, help=f"lake URL (env {LAKE_URL_ENV})")
     sql.add_argument("--max-rows", type=int, default=50, help="rows shown of a result table")
+    sql.add_argument(
+        "--as-of",
+        help="an Iceberg snapshot id or ISO timestamp (UTC unless it has an offset): the tables as they "
+        f"were then ({TABLE_FORMAT_ENV}=iceberg)",
+    )
     return sql
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
     if args.max_rows < 1:
         parser.error("--max-rows must be at least 1")
-    shell = Shell(args.lake, csv=args.csv, max_rows=args.max_rows)
+    iceberg = None
+    if current.table_format == "iceberg":
+        from trade_platform.core.iceberg.catalog import IcebergTables  # pyiceberg: Iceberg lakes only
+
+        iceberg = IcebergTables(args.lake, current.iceberg.catalog, current.iceberg.namespace)
+    elif args.as_of:
+        parser.error(f"--as-of reads Iceberg snapshots: it needs {TABLE_FORMAT_ENV}=iceberg")
+    shell = Shell(args.lake, csv=args.csv, max_rows=args.max_rows, iceberg=iceberg, as_of=args.as_of)
     return shell.prompt(sys.stdin) if args.query is None else shell.one_shot(args.query)
 
 
@@ -62,6 +78,15 @@ class Shell:
     max_rows: int = 50
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     err: IO[str] = field(default_factory=lambda: sys.stderr)
+    iceberg: IcebergTables | None = None
+    """The lake's Iceberg tables, when it has them instead of Parquet folders."""
+    as_of: str | None = None
+    """Read the Iceberg tables as they were at this snapshot id or time."""
+
+    def catalog(self, statement: str | None = None) -> Catalog:
+        if self.iceberg is not None:
+            return Catalog.open_iceberg(self.iceberg, statement, self.as_of)
+        return Catalog.open(self.lake_url, statement)
 
     def width(self) -> int | None:
         """A terminal's width (polars wraps cells to fit it); elsewhere one line per row."""
@@ -74,7 +99,7 @@ class Shell:
         if not statements:
             raise QueryError("no SQL statement given")
         for statement in statements:
-            catalog = Catalog.open(self.lake_url, statement)
+            catalog = self.catalog(statement)
             try:
                 result = catalog.query(statement)
                 if self.csv:
@@ -122,7 +147,7 @@ class Shell:
     def banner(self) -> None:
         print(f"trade-platform sql on {self.lake_url}", file=self.out)
         try:
-            catalog = Catalog.open(self.lake_url)
+            catalog = self.catalog()
         except StorageError as exc:
             print(f"error: {exc}", file=self.err)
         else:
@@ -165,7 +190,7 @@ class Shell:
 
     def describe(self) -> str:
         """Every table with its columns and types, then the tables that do not exist yet."""
-        catalog = Catalog.open(self.lake_url)
+        catalog = self.catalog()
         lines = []
         for name, schema in catalog.schemas().items():
             if isinstance(schema, str):

@@ -17,7 +17,8 @@ import threading
 from dataclasses import replace
 
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError
-from trade_platform.settings import KAFKA_TOPIC_ENV, LANDING_URL_ENV, Settings
+from trade_platform.kafka_settings import KAFKA_TOPIC_ENV
+from trade_platform.settings import LANDING_URL_ENV, Settings
 
 MAX_RETRY_DELAY_SECONDS = 60.0
 

@@ -36,8 +36,13 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
+    lake = args.lake
+    if current.table_format == "iceberg":
+        from trade_platform.core.iceberg.catalog import IcebergTables  # pyiceberg: Iceberg lakes only
+
+        lake = IcebergTables(args.lake, current.iceberg.catalog, current.iceberg.namespace)
     try:
-        records = trace(args.lake, args.landing, args.trade_id, args.date)
+        records = trace(lake, args.landing, args.trade_id, args.date)
     except TraceError as exc:
         print(f"trace: {exc}", file=sys.stderr)
         return 2

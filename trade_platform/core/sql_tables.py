@@ -1,4 +1,5 @@
-"""The lake as SQL tables: one lazy polars scan per asset folder, queried with polars' SQL engine.
+"""The lake as SQL tables: one lazy polars scan per asset folder (or Iceberg table, as it is now
+or was at a time), queried with polars' SQL engine.
 
 Each asset's folder ``<lake>/<asset>/date=YYYY-MM-DD/part-0.parquet`` is one table whose ``date``
 column (a ``Date``) comes from the hive path. The lake is reached the way the platform's own
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import polars as pl
 from polars._plr import PySQLContext
@@ -22,6 +23,9 @@ from upath import UPath
 from trade_platform.core import names
 from trade_platform.core.lake_layout import HIVE_SCHEMA
 from trade_platform.core.storage import polars_storage_options, storage_errors
+
+if TYPE_CHECKING:
+    from trade_platform.core.iceberg.catalog import IcebergTables
 
 PARTITION_FILES = "**/*.parquet"
 """Every Parquet file under a table folder, whatever its hive levels; the hidden temporary files
@@ -59,6 +63,28 @@ class Catalog:
         named = names.ALL if statement is None else tables_read(statement)
         tables = {name: _scan(lake / name) for name in named if name in folders}
         return cls(lake_url, tables, tuple(name for name in names.ALL if name not in folders))
+
+    @classmethod
+    def open_iceberg(
+        cls, tables: IcebergTables, statement: str | None = None, as_of: str | None = None
+    ) -> Catalog:
+        """The Iceberg tables ``statement`` names (all without one), as they are now or were at
+        ``as_of`` (``core.iceberg.reads.as_of_millis``); a table with no snapshot then is absent."""
+        from trade_platform.core.iceberg.reads import as_of_millis, scan_as_of
+
+        named = names.ALL if statement is None else tables_read(statement)
+        with storage_errors("list", tables.identifier("*")), query_errors():
+            found = {name: table for name in named if (table := tables.existing(name)) is not None}
+            try:
+                millis = None if as_of is None else as_of_millis(found.values(), as_of)
+            except ValueError as exc:
+                raise QueryError(str(exc)) from None
+            scans = {name: scan_as_of(table, name, millis) for name, table in found.items()}
+        present = {name: scan for name, scan in scans.items() if scan is not None}
+        where = f"Iceberg catalog {tables.catalog_name} ({tables.namespace})" + (
+            f" as of {as_of}" if as_of else ""
+        )
+        return cls(where, present, tuple(name for name in names.ALL if name in named and name not in present))
 
     def absent_note(self) -> str:
         """One line naming the tables that do not exist yet, or ``""``."""

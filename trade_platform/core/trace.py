@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from upath import UPath
@@ -26,6 +26,9 @@ from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import DAILY_VOLUME, OHLCV, RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.sql_tables import Catalog, QueryError, query_errors
 from trade_platform.core.storage import StorageError, polars_storage_options, storage_errors
+
+if TYPE_CHECKING:
+    from trade_platform.core.iceberg.catalog import IcebergTables
 
 KEY = [PARTITION_COLUMN, "_source_file", "_source_row"]
 KAFKA = ["_kafka_topic", "_kafka_partition", "_kafka_offset", "_kafka_timestamp"]
@@ -59,10 +62,11 @@ class TracedRecord:
 
 
 def trace(
-    lake_url: str, landing_url: str | None, trade_id: str, day: date | None = None
+    lake_url: str | IcebergTables, landing_url: str | None, trade_id: str, day: date | None = None
 ) -> list[TracedRecord]:
-    """Every record of ``trade_id`` in the lake (of ``day`` only, when given), in day, file and
-    row order; ``landing_url``'s corrections folders are read for the corrections naming them."""
+    """Every record of ``trade_id`` in the lake (its Parquet folders, or its Iceberg tables) of
+    ``day`` only, when given, in day, file and row order; ``landing_url``'s corrections folders
+    are read for the corrections naming them."""
     wanted = trade_id.strip()
     received = pl.col("trade_id").str.strip_chars() == wanted
     raw = _matching(lake_url, RAW_TRADES, day, received)
@@ -100,8 +104,11 @@ def trace(
     return records
 
 
-def _day_scan(lake_url: str, asset: str, day: date | None) -> pl.LazyFrame | None:
+def _day_scan(lake_url: str | IcebergTables, asset: str, day: date | None) -> pl.LazyFrame | None:
     """The asset's partition of ``day`` (every partition without one); None: nothing stored."""
+    if not isinstance(lake_url, str):
+        with _reading(f"{lake_url} {asset}"):
+            return _table_scan(lake_url, asset, day)
     if day is None:
         with _reading(f"{lake_url} {asset}"):
             return Catalog.open(lake_url, f"SELECT * FROM {asset}").tables.get(asset)
@@ -113,7 +120,18 @@ def _day_scan(lake_url: str, asset: str, day: date | None) -> pl.LazyFrame | Non
     return scan.with_columns(pl.lit(day).alias(PARTITION_COLUMN))
 
 
-def _matching(lake_url: str, asset: str, day: date | None, condition: pl.Expr) -> pl.DataFrame:
+def _table_scan(tables: IcebergTables, asset: str, day: date | None) -> pl.LazyFrame | None:
+    from trade_platform.core.iceberg.reads import scan_as_of, scan_days
+
+    table = tables.existing(asset)
+    if table is None:
+        return None
+    return scan_as_of(table, asset, None) if day is None else scan_days(table, asset, [day.isoformat()])
+
+
+def _matching(
+    lake_url: str | IcebergTables, asset: str, day: date | None, condition: pl.Expr
+) -> pl.DataFrame:
     scan = _day_scan(lake_url, asset, day)
     if scan is None:
         return pl.DataFrame(
@@ -123,7 +141,9 @@ def _matching(lake_url: str, asset: str, day: date | None, condition: pl.Expr) -
         return scan.filter(condition).collect()
 
 
-def _by_key(lake_url: str, asset: str, keys: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+def _by_key(
+    lake_url: str | IcebergTables, asset: str, keys: pl.DataFrame, found: pl.DataFrame
+) -> pl.DataFrame:
     """``found`` and the rows of ``keys`` it misses, read from each key's day."""
     missing = keys.join(found.select(KEY), on=KEY, how="anti")
     frames = [found]
@@ -163,7 +183,7 @@ def _add_corrections(landing_url: str, day: date, records: list[TracedRecord]) -
             record.corrections.append({"file": row["_source_file"], "row": row["_source_row"], **fields})
 
 
-def _add_marts(lake_url: str, day: date, records: list[TracedRecord]) -> None:
+def _add_marts(lake_url: str | IcebergTables, day: date, records: list[TracedRecord]) -> None:
     """The candles (every interval) and daily-volume row of each validated record's symbol."""
     validated = [record for record in records if record.validated is not None]
     if not validated:

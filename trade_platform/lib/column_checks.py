@@ -1,4 +1,5 @@
-"""``column_schema``: a partition's stored Parquet columns equal the asset's declared schema."""
+"""``column_schema``: a partition's stored columns (its Parquet file's, or its Iceberg table's at
+the snapshot written) equal the asset's declared schema."""
 
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from dagster import (
 
 from trade_platform.core.quality.columns import compare_columns
 from trade_platform.core.schemas import ASSET_MODELS
+from trade_platform.lib.lake import METADATA_LOCATION, SNAPSHOT_ID, Lake
 from trade_platform.lib.partitioned_checks import (
     Verdict,
     evaluate_per_partition,
@@ -39,7 +41,7 @@ def build_column_schema_check(asset: str, partitions: PartitionsDefinition) -> A
         partitions_def=partitions,
         description="The stored columns and types equal the declared column schema.",
     )
-    def column_schema(context: AssetCheckExecutionContext) -> Iterator:
+    def column_schema(context: AssetCheckExecutionContext, lake: Lake) -> Iterator:
         key = AssetKey(asset)
         declared: TableSchema = context.job_def.asset_layer.asset_graph.get(key).metadata[
             "dagster/column_schema"
@@ -52,14 +54,15 @@ def build_column_schema_check(asset: str, partitions: PartitionsDefinition) -> A
 
         def judge(partition: str) -> Verdict:
             record = latest.get(partition)
-            path = record and record.asset_materialization.metadata.get("path")
+            metadata = record.asset_materialization.metadata if record else {}
+            path = metadata.get("path") or metadata.get(METADATA_LOCATION)
             if path is None:
                 return Verdict(False, f"partition {partition} has no stored file to compare")
-            diff = compare_columns(
-                {c.name: c.type for c in declared.columns},
-                _stored_columns(str(path.value), declared),
-                optional,
-            )
+            if SNAPSHOT_ID in metadata:  # an Iceberg table: its columns at the snapshot written
+                stored = lake.iceberg_columns(asset, metadata[SNAPSHOT_ID].value)
+            else:
+                stored = _stored_columns(str(path.value), declared)
+            diff = compare_columns({c.name: c.type for c in declared.columns}, stored, optional)
             changed = bool(diff.breaking or diff.added)
             return Verdict(
                 passed=not changed,

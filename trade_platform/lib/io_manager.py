@@ -9,7 +9,8 @@ partitions is one lazy scan. With a Glue database (``TRADE_PLATFORM_GLUE_DATABAS
 partitions are registered in the AWS Glue catalog once all of them are published
 (``core.glue.catalog``), before Dagster records them materialized. Where the lake is and how a
 step retries storage faults are the ``lake`` and ``step_settings`` resources'; the layout is
-``core.lake_layout``'s.
+``core.lake_layout``'s. ``IcebergLakeIOManager`` is the resource of the Iceberg table format
+(``lib.iceberg_io_manager``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     InputContext,
+    IOManager,
     MetadataValue,
     OutputContext,
     UPathIOManager,
@@ -77,7 +79,7 @@ class ParquetLakeUPathIOManager(UPathIOManager):
             raise TypeError(f"{context.asset_key.to_user_string()}: the lake stores partitioned assets only")
         paths = self._get_paths_for_partitions(context)
         if isinstance(obj, pl.DataFrame):
-            self._refuse_rows_outside(context, obj, list(paths))
+            refuse_rows_outside(context, obj, list(paths))
             by_day = obj.partition_by(PARTITION_COLUMN, as_dict=True, include_key=False)
             empty = obj.clear().drop(PARTITION_COLUMN)
 
@@ -118,15 +120,6 @@ class ParquetLakeUPathIOManager(UPathIOManager):
                 context.log.info(
                     f"{asset}: {len(paths)} partitions registered in Glue database {self._glue.database}"
                 )
-
-    @staticmethod
-    def _refuse_rows_outside(context: OutputContext, frame: pl.DataFrame, keys: list[str]) -> None:
-        stray = frame.filter(~pl.col(PARTITION_COLUMN).is_in([date.fromisoformat(k) for k in keys])).height
-        if stray:
-            raise ValueError(
-                f"{context.asset_key.to_user_string()}: {stray} rows have a {PARTITION_COLUMN} outside "
-                f"the partitions being written ({min(keys)}..{max(keys)})"
-            )
 
     def dump_to_path(self, context: OutputContext, obj: pl.DataFrame, path: UPath) -> None:
         write_parquet_atomically(obj, path)
@@ -236,6 +229,16 @@ def _in_use(local_path: str) -> bool:
     return False
 
 
+def refuse_rows_outside(context: OutputContext, frame: pl.DataFrame, keys: list[str]) -> None:
+    """An output's rows belong to the partitions it writes."""
+    stray = frame.filter(~pl.col(PARTITION_COLUMN).is_in([date.fromisoformat(k) for k in keys])).height
+    if stray:
+        raise ValueError(
+            f"{context.asset_key.to_user_string()}: {stray} rows have a {PARTITION_COLUMN} outside "
+            f"the partitions being written ({min(keys)}..{max(keys)})"
+        )
+
+
 def refuse_if_canceled(instance: DagsterInstance, run_id: str) -> None:
     """Interrupt a run that was terminated: a force-termination only marks the run CANCELED and
     leaves its process running, so every partition checks this before it is published."""
@@ -255,3 +258,16 @@ class ParquetLakeIOManager(ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context) -> ParquetLakeUPathIOManager:
         return ParquetLakeUPathIOManager(self.lake, self.step_settings)
+
+
+class IcebergLakeIOManager(ConfigurableIOManagerFactory):
+    """The lake as Iceberg tables in the ``lake`` resource's catalog, retrying storage faults as
+    ``step_settings`` say (``lib.iceberg_io_manager``)."""
+
+    lake: Lake
+    step_settings: StepSettings
+
+    def create_io_manager(self, context) -> IOManager:
+        from trade_platform.lib.iceberg_io_manager import IcebergLakeIOManagerWorker
+
+        return IcebergLakeIOManagerWorker(self.lake, self.step_settings)

@@ -18,8 +18,8 @@ from trade_platform.core.landing.files import CORRECTIONS, LandingFile, day_pref
 from trade_platform.core.landing.listing import ListedFile, list_day, list_landing_files
 from trade_platform.core.retention import replay_refusal
 from trade_platform.core.storage import storage_errors
-from trade_platform.lib.io_manager import ParquetLakeIOManager
-from trade_platform.lib.lake import Lake
+from trade_platform.lib.io_manager import IcebergLakeIOManager, ParquetLakeIOManager
+from trade_platform.lib.lake import ICEBERG, Lake
 from trade_platform.lib.policies import StepSettings
 from trade_platform.setting_values import candle_intervals
 from trade_platform.settings import QualityGates, Settings, check_dlq_rates
@@ -108,7 +108,14 @@ class RetentionWindows(ConfigurableResource):
 def platform_resources(settings: Settings) -> dict:
     """Every resource of the code location, from ``settings``; the I/O manager is given the
     ``lake`` and ``step_settings`` resources themselves."""
-    lake = Lake(url=settings.lake_url, glue_database=settings.glue_database)
+    lake = Lake(
+        url=settings.lake_url,
+        glue_database=settings.glue_database,
+        table_format=settings.table_format,
+        iceberg_catalog=settings.iceberg.catalog,
+        iceberg_namespace=settings.iceberg.namespace,
+        snapshot_retention_seconds=settings.snapshot_retention_seconds,
+    )
     step_settings = StepSettings(
         spill_budget_mb=settings.spill_budget_mb,
         max_retries=settings.max_retries,
@@ -117,7 +124,9 @@ def platform_resources(settings: Settings) -> dict:
     return {
         "landing": LandingZone(url=settings.landing_url),
         "lake": lake,
-        "io_manager": ParquetLakeIOManager(lake=lake, step_settings=step_settings),
+        "io_manager": (IcebergLakeIOManager if lake.table_format == ICEBERG else ParquetLakeIOManager)(
+            lake=lake, step_settings=step_settings
+        ),
         "mart_settings": MartSettings(ohlcv_intervals=list(settings.ohlcv_intervals)),
         "step_settings": step_settings,
         "quality_gates": QualityGateSettings.of(settings.gates),

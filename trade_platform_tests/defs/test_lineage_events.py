@@ -262,3 +262,22 @@ def test_events_are_also_sent_to_openlineage_url_when_set(defs, instance, tmp_pa
         ("COMPLETE", result.run_id),
     ]
     assert posted == events(tmp_path / "lake")  # the same events, also in the lake
+
+
+def test_an_iceberg_lake_names_each_table_by_its_location(instance, tmp_path):
+    write_day(generate_day(date.fromisoformat(DAY), 400, seed=9), str(tmp_path / "landing"))
+    lake = tmp_path / "lake"
+    defs = build_defs(settings_for(tmp_path / "landing", lake, table_format="iceberg"))
+    result = defs.resolve_job_def("trades_daily_job").execute_in_process(partition_key=DAY, instance=instance)
+    tick(defs, instance)
+
+    [complete] = [
+        e for e in events(lake) if e["run"]["runId"] == result.run_id and e["eventType"] == "COMPLETE"
+    ]
+    outputs = by_name(complete["outputs"])
+    assert set(outputs) == {"raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume"}
+    location = (lake / "trade_platform" / "validated_trades").resolve()
+    validated = outputs["validated_trades"]
+    assert (validated["namespace"], validated["name"]) == ("file", str(location))
+    [partition] = validated["facets"][PARTITIONS]["partitions"]
+    assert partition["path"] == f"{location.as_uri()}/data/date={DAY}" and partition["rowCount"] > 0

@@ -32,11 +32,12 @@ JOBS = [
     "kafka_ingest",
     "replay_dlq",
     "retention",
+    "table_maintenance",
     "trades_checks_job",
     "trades_daily_job",
 ]
 SENSORS = ["freshness_sensor", "kafka_lag_sensor", "landing_sensor", "openlineage_sensor"]
-SCHEDULES = ["daily_schedule", "retention_schedule"]
+SCHEDULES = ["daily_schedule", "retention_schedule", "table_maintenance_schedule"]
 
 
 def test_the_public_names_of_assets_checks_jobs_sensors_and_schedules_do_not_change(tmp_path):
@@ -64,6 +65,19 @@ def test_the_definitions_are_built_from_the_settings_object_alone(monkeypatch):
     assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "45 1 * * *"
     resources = defs.resources
     assert resources["landing"].url == "s3://landing/zone" and resources["lake"].url == "s3://lake/tables"
+    lake = resources["lake"]
+    assert (
+        lake.table_format,
+        lake.iceberg_catalog,
+        lake.iceberg_namespace,
+        lake.snapshot_retention_seconds,
+    ) == (
+        "iceberg",
+        "stack",
+        "trades",
+        30 * 86_400,
+    )
+    assert type(resources["io_manager"]).__name__ == "IcebergLakeIOManager"
     assert resources["mart_settings"].ohlcv_intervals == ["1m", "15m"]
     assert resources["step_settings"].spill_budget_mb == 64
     gates = resources["quality_gates"]

@@ -20,7 +20,8 @@ from dagster import DagsterInstance, build_sensor_context
 from trade_platform.core.generate import generate_day, render
 from trade_platform.core.kafka.client import KafkaUnavailableError, group_lag
 from trade_platform.core.kafka.consumer import LandingConsumer
-from trade_platform.settings import DEFAULT_START_DATE, KafkaSettings
+from trade_platform.kafka_settings import KafkaSettings
+from trade_platform.settings import DEFAULT_START_DATE
 from trade_platform_tests.conftest import Platform
 
 PARTITIONS = 4

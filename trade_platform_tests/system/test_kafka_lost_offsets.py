@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from trade_platform.core.kafka.client import group_lag
 from trade_platform.core.kafka.consumer import LandingConsumer
-from trade_platform.settings import KafkaSettings
+from trade_platform.kafka_settings import KafkaSettings
 from trade_platform_tests.system.test_kafka_ingest import Log, kafka_files, landed
 
 START = date(2026, 1, 1)

@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from trade_platform.core.kafka.messages import MESSAGE_SCHEMA
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError
-from trade_platform.settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KafkaSettings
+from trade_platform.kafka_settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KafkaSettings
 
 REBALANCED = {
     KafkaError.ILLEGAL_GENERATION,

@@ -38,7 +38,7 @@ from trade_platform.core.kafka.client import (
 from trade_platform.core.kafka.messages import day_files, file_name
 from trade_platform.core.kafka.ranges import Log, Range, read_ranges, record_loss, record_url, write_ranges
 from trade_platform.core.storage import write_atomically
-from trade_platform.settings import KafkaSettings
+from trade_platform.kafka_settings import KafkaSettings
 
 CONSUME_BATCH = 50_000
 POLL_SECONDS = 0.5

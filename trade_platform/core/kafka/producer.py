@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from trade_platform.core.generate import CORRUPT, GeneratedDay, render
 from trade_platform.core.kafka.client import KafkaTopicError, KafkaUnavailableError, brokers, where
-from trade_platform.settings import KafkaSettings
+from trade_platform.kafka_settings import KafkaSettings
 
 MESSAGES_SCHEMA = {"key": pl.String(), "value": pl.Binary(), "timestamp_ms": pl.Int64()}
 QUIET = {"log_level": 2}

@@ -1,6 +1,7 @@
 """The ``retention`` job: deletes every partition past its layer's window (``core.retention``,
 ``TRADE_PLATFORM_RETENTION``), or with ``dry_run`` only reports what it would delete.
 
+With Iceberg tables, a lake day is deleted through the catalog (``core.iceberg.retention``).
 Every deletion, or would-be deletion, is an audit record under ``<lake>/audit/retention/``, and
 the op's output metadata sums them up per layer (the run's page in the UI). A real run then
 deregisters the deleted lake partitions (``deregister.py``), so Dagster shows them missing and the
@@ -17,7 +18,6 @@ from trade_platform.core.names import ALL
 from trade_platform.core.retention import (
     Partition,
     audit_record,
-    delete_partition,
     expired_partitions,
     summarize,
     write_audit,
@@ -56,11 +56,15 @@ def delete_expired_partitions(
     deleted: dict[str, list[str]] = defaultdict(list)  # {asset: [day, ...]}: to deregister
     try:
         with step_settings.retry_storage_faults(context.retry_number):
-            expired = expired_partitions(landing.url, lake.url, retention.days, now.date())
+            expired = sorted(
+                expired_partitions(landing.url, lake.url, retention.days, now.date())
+                + lake.expired_table_days(retention.days, now.date()),
+                key=lambda p: p.partition,
+            )
             if config.dry_run:
                 records = [audit_record(p, run_id=run_id, time=now, dry_run=True) for p in expired]
             else:
-                _delete(context, expired, records, deleted)
+                _delete(context, lake, expired, records, deleted)
     finally:  # whatever was deleted is audited and deregistered, also when a deletion failed
         try:
             attempt = context.retry_number
@@ -91,7 +95,11 @@ def delete_expired_partitions(
 
 
 def _delete(
-    context: OpExecutionContext, expired: list[Partition], records: list[dict], deleted: dict[str, list[str]]
+    context: OpExecutionContext,
+    lake: Lake,
+    expired: list[Partition],
+    records: list[dict],
+    deleted: dict[str, list[str]],
 ) -> None:
     """Delete the partitions in their order (oldest day first), holding up to
     ``DAYS_HELD_AT_ONCE`` lake days at a time; each deletion is appended to ``records`` (and a
@@ -103,7 +111,7 @@ def _delete(
         lake_days = sorted({p.partition for p in batch if p.layer in ALL})
         with holding_days(context, lake_days) if lake_days else nullcontext():
             for partition in batch:
-                delete_partition(partition)
+                lake.delete_partition(partition)
                 now = datetime.now(UTC)
                 records.append(audit_record(partition, run_id=context.run_id, time=now, dry_run=False))
                 if partition.layer in ALL:

@@ -12,9 +12,9 @@ import dagster as dg
 from dagster import OpExecutionContext
 
 from trade_platform.core.kafka.consumer import LandingConsumer
+from trade_platform.kafka_settings import KafkaSettings
 from trade_platform.lib.policies import StepSettings
 from trade_platform.lib.resources import LandingZone
-from trade_platform.settings import KafkaSettings
 
 KAFKA_INGEST = "kafka_ingest"
 

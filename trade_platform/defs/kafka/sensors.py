@@ -13,8 +13,8 @@ import dagster as dg
 
 from trade_platform.core.kafka.client import group_lag
 from trade_platform.core.storage import StorageError
+from trade_platform.kafka_settings import KafkaSettings
 from trade_platform.lib.runs import unfinished_run
-from trade_platform.settings import KafkaSettings
 
 INTERVAL_SECONDS = 30
 

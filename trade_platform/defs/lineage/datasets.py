@@ -1,5 +1,5 @@
-"""OpenLineage datasets of a run: lake tables by their folders, landing and corrections files as
-ingest recorded them, each with its partitions in the ``tradePlatform_partitions`` facet."""
+"""OpenLineage datasets of a run: lake tables by their folders (Iceberg tables by their
+locations), landing and corrections files as ingest recorded them, each with its partitions in the ``tradePlatform_partitions`` facet."""
 
 import os
 from collections.abc import Iterable, Sequence
@@ -50,14 +50,18 @@ class PartitionFile:
     rows: int | None
     metadata: dict[str, Any] = attr.field(factory=dict)
     """What ingest recorded as read (``landing_files``, ``corrections_files``)."""
+    table: str | None = None
+    """An Iceberg table's location, the dataset (OpenLineage names an Iceberg table by where it
+    is, as for files); None: the Parquet folder of ``path``."""
 
 
 def lake_datasets(files: Iterable[PartitionFile], *, output: bool) -> list:
-    """One dataset per table folder, ``<lake>/<asset>``, taken from the partition files' paths."""
+    """One dataset per table folder, ``<lake>/<asset>`` taken from the partition files' paths, or
+    per Iceberg table location."""
     by_folder: dict[str, list[PartitionFile]] = {}
     for f in files:
         if f.path is not None:
-            by_folder.setdefault(table_of(f.path), []).append(f)
+            by_folder.setdefault(f.table or table_of(f.path), []).append(f)
     datasets = []
     for folder, parts in sorted(by_folder.items()):
         namespace, name = dataset_name(UPath(folder))

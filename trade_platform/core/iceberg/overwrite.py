@@ -1,0 +1,137 @@
+"""Atomic, idempotent day overwrites of an Iceberg table.
+
+``DayOverwrite`` writes a run's rows as data files batch by batch (a large day never has to be
+in memory whole), then commits once: one ``overwrite`` snapshot that removes every data file of
+the run's days and adds the new ones. The table is partitioned by the identity of ``date`` and
+each data file holds one day, so removing whole files replaces exactly those days; a day with
+no rows ends with none. Until the commit, readers see the previous snapshot; a crash leaves
+unreferenced data files, never a partial day. A commit that loses a race with another writer
+(``CommitFailedException``) is retried on the freshly loaded table, the days' files planned
+again, with a bounded exponential backoff; pyiceberg's own retry is off (the table property
+``commit.retry.num-retries=0``, ``catalog.IcebergTables``) because it keeps the files it
+planned to remove from the stale snapshot.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+import polars as pl
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import In
+from pyiceberg.io.pyarrow import _dataframe_to_data_files  # pinned pyiceberg: the writer behind Table.append
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table
+
+from trade_platform.core.iceberg.catalog import IcebergTables
+from trade_platform.core.iceberg.schema import iceberg_type, to_table_arrow
+from trade_platform.core.lake_layout import PARTITION_COLUMN
+from trade_platform.core.schemas import ASSET_MODELS
+from trade_platform.core.storage import TransientStorageError
+
+COMMIT_ATTEMPTS = 8
+FIRST_BACKOFF_SECONDS = 0.05
+MAX_BACKOFF_SECONDS = 2.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a commit made: the table's snapshot and its metadata file."""
+
+    snapshot_id: int
+    metadata_location: str
+
+
+class DayOverwrite:
+    """Replace the rows of some days of ``asset``'s table with the batches ``add``-ed, at
+    ``commit``."""
+
+    def __init__(self, tables: IcebergTables, asset: str):
+        self._tables, self._asset = tables, asset
+        self._table = tables.table(asset)
+        self._days: set[date] = set()
+        self._files: list[DataFile] = []
+        self._write_id, self._file_numbers = uuid.uuid4(), itertools.count()
+
+    def add(self, day: date, batches: Iterable[pl.DataFrame]) -> int:
+        """Write ``batches``, the rows of ``day`` (possibly none), as data files; return their rows."""
+        self._days.add(day)
+        rows = 0
+        for batch in batches:
+            if batch.height:
+                self._add_columns(batch)
+                self._files.extend(
+                    _dataframe_to_data_files(
+                        table_metadata=self._table.metadata,
+                        df=to_table_arrow(batch, self._table.schema()),
+                        io=self._table.io,
+                        write_uuid=self._write_id,
+                        counter=self._file_numbers,
+                    )
+                )
+            rows += batch.height
+        return rows
+
+    def commit(self, properties: dict[str, str] | None = None) -> Committed:
+        """One snapshot swapping the days' files for the new ones (``properties`` in its
+        summary), retried on a fresh table while other writers win the race."""
+        return self._retrying(lambda table: self._commit(table, properties or {}))
+
+    def _commit(self, table: Table, properties: dict[str, str]) -> Committed:
+        days = sorted(str(day) for day in self._days)
+        stored = [task.file for task in table.scan(row_filter=In(PARTITION_COLUMN, days)).plan_files()]
+        # A snapshot even when nothing changes (an empty day never written): the run's own, which
+        # its checks read (``lib.iceberg_io_manager.snapshot_of_run``).
+        transaction = table.transaction()
+        with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+            for data_file in stored:
+                overwrite.delete_data_file(data_file)
+            for data_file in self._files:
+                overwrite.append_data_file(data_file)
+        table = transaction.commit_transaction()
+        return Committed(table.current_snapshot().snapshot_id, table.metadata_location)
+
+    def _add_columns(self, batch: pl.DataFrame) -> None:
+        """Add the batch's columns the table lacks, optional, typed as the model declares them
+        (a Kafka provenance column) or as the batch has them (an unknown extra of raw_trades)."""
+        if set(batch.columns) <= set(_columns(self._table)):
+            return
+        declared = ASSET_MODELS[self._asset].to_schema().columns
+
+        def add(table: Table) -> Table:
+            missing = [name for name in batch.columns if name not in _columns(table)]
+            with table.update_schema() as update:
+                for name in missing:
+                    dtype = declared[name].dtype.type if name in declared else batch.schema[name]
+                    update.add_column(name, iceberg_type(dtype, itertools.count(1)))
+            return table.refresh()
+
+        self._table = self._retrying(add)
+
+    def _retrying(self, change: Callable[[Table], T]) -> T:
+        """``change`` of the table, again on the table as committed now while another writer's
+        commit wins the race, with a bounded exponential backoff."""
+        table, attempt = self._table, 1
+        while True:
+            try:
+                return change(table)
+            except CommitFailedException as exc:
+                if attempt == COMMIT_ATTEMPTS:
+                    where = self._tables.identifier(self._asset)
+                    raise TransientStorageError(f"{where}: {attempt} commits lost to other writers") from exc
+            time.sleep(
+                min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
+            )
+            table, attempt = self._tables.table(self._asset), attempt + 1
+
+
+def _columns(table: Table) -> list[str]:
+    return [field.name for field in table.schema().fields]
