@@ -37,6 +37,7 @@ GLUE_DATABASE_ENV = "TRADE_PLATFORM_GLUE_DATABASE"
 PII_KEY_ENV = "TRADE_PLATFORM_PII_KEY"
 PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
 OPEN_DAY_INTERVAL_ENV = "TRADE_PLATFORM_OPEN_DAY_INTERVAL"
+DBT_MODELS_ENV = "TRADE_PLATFORM_DBT_MODELS"
 KAFKA_BOOTSTRAP_SERVERS_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 KAFKA_PREFIX = "TRADE_PLATFORM_KAFKA_"
 KAFKA_TOPIC_ENV = KAFKA_PREFIX + "TOPIC"
@@ -55,7 +56,7 @@ VARIABLES = (
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
     PII_KEY_FILE_ENV, OPEN_DAY_INTERVAL_ENV, KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV, KAFKA_GROUP_ENV,
     KAFKA_BATCH_MESSAGES_ENV, KAFKA_BATCH_BYTES_ENV, KAFKA_ROTATE_SECONDS_ENV, KAFKA_BUFFER_BYTES_ENV,
-    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV,
+    KAFKA_BATCH_SECONDS_ENV, KAFKA_TIMEOUT_ENV, DBT_MODELS_ENV,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
 is a librdkafka setting (``KafkaSettings.client_config``)."""
@@ -211,6 +212,8 @@ class Settings:
     glue_database: str | None = None
     """The AWS Glue database that registers every asset and partition (``core.glue.catalog``); None: no Glue."""
     pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
+    dbt_models: tuple[str, ...] | None = None
+    """The models of the dbt project (docs/dbt.md) that are assets; None: every one, (): none."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -248,6 +251,7 @@ class Settings:
             kafka=KafkaSettings.from_env(env),
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
             glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
+            dbt_models=env.parse(DBT_MODELS_ENV, None, values.dbt_models),
             pii_key=PiiKey.configured({name: env.text(name, "") for name in (PII_KEY_ENV, PII_KEY_FILE_ENV)}),
             gates=QualityGates(
                 holidays=env.parse(HOLIDAYS_ENV, frozenset(), values.days),
