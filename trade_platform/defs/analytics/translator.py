@@ -2,8 +2,9 @@
 
 A source is the platform's asset of the same name (``validated_trades``, not
 ``lake/validated_trades``), so the models hang below it in the graph; a model is the asset (and
-the lake table) of its name, in the ``analytics`` group; a dbt test is an asset check evaluated
-per partition, as the platform's own checks are.
+the lake table) of its name, in the ``analytics`` group, each column shown with its
+classification (``meta.classification`` in the model's YAML), as the platform's assets are; a dbt
+test is an asset check evaluated per partition, as the platform's own checks are.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetCheckSpec, AssetKey, AssetSpec, PartitionsDefinition
+from dagster import (
+    AssetCheckSpec,
+    AssetKey,
+    AssetSpec,
+    PartitionsDefinition,
+    TableColumn,
+    TableSchema,
+)
 from dagster_dbt import DagsterDbtTranslator, DbtProject
 
+from trade_platform.core.classification import METADATA_KEY as CLASSIFICATION
+
 GROUP = "analytics"
+COLUMN_SCHEMA = "dagster/column_schema"
 
 
 class LakeTranslator(DagsterDbtTranslator):
@@ -29,6 +40,23 @@ class LakeTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return GROUP
+
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        columns = dbt_resource_props.get("columns") or {}
+        if columns:
+            metadata[COLUMN_SCHEMA] = TableSchema(
+                columns=[
+                    TableColumn(
+                        name=name,
+                        type=column.get("data_type") or "?",
+                        description=column.get("description"),
+                        tags={CLASSIFICATION: _meta(column).get(CLASSIFICATION, "")},
+                    )
+                    for name, column in columns.items()
+                ]
+            )
+        return metadata
 
     def get_asset_check_spec(
         self,
@@ -45,6 +73,11 @@ class LakeTranslator(DagsterDbtTranslator):
             partitions_def=self._partitions,
             description=spec.description or f"dbt test {test['name']}: {_what(test)}",
         )
+
+
+def _meta(column: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A column's ``meta``: under ``config`` since dbt 1.10, at the top before."""
+    return (column.get("config") or {}).get("meta") or column.get("meta") or {}
 
 
 def _what(test: Mapping[str, Any]) -> str:
