@@ -13,6 +13,7 @@ import warnings
 import dagster as dg
 
 from trade_platform.defs.alerts import definitions as alerts
+from trade_platform.defs.analytics import definitions as analytics
 from trade_platform.defs.freshness import definitions as freshness
 from trade_platform.defs.governance import definitions as governance
 from trade_platform.defs.ingest import definitions as ingest
@@ -22,7 +23,7 @@ from trade_platform.defs.marts import definitions as marts
 from trade_platform.lib.resources import platform_resources
 from trade_platform.settings import Settings
 
-DOMAINS = (ingest, marts, freshness, lineage, governance, kafka, alerts)
+DOMAINS = (ingest, marts, analytics, freshness, lineage, governance, kafka, alerts)
 
 
 def build_defs(settings: Settings) -> dg.Definitions:

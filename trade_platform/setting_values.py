@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from urllib.parse import urlsplit
 
+from trade_platform.core.dbt_project import model_names
 from trade_platform.core.landing.files import CORRECTIONS, TRADES
 from trade_platform.core.names import RETENTION_LAYERS
 
@@ -271,3 +272,17 @@ def catalog_name(text: str) -> str:
     if not _CATALOG.fullmatch(text):
         raise ValueError(f"must be a catalog name (letters, digits, '_'), got {text!r}")
     return text
+
+
+def dbt_models(text: str) -> tuple[str, ...] | None:
+    """``all`` (None), ``none`` (no model), or comma-separated models of the dbt project."""
+    if text.lower() in ("all", "none"):
+        return None if text.lower() == "all" else ()
+    models = tuple(dict.fromkeys(model.strip() for model in text.split(",")))
+    unknown = [model for model in models if model not in model_names()]
+    if unknown:
+        raise ValueError(
+            f"{', '.join(map(repr, unknown))}: not a model of the dbt project "
+            f"(all, none, or some of: {', '.join(model_names())})"
+        )
+    return models

@@ -45,6 +45,7 @@ PII_KEY_FILE_ENV = "TRADE_PLATFORM_PII_KEY_FILE"
 PII_DEVELOPMENT_KEY_ENV = "TRADE_PLATFORM_PII_DEVELOPMENT_KEY"
 """true: with neither key variable set, the public ``DEVELOPMENT_KEY`` (the repository's ``.env``)."""
 OPEN_DAY_INTERVAL_ENV = "TRADE_PLATFORM_OPEN_DAY_INTERVAL"
+DBT_MODELS_ENV = "TRADE_PLATFORM_DBT_MODELS"
 ALERT_WEBHOOK_URL_ENV = "TRADE_PLATFORM_ALERT_WEBHOOK_URL"
 ALERT_SMTP_URL_ENV = "TRADE_PLATFORM_ALERT_SMTP_URL"
 ALERT_EMAIL_TO_ENV = "TRADE_PLATFORM_ALERT_EMAIL_TO"
@@ -57,7 +58,7 @@ VARIABLES = (
     DLQ_WARN_RATE_ENV, DLQ_ERROR_RATE_ENV, RETENTION_ENV, GLUE_DATABASE_ENV, PII_KEY_ENV,
     PII_KEY_FILE_ENV, PII_DEVELOPMENT_KEY_ENV, OPEN_DAY_INTERVAL_ENV, *KAFKA_VARIABLES,
     *ALERT_VARIABLES, TABLE_FORMAT_ENV, ICEBERG_CATALOG_ENV,
-    ICEBERG_NAMESPACE_ENV, SNAPSHOT_RETENTION_ENV,
+    ICEBERG_NAMESPACE_ENV, SNAPSHOT_RETENTION_ENV, DBT_MODELS_ENV,
 )  # fmt: skip
 """Every variable ``Settings.from_env`` reads by name; any other ``TRADE_PLATFORM_KAFKA_<SETTING>``
 is a librdkafka setting (``KafkaSettings.client_config``, ``kafka_settings``)."""
@@ -141,6 +142,8 @@ class Settings:
     glue_database: str | None = None
     """The AWS Glue database that registers every asset and partition (``core.glue.catalog``); None: no Glue."""
     pii_key: PiiKey | None = field(default=None, repr=False)  # never shown (core.pseudonymise)
+    dbt_models: tuple[str, ...] | None = None
+    """The models of the dbt project (docs/dbt.md) that are assets; None: every one, (): none."""
     table_format: str = TABLE_FORMATS[0]
     """``parquet`` (hive folders of Parquet files) or ``iceberg`` (Iceberg tables, docs/iceberg.md)."""
     iceberg: IcebergTableSettings = field(default_factory=IcebergTableSettings)
@@ -190,6 +193,7 @@ class Settings:
             kafka=KafkaSettings.from_env(env),
             retention=env.parse(RETENTION_ENV, {}, values.parse_retention),
             glue_database=env.parse(GLUE_DATABASE_ENV, None, values.glue_database),
+            dbt_models=env.parse(DBT_MODELS_ENV, None, values.dbt_models),
             table_format=env.parse(TABLE_FORMAT_ENV, TABLE_FORMATS[0], values.one_of(TABLE_FORMATS)),
             iceberg=IcebergTableSettings(
                 catalog=env.parse(ICEBERG_CATALOG_ENV, IcebergTableSettings.catalog, values.catalog_name),

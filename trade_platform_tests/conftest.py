@@ -56,18 +56,21 @@ ENVIRONMENT = {  # every TRADE_PLATFORM_* variable, none at its default
     "TRADE_PLATFORM_ICEBERG_CATALOG": "stack",
     "TRADE_PLATFORM_ICEBERG_NAMESPACE": "trades",
     "TRADE_PLATFORM_SNAPSHOT_RETENTION": "30d",
+    "TRADE_PLATFORM_DBT_MODELS": "symbol_hourly, account_daily",
 }
 
 
 def settings_for(landing: Path | str, lake: Path | str, **overrides) -> Settings:
     """A test's settings: its own landing zone and lake, and storage retries without the
-    production back-off (the policy is kept, the waiting is not), and ``TEST_PII_KEY``."""
+    production back-off (the policy is kept, the waiting is not), and ``TEST_PII_KEY``. No dbt
+    model is an asset unless the test asks (``dbt_models=None``: all): each run would add a dbt invocation
+    of a few seconds (trade_platform_tests/defs/test_dbt_models.py runs them)."""
     return Settings(
         landing_url=str(landing),
         lake_url=str(lake),
         max_retries=TEST_RETRIES,
         retry_delay_seconds=0.1,
-        **{"pii_key": TEST_PII_KEY, **overrides},
+        **{"pii_key": TEST_PII_KEY, "dbt_models": (), **overrides},
     )
 
 

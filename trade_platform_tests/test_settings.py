@@ -38,7 +38,15 @@ def test_every_variable_is_read_into_one_settings_object():
         table_format="iceberg",
         iceberg=IcebergTableSettings(catalog="stack", namespace="trades"),
         snapshot_retention_seconds=30 * 86_400,
+        dbt_models=("symbol_hourly", "account_daily"),
     )
+
+
+def test_dbt_models_are_all_none_or_models_of_the_project():
+    assert Settings.from_env({"TRADE_PLATFORM_DBT_MODELS": " None "}).dbt_models == ()
+    assert Settings.from_env({"TRADE_PLATFORM_DBT_MODELS": "ALL"}).dbt_models is None
+    with pytest.raises(ValueError, match="TRADE_PLATFORM_DBT_MODELS: 'nope': not a model of the dbt project"):
+        Settings.from_env({"TRADE_PLATFORM_DBT_MODELS": "symbol_hourly, nope"})
 
 
 def test_unset_and_blank_variables_take_the_embedded_defaults():

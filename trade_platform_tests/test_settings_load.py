@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from upath import UPath
 
+from trade_platform import kafka_settings
 from trade_platform import settings as settings_module
 from trade_platform.core import marts
 from trade_platform.core.alerts.messages import CHECK_FAILED, Alert
@@ -145,7 +146,12 @@ def test_any_value_of_any_variable_fails_at_load_naming_it_or_works_at_run_time(
 
 def test_the_variable_list_is_complete():
     """``VARIABLES`` names every ``*_ENV`` constant, and ``from_env`` reads nothing else."""
-    constants = {value for key, value in vars(settings_module).items() if key.endswith("_ENV")}
+    constants = {
+        value
+        for module in (settings_module, kafka_settings)
+        for key, value in vars(module).items()
+        if key.endswith("_ENV")
+    }
     assert constants == set(VARIABLES)
 
     class Recording(dict):

@@ -21,6 +21,7 @@ from polars._plr import PySQLContext
 from upath import UPath
 
 from trade_platform.core import names
+from trade_platform.core.dbt_project import model_names
 from trade_platform.core.lake_layout import HIVE_SCHEMA
 from trade_platform.core.storage import polars_storage_options, storage_errors
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 PARTITION_FILES = "**/*.parquet"
 """Every Parquet file under a table folder, whatever its hive levels; the hidden temporary files
 of writes in progress (``.part-0.parquet.<id>.tmp``) do not match."""
+TABLES = (*names.ALL, *model_names())
+"""The platform's assets, then the dbt project's models (an analyst's new one included)."""
 FILE_READER = re.compile(r"(?:read|scan)_\w+", re.IGNORECASE)
 """The names of polars SQL's file and URL table functions: read_csv, read_parquet, read_ipc,
 read_json and read_ndjson in polars 2.1, and any reader it may add (``tables_read``)."""
@@ -47,7 +50,8 @@ class Catalog:
     tables: dict[str, pl.LazyFrame]
     """The assets that have a folder, each a lazy scan of its partitions."""
     absent: tuple[str, ...]
-    """The assets with no folder yet (nothing materialized)."""
+    """The platform's assets with no folder yet (nothing materialized); the dbt models are not
+    named: a deployment may select none of them (``TRADE_PLATFORM_DBT_MODELS``)."""
 
     @classmethod
     def open(cls, lake_url: str, statement: str | None = None) -> Catalog:
@@ -60,7 +64,7 @@ class Catalog:
             except FileNotFoundError:
                 entries = []
         folders = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries}
-        named = names.ALL if statement is None else tables_read(statement)
+        named = TABLES if statement is None else tables_read(statement)
         tables = {name: _scan(lake / name) for name in named if name in folders}
         return cls(lake_url, tables, tuple(name for name in names.ALL if name not in folders))
 
@@ -125,7 +129,7 @@ def tables_read(statement: str) -> list[str]:
     readers = sorted({name for name in named if FILE_READER.fullmatch(name)})
     if readers:
         raise QueryError(f"{', '.join(readers)}: only the lake's tables can be read, not files or URLs")
-    return [name for name in names.ALL if name in {n.lower() for n in named}]
+    return [name for name in TABLES if name in {n.lower() for n in named}]
 
 
 def _scan(table: UPath) -> pl.LazyFrame:

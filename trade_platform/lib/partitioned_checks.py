@@ -43,10 +43,12 @@ def evaluate_per_partition(
     context: AssetCheckExecutionContext,
     judge: Callable[[str], Verdict],
     latest: dict[str, EventLogRecord] | None = None,
+    spec: AssetCheckSpec | None = None,
 ) -> Iterator[AssetCheckEvaluation | Output]:
     """One evaluation per partition of the run, each naming the materialization it judged
-    (``latest``: the asset's latest materialization per partition, when the caller has it)."""
-    spec = context.check_specs[0]
+    (``latest``: the asset's latest materialization per partition, when the caller has it), of
+    ``spec``: the context's only check unless the step has several (a dbt multi-asset)."""
+    spec = spec or context.check_specs[0]
     if latest is None:
         latest = latest_materializations(context, spec.asset_key, context.partition_keys)
     for key in context.partition_keys:

@@ -177,8 +177,13 @@ def test_every_column_of_every_asset_carries_its_classification_in_the_ui_column
         }
         for node in snapshot.asset_nodes
     }
-    assert shown == {
+    assert {asset: shown[asset] for asset in ASSET_MODELS} == {
         asset: {name: classification.value for name, classification in column_classifications(model).items()}
         for asset, model in ASSET_MODELS.items()
     }
+    # The dbt models' columns (their YAML's meta.classification): the account token stays pii.
+    dbt_models = {asset: columns for asset, columns in shown.items() if asset not in ASSET_MODELS}
+    assert sorted(dbt_models) == ["account_daily", "dlq_daily_summary", "symbol_hourly"]
+    assert {c for columns in dbt_models.values() for c in columns.values()} == {"public", "internal", "pii"}
+    assert dbt_models["account_daily"]["account_id"] == "pii"
     assert shown["validated_trades"]["account_id"] == shown["raw_trades"]["_raw_record"] == "pii"

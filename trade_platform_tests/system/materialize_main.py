@@ -16,7 +16,8 @@ from trade_platform_tests.conftest import TEST_PII_KEY
 
 
 def main(landing: str, lake: str, day: str, last: str | None = None) -> int:
-    settings = Settings(landing_url=landing, lake_url=lake, pii_key=TEST_PII_KEY)
+    # No dbt model (as ``conftest.settings_for``): these runs are about the platform's own writes.
+    settings = Settings(landing_url=landing, lake_url=lake, pii_key=TEST_PII_KEY, dbt_models=())
     job = build_defs(settings).resolve_implicit_global_asset_job_def()
     days = (
         {"tags": {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": last}}

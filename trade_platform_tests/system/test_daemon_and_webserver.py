@@ -134,7 +134,12 @@ def test_force_termination_in_the_ui_stops_the_run_and_writes_nothing(stack: Sta
 def test_the_landing_sensors_run_succeeds_on_the_daemon(stack: Stack):
     run = stack.run_of_day(SMALL_DAY)
     assert stack.finished(run.run_id) == DagsterRunStatus.SUCCESS
-    assert len(stack.written(SMALL_DAY)) == 5
+    # The platform's five assets and the dbt project's three models (the daemon's code location
+    # has every model: TRADE_PLATFORM_DBT_MODELS is unset).
+    assert [path.split("/")[0] for path in stack.written(SMALL_DAY)] == [
+        "account_daily", "daily_volume", "dlq_daily_summary", "ohlcv", "raw_trades", "symbol_hourly",
+        "trades_dlq", "validated_trades",
+    ]  # fmt: skip
 
 
 def test_every_sensor_ticks_on_the_daemon_without_error(stack: Stack):

@@ -13,7 +13,8 @@ TRADES_CHECKS_JOB = "trades_checks_job"
 
 trades_daily_job = define_asset_job(
     "trades_daily_job",
-    selection=AssetSelection.assets(*names.ALL),  # with every check on them
+    # Every asset below what ingest writes (the marts, the dbt models), with every check on them.
+    selection=AssetSelection.assets(*names.INGESTED).downstream(),
     description="One day (or a range of days) of every asset and check.",
 )
 

@@ -1,0 +1,185 @@
+"""The dbt models as daily-partitioned assets. A run loads its days of the sources into a DuckDB
+database of its own, runs ``dbt build`` once on it (the first day as the var ``date``, the last as
+``end_date``), and writes each model's rows of each day to the lake as that day's partition with
+the I/O manager's own atomic writer (``<lake>/<model>/date=D/part-0.parquet``).
+
+A range run (a backfill under ``BackfillPolicy.single_run``) is thus one dbt invocation, not one
+per day. Each dbt test becomes one check evaluation per day: dbt keeps a failing test's rows
+(``store_failures``), and the days of those rows fail; a test whose rows have no ``date``
+(``accepted_values``) fails every day of the run.
+"""
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+)
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
+from upath import UPath
+
+from trade_platform.core.dbt_project import SOURCES, load_sources, read_table, write_profile
+from trade_platform.core.lake_layout import PARTITION_COLUMN, partition_file, table_url
+from trade_platform.core.storage import storage_errors
+from trade_platform.defs.analytics.translator import LakeTranslator
+from trade_platform.lib.io_manager import refuse_if_canceled, write_parquet_atomically
+from trade_platform.lib.lake import Lake
+from trade_platform.lib.partition_locks import holding_days
+from trade_platform.lib.partitioned_checks import Verdict, evaluate_per_partition, latest_materializations
+from trade_platform.lib.policies import StepSettings
+
+UNIQUE_ID = "dagster_dbt/unique_id"
+"""dagster-dbt's metadata key on each asset and check spec: the dbt node it stands for."""
+
+
+def build_dbt_assets(
+    project: DbtProject, select: str, partitions: PartitionsDefinition, backfill_policy: BackfillPolicy
+) -> AssetsDefinition:
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        select=select,
+        dagster_dbt_translator=LakeTranslator(partitions),
+        partitions_def=partitions,
+        backfill_policy=backfill_policy,
+        io_manager_key="io_manager",  # never called: dagster-dbt's outputs are Nothing
+        name="dbt_models",
+    )
+    def dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, lake: Lake, step_settings: StepSettings
+    ) -> Iterator:
+        days = context.partition_keys
+        with (
+            step_settings.retry_storage_faults(context.retry_number),
+            holding_days(context, days),
+            tempfile.TemporaryDirectory(prefix="trade-platform-dbt-") as scratch,
+        ):
+            database = Path(scratch) / "run.duckdb"
+            load_sources(database, ((name, read_source(lake, name, day)) for day in days for name in SOURCES))
+            invocation = build(context, dbt, Path(scratch), database)
+            write_models(context, lake, invocation.manifest, database)
+            failing = failing_rows(invocation.get_artifact("run_results.json"), database)
+        for key in sorted(context.selected_asset_keys):
+            yield MaterializeResult(asset_key=key)
+        yield from _check_evaluations(context, failing)
+
+    return dbt_models
+
+
+def build(
+    context: AssetExecutionContext, dbt: DbtCliResource, scratch: Path, database: Path
+) -> DbtCliInvocation:
+    """``dbt build`` of the selected models and tests over the run's days; fails the step when a
+    model could not be built (a failing test does not: it is a failed check)."""
+    days = {"date": context.partition_keys[0], "end_date": context.partition_keys[-1]}
+    invocation = dbt.cli(
+        ["build", "--vars", json.dumps(days), "--profiles-dir", str(write_profile(scratch, database))],
+        context=context,
+        raise_on_error=False,
+        target_path=scratch / "target",
+    ).wait()
+    what = f"dbt build of {days['date']}..{days['end_date']}"
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except FileNotFoundError:  # dbt stopped before running anything (a SQL or YAML error)
+        raise Failure(description=f"{what}: {invocation.get_error()}", allow_retries=False) from None
+    failed = [r for r in results if r["unique_id"].startswith("model.") and r["status"] != "success"]
+    if failed:
+        problems = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failed)
+        raise Failure(description=f"{what}: {problems}", allow_retries=False)
+    return invocation
+
+
+def write_models(
+    context: AssetExecutionContext, lake: Lake, manifest: Mapping[str, Any], database: Path
+) -> None:
+    """Each selected model's rows of each day of the run, as that day's partition in the lake."""
+    not_canceled = partial(refuse_if_canceled, context.instance, context.run.run_id)
+    for key in context.selected_asset_keys:
+        node = manifest["nodes"][context.assets_def.specs_by_key[key].metadata[UNIQUE_ID]]
+        rows = read_table(database, f'main."{node["alias"]}"')
+        by_day = rows.partition_by(PARTITION_COLUMN, as_dict=True)
+        for day in context.partition_keys:
+            path = partition_file(UPath(table_url(lake.url, key.to_user_string())), day)
+            part = by_day.get((date.fromisoformat(day),), rows.clear())
+            with storage_errors("write", str(path)):
+                written = write_parquet_atomically(part, path, before_publish=not_canceled)
+            context.add_asset_metadata(
+                {"dagster/row_count": written, "path": MetadataValue.path(str(path))},
+                asset_key=key,
+                partition_key=day,
+            )
+
+
+def read_source(lake: Lake, asset: str, day: str) -> pl.DataFrame:
+    """The day's partition of one of the platform's assets, with its ``date`` column: the one
+    place the dbt models read the lake (a table format other than Parquet plugs in here)."""
+    stored = lake.stored_partition(asset, day)
+    if stored is None:
+        raise Failure(
+            description=f"{asset}: partition {day} is not materialized under {lake.url}", allow_retries=False
+        )
+    with storage_errors("read", f"{asset} of {day}"):
+        return stored.with_columns(date=pl.lit(date.fromisoformat(day))).collect()
+
+
+def failing_rows(run_results: Mapping[str, Any], database: Path) -> dict[str, Counter | None]:
+    """Each test's failing rows per day (a ``Counter`` by ISO day, empty when it passed), or
+    None when they cannot be told apart by day (no ``date`` column, or the test errored)."""
+    failing: dict[str, Counter | None] = {}
+    for result in run_results["results"]:
+        test = result["unique_id"]
+        if not test.startswith("test."):
+            continue
+        if result["status"] == "pass":
+            failing[test] = Counter()
+            continue
+        rows = read_table(database, result["relation_name"]) if result.get("relation_name") else None
+        if rows is None or PARTITION_COLUMN not in rows.columns:
+            failing[test] = None
+        else:
+            failing[test] = Counter(str(day) for day in rows[PARTITION_COLUMN].to_list())
+    return failing
+
+
+def _check_evaluations(context: AssetExecutionContext, failing: Mapping[str, Counter | None]) -> Iterator:
+    """Each selected dbt test's outcome on each day of the run, as that partition's evaluation."""
+    checks = [
+        spec for spec in context.assets_def.check_specs if spec.key in context.selected_asset_check_keys
+    ]
+    latest = {
+        key: latest_materializations(context, key, context.partition_keys)
+        for key in {spec.asset_key for spec in checks}
+    }
+    for spec in checks:
+        test = spec.metadata[UNIQUE_ID]
+        judge = partial(_verdict, failing.get(test, None), test in failing)
+        yield from evaluate_per_partition(context, judge, latest[spec.asset_key], spec=spec)
+
+
+def _verdict(failing: Counter | None, ran: bool, day: str) -> Verdict:
+    if not ran:
+        return Verdict(passed=False, description="dbt did not run this test")
+    if failing is None:
+        return Verdict(
+            passed=False, description="dbt test failed on the run's days (its rows do not say which day)"
+        )
+    rows = failing[day]
+    return Verdict(
+        passed=rows == 0,
+        description=f"dbt test: {rows} failing rows on this day",
+        metadata={"failing_rows": rows},
+    )

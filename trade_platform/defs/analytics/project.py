@@ -1,0 +1,54 @@
+"""The dbt project as dagster-dbt sees it, with its manifest prepared offline.
+
+The manifest (``target/manifest.json``) is made by ``dbt parse``, which reads only the project's
+files: no network, no database. It is prepared when the code location loads and the manifest is
+missing or older than a file of the project (a fresh clone, an analyst's new model), and at every
+load under ``dagster dev`` (as dagster-dbt's ``prepare_if_dev`` does), so ``dg check defs``,
+``make test`` and ``make ui`` need no step of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+from trade_platform.core.dbt_project import PROJECT_DIR
+
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+"""This interpreter's dbt (the virtualenv's), whatever is on PATH."""
+GENERATED = ("target", "logs", "dbt_packages")
+"""dbt's own output folders in the project: not sources of the manifest."""
+
+
+def prepared_project(project_dir: Path = PROJECT_DIR) -> DbtProject:
+    project = DbtProject(project_dir=project_dir)
+    if project.preparer.using_dagster_dev() or _stale(project):
+        _parse(project)
+    return project
+
+
+def _parse(project: DbtProject) -> None:
+    """``dbt parse`` into a folder of its own, then the manifest moved into place in one rename,
+    so another process loading the code location at the same time never reads half a file."""
+    target = Path(project.project_dir, project.target_path)
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".parse-", dir=target) as scratch:
+        dbt = DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
+        dbt.cli(["parse", "--quiet"], target_path=Path(scratch)).wait()
+        os.replace(Path(scratch, "manifest.json"), project.manifest_path)
+
+
+def _stale(project: DbtProject) -> bool:
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    sources = (
+        path
+        for path in Path(project.project_dir).rglob("*")
+        if path.is_file() and path.relative_to(project.project_dir).parts[0] not in GENERATED
+    )
+    return any(path.stat().st_mtime > built for path in sources)
