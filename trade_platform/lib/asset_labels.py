@@ -18,7 +18,7 @@ LAYERS = {
 }
 
 
-def labels(asset: str) -> dict:
+def labels(asset: str, table_format: str) -> dict:
     """An asset's ``owners``, ``tags`` and ``kinds`` for its definition. The tags are what the
     UI filters by: the lake ``layer``, the ``domain``, the stored ``format`` and ``pii`` (true
     when the asset's model classifies a column as PII, see ``core.classification``)."""
@@ -28,7 +28,7 @@ def labels(asset: str) -> dict:
         "tags": {
             "layer": LAYERS[asset],
             "domain": "trades",
-            "format": "parquet",
+            "format": table_format,  # parquet or iceberg (TRADE_PLATFORM_TABLE_FORMAT)
             "pii": str(has_pii).lower(),
         },
         "kinds": {"polars"},

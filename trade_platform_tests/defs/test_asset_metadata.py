@@ -48,10 +48,13 @@ def test_the_pii_columns_say_what_they_hold(repository):
 
 
 @pytest.mark.parametrize("asset", names.ALL)
-def test_the_asset_has_the_teams_owner_and_layer_domain_format_and_pii_tags(repository, asset):
-    node = repository.asset_graph.get(AssetKey(asset))
+@pytest.mark.parametrize("table_format", ["parquet", "iceberg"])
+def test_the_asset_has_the_teams_owner_and_layer_domain_format_and_pii_tags(asset, table_format):
+    node = (
+        build_defs(Settings(table_format=table_format)).get_repository_def().asset_graph.get(AssetKey(asset))
+    )
     assert node.owners == ["team:trade-data"]
-    assert node.tags == {**TAGS[asset], "domain": "trades", "format": "parquet", "dagster/kind/polars": ""}
+    assert node.tags == {**TAGS[asset], "domain": "trades", "format": table_format, "dagster/kind/polars": ""}
 
 
 def test_the_assets_backfilled_together_share_one_backfill_policy():

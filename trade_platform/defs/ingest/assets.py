@@ -59,7 +59,10 @@ from trade_platform.settings import PII_KEY_ENV, PII_KEY_FILE_ENV
 
 
 def build_ingest_assets(
-    partitions: PartitionsDefinition, backfill_policy: BackfillPolicy, pii_key: PiiKey | None = None
+    partitions: PartitionsDefinition,
+    backfill_policy: BackfillPolicy,
+    table_format: str,
+    pii_key: PiiKey | None = None,
 ) -> AssetsDefinition:
     """The multi-asset that writes ``raw_trades``, ``validated_trades`` and ``trades_dlq``.
 
@@ -72,19 +75,19 @@ def build_ingest_assets(
                 dagster_type=RAW_TRADES_TYPE,
                 description="Every landed record as received, with _source_file and _source_row.",
                 metadata=schema_metadata(RAW_TRADES_TYPE),
-                **labels(RAW_TRADES),
+                **labels(RAW_TRADES, table_format),
             ),
             VALIDATED_TRADES: AssetOut(
                 dagster_type=VALIDATED_TRADES_TYPE,
                 description="Typed, normalized trades; one row per trade_id per day.",
                 metadata=schema_metadata(VALIDATED_TRADES_TYPE),
-                **labels(VALIDATED_TRADES),
+                **labels(VALIDATED_TRADES, table_format),
             ),
             TRADES_DLQ: AssetOut(
                 dagster_type=TRADES_DLQ_TYPE,
                 description="Rejected records with their error codes, source and run.",
                 metadata=schema_metadata(TRADES_DLQ_TYPE),
-                **labels(TRADES_DLQ),
+                **labels(TRADES_DLQ, table_format),
             ),
         },
         internal_asset_deps={

@@ -21,7 +21,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             build_ingest_assets(
-                partitions, backfill_policy(settings.max_partitions_per_run), settings.pii_key
+                partitions,
+                backfill_policy(settings.max_partitions_per_run),
+                settings.table_format,
+                settings.pii_key,
             )
         ],
         asset_checks=build_ingest_checks(partitions),

@@ -29,7 +29,7 @@ FIRST_TRADE, LAST_TRADE = "first_trade_time", "last_trade_time"
 
 
 def build_mart_assets(
-    partitions: PartitionsDefinition, backfill_policy: BackfillPolicy
+    partitions: PartitionsDefinition, backfill_policy: BackfillPolicy, table_format: str
 ) -> list[AssetsDefinition]:
     @asset(
         name=OHLCV,
@@ -38,7 +38,7 @@ def build_mart_assets(
         backfill_policy=backfill_policy,
         group_name="trades",
         metadata=schema_metadata(OHLCV_TYPE),
-        **labels(OHLCV),
+        **labels(OHLCV, table_format),
     )
     def ohlcv(
         context: AssetExecutionContext,
@@ -64,7 +64,7 @@ def build_mart_assets(
         backfill_policy=backfill_policy,
         group_name="trades",
         metadata=schema_metadata(DAILY_VOLUME_TYPE),
-        **labels(DAILY_VOLUME),
+        **labels(DAILY_VOLUME, table_format),
     )
     def daily_volume(
         context: AssetExecutionContext, step_settings: StepSettings, validated_trades: pl.LazyFrame

@@ -14,6 +14,8 @@ from trade_platform.settings import Settings
 def build_defs(settings: Settings) -> dg.Definitions:
     partitions = daily_partitions(settings.start_date)
     return dg.Definitions(
-        assets=build_mart_assets(partitions, backfill_policy(settings.max_partitions_per_run)),
+        assets=build_mart_assets(
+            partitions, backfill_policy(settings.max_partitions_per_run), settings.table_format
+        ),
         asset_checks=build_mart_checks(partitions),
     )
