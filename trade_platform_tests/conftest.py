@@ -128,11 +128,13 @@ def new_dagster_home(folder: Path) -> Path:
 def session_dagster_home(tmp_path_factory) -> Iterator[Path]:
     """Whatever the shell (or ``make``) exported, the tests and every command they start use
     instances of their own, never the demo's ``.dagster_home``; and no development PII key
-    from a repository's ``.env`` (a test that wants one says so)."""
+    from a repository's ``.env`` (a test that wants one says so); and no dbt model in the code
+    locations the commands load (as ``settings_for``; a test that runs them says so)."""
     home = new_dagster_home(tmp_path_factory.mktemp("session"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home))
         patch.setenv("TRADE_PLATFORM_PII_DEVELOPMENT_KEY", "false")
+        patch.setenv("TRADE_PLATFORM_DBT_MODELS", "none")
         yield home
 
 

@@ -23,13 +23,14 @@ def labels(asset: str, table_format: str) -> dict:
     UI filters by: the lake ``layer``, the ``domain``, the stored ``format`` and ``pii`` (true
     when the asset's model classifies a column as PII, see ``core.classification``)."""
     has_pii = Classification.PII in column_classifications(ASSET_MODELS[asset]).values()
+    return {"owners": [OWNER], "tags": tags(LAYERS[asset], table_format, has_pii), "kinds": {"polars"}}
+
+
+def tags(layer: str, table_format: str, has_pii: bool) -> dict[str, str]:
+    """The tags of an asset of the lake, the dbt models' included."""
     return {
-        "owners": [OWNER],
-        "tags": {
-            "layer": LAYERS[asset],
-            "domain": "trades",
-            "format": table_format,  # parquet or iceberg (TRADE_PLATFORM_TABLE_FORMAT)
-            "pii": str(has_pii).lower(),
-        },
-        "kinds": {"polars"},
+        "layer": layer,
+        "domain": "trades",
+        "format": table_format,  # parquet or iceberg (TRADE_PLATFORM_TABLE_FORMAT)
+        "pii": str(has_pii).lower(),
     }

@@ -20,6 +20,10 @@ TAGS = {
     "trades_dlq": {"layer": "dlq", "pii": "true"},
     "ohlcv": {"layer": "mart", "pii": "false"},
     "daily_volume": {"layer": "mart", "pii": "false"},
+    # the dbt project's models (Settings() has every one)
+    "symbol_hourly": {"layer": "mart", "pii": "false"},
+    "account_daily": {"layer": "mart", "pii": "true"},
+    "dlq_daily_summary": {"layer": "mart", "pii": "false"},
 }
 
 
@@ -28,10 +32,10 @@ def repository():
     return build_defs(Settings()).get_repository_def()
 
 
-@pytest.mark.parametrize("asset", names.ALL)
+@pytest.mark.parametrize("asset", list(TAGS))
 def test_every_column_of_the_asset_has_a_description(repository, asset):
     columns = repository.asset_graph.get(AssetKey(asset)).metadata["dagster/column_schema"].columns
-    assert len(columns) >= 9
+    assert len(columns) >= (9 if asset in names.ALL else 3)  # the dbt models are narrower
     assert [c.name for c in columns if not (c.description or "").strip()] == []
 
 

@@ -103,6 +103,7 @@ def stack(tmp_path_factory):
         "TRADE_PLATFORM_LANDING_URL": str(landing),
         "TRADE_PLATFORM_LAKE_URL": str(lake),
         "TRADE_PLATFORM_PII_KEY": TEST_PII_KEY.secret.decode(),  # the trades carry account ids
+        "TRADE_PLATFORM_DBT_MODELS": "all",  # the sensor's run writes the dbt models too
     }
     # The instance's databases exist before the services start, so that they do not race to create them.
     with DagsterInstance.from_config(str(home)) as instance:
@@ -134,8 +135,7 @@ def test_force_termination_in_the_ui_stops_the_run_and_writes_nothing(stack: Sta
 def test_the_landing_sensors_run_succeeds_on_the_daemon(stack: Stack):
     run = stack.run_of_day(SMALL_DAY)
     assert stack.finished(run.run_id) == DagsterRunStatus.SUCCESS
-    # The platform's five assets and the dbt project's three models (the daemon's code location
-    # has every model: TRADE_PLATFORM_DBT_MODELS is unset).
+    # The platform's five assets and the dbt project's three models (TRADE_PLATFORM_DBT_MODELS=all).
     assert [path.split("/")[0] for path in stack.written(SMALL_DAY)] == [
         "account_daily", "daily_volume", "dlq_daily_summary", "ohlcv", "raw_trades", "symbol_hourly",
         "trades_dlq", "validated_trades",

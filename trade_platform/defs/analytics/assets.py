@@ -46,13 +46,17 @@ UNIQUE_ID = "dagster_dbt/unique_id"
 
 
 def build_dbt_assets(
-    project: DbtProject, select: str, partitions: PartitionsDefinition, backfill_policy: BackfillPolicy
+    project: DbtProject,
+    select: str,
+    partitions: PartitionsDefinition,
+    backfill_policy: BackfillPolicy,
+    table_format: str,
 ) -> AssetsDefinition:
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
         select=select,
-        dagster_dbt_translator=LakeTranslator(partitions),
+        dagster_dbt_translator=LakeTranslator(partitions, table_format),
         partitions_def=partitions,
         backfill_policy=backfill_policy,
         io_manager_key="io_manager",  # never called: dagster-dbt's outputs are Nothing

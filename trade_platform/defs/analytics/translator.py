@@ -23,15 +23,18 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DbtProject
 
 from trade_platform.core.classification import METADATA_KEY as CLASSIFICATION
+from trade_platform.core.classification import Classification
+from trade_platform.lib.asset_labels import OWNER, tags
 
 GROUP = "analytics"
 COLUMN_SCHEMA = "dagster/column_schema"
 
 
 class LakeTranslator(DagsterDbtTranslator):
-    def __init__(self, partitions: PartitionsDefinition):
+    def __init__(self, partitions: PartitionsDefinition, table_format: str):
         super().__init__()
         self._partitions = partitions
+        self._table_format = table_format
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -40,6 +43,14 @@ class LakeTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return GROUP
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return [OWNER]
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        columns = (dbt_resource_props.get("columns") or {}).values()
+        has_pii = any(_meta(column).get(CLASSIFICATION) == Classification.PII for column in columns)
+        return {**super().get_tags(dbt_resource_props), **tags("mart", self._table_format, has_pii)}
 
     def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
         metadata = dict(super().get_metadata(dbt_resource_props))
