@@ -18,6 +18,7 @@ from pyiceberg.table import Table
 
 from trade_platform.cli.main import main
 from trade_platform.core.generate import generate_day, write_day
+from trade_platform.core.names import DAILY_VOLUME, INGESTED
 from trade_platform.lib.lake import SNAPSHOT_ID
 from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV
 from trade_platform_tests.conftest import Platform
@@ -26,6 +27,8 @@ from trade_platform_tests.defs.test_dbt_models import COLUMNS, KEYS, MODELS, lak
 DAYS = ["2026-11-18", "2026-11-19"]
 CLEAN_DAY = DAYS[1]
 """A day without a single reject: ``trades_dlq`` has no rows, nor has ``dlq_daily_summary``."""
+ASSETS = (*INGESTED, DAILY_VOLUME, *MODELS)
+"""The models and their sources (``ohlcv`` is not one)."""
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +41,14 @@ def lakes(tmp_path_factory) -> tuple[Platform, Platform, ExecuteInProcessResult]
         landing = root / "landing"
         for day, bad_fraction in zip(DAYS, (0.05, 0.0), strict=True):
             write_day(
-                generate_day(date.fromisoformat(day), 200, seed=11, bad_fraction=bad_fraction), str(landing)
+                generate_day(date.fromisoformat(day), 100, seed=11, bad_fraction=bad_fraction), str(landing)
             )
         parquet, iceberg = (
             Platform(landing, root / "parquet", instance),
             Platform(landing, root / "ice", instance),
         )
-        assert run(parquet, DAYS[0], DAYS[-1]).success
-        yield parquet, iceberg, run(iceberg, DAYS[0], DAYS[-1], table_format="iceberg")
+        assert run(parquet, DAYS[0], DAYS[-1], ASSETS).success
+        yield parquet, iceberg, run(iceberg, DAYS[0], DAYS[-1], ASSETS, table_format="iceberg")
 
 
 def model_table(platform: Platform, model: str) -> Table:
@@ -114,8 +117,9 @@ def test_a_rerun_commits_a_snapshot_of_equal_contents_and_table_maintenance_expi
 def test_trade_platform_sql_reads_the_models_by_name_in_both_formats(lakes, monkeypatch, capsys):
     parquet, iceberg, _ = lakes
     statement = (
-        "SELECT h.date, sum(h.trade_count) AS trades, max(d.records) AS most_rejected "
-        "FROM symbol_hourly h LEFT JOIN dlq_daily_summary d ON h.date = d.date GROUP BY h.date ORDER BY h.date"
+        "WITH h AS (SELECT date, sum(trade_count) AS trades FROM symbol_hourly GROUP BY date), "
+        "d AS (SELECT date, max(records) AS most_rejected FROM dlq_daily_summary GROUP BY date) "
+        "SELECT h.date, trades, most_rejected FROM h LEFT JOIN d ON h.date = d.date ORDER BY h.date"
     )
     answers = {}
     for table_format, platform in (("parquet", parquet), ("iceberg", iceberg)):
