@@ -10,6 +10,7 @@ lineage and retention read it. The landing zone and scratch spills name their da
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 
 import polars as pl
@@ -40,3 +41,10 @@ def partition_file(table: UPath, day: date | str) -> UPath:
 def table_of(partition_path: str) -> str:
     """The table folder of a partition's file or folder (``partition_file``'s ``table``)."""
     return partition_path.rsplit(f"/{PARTITION_COLUMN}=", 1)[0]
+
+
+def frame_days(frame: pl.DataFrame, days: Iterable[str]) -> dict[str, pl.DataFrame]:
+    """The rows of each of ``days`` (ISO dates) by the frame's ``date`` column; no rows (in the
+    frame's columns) for a day it lacks, which its partition then ends with."""
+    by_day = frame.partition_by(PARTITION_COLUMN, as_dict=True)
+    return {day: by_day.get((date.fromisoformat(day),), frame.clear()) for day in days}

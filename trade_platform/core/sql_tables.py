@@ -76,7 +76,7 @@ class Catalog:
         ``as_of`` (``core.iceberg.reads.as_of_millis``); a table with no snapshot then is absent."""
         from trade_platform.core.iceberg.reads import as_of_millis, scan_as_of
 
-        named = names.ALL if statement is None else tables_read(statement)
+        named = TABLES if statement is None else tables_read(statement)
         with storage_errors("list", tables.identifier("*")), query_errors():
             found = {name: table for name in named if (table := tables.existing(name)) is not None}
             try:

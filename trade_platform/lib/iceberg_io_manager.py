@@ -13,21 +13,25 @@ materialization recorded (``snapshot_of_run``), otherwise the current one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import partial
+from typing import Any
 
 import polars as pl
 from dagster import (
+    DagsterInstance,
     InputContext,
     IOManager,
     MetadataValue,
     OutputContext,
 )
 
-from trade_platform.core.iceberg.overwrite import DayOverwrite
+from trade_platform.core.iceberg.catalog import IcebergTables
+from trade_platform.core.iceberg.overwrite import Committed, DayOverwrite
 from trade_platform.core.iceberg.reads import scan_days
 from trade_platform.core.iceberg.schema import empty_frame
-from trade_platform.core.lake_layout import PARTITION_COLUMN
+from trade_platform.core.lake_layout import PARTITION_COLUMN, frame_days
 from trade_platform.core.storage import storage_errors
 from trade_platform.lib import io_manager
 from trade_platform.lib.dagster_types import validate_rows
@@ -54,32 +58,16 @@ class IcebergLakeIOManagerWorker(IOManager):
         step = context.step_context
         where = self._tables.identifier(asset)
         with self._retries(step.previous_attempt_count), storage_errors("write", where):
-            overwrite = DayOverwrite(self._tables, asset)
             if isinstance(obj, pl.DataFrame):
                 refuse_rows_outside(context, obj, keys)
-                by_day = obj.partition_by(PARTITION_COLUMN, as_dict=True)
-                rows = {
-                    key: overwrite.add(
-                        date.fromisoformat(key), [by_day.get((date.fromisoformat(key),), obj.clear())]
-                    )
-                    for key in keys
-                }
+                days = {key: [frame] for key, frame in frame_days(obj, keys).items()}
             else:
                 check = partial(validate_rows, context.dagster_type)
-                rows = {
-                    key: overwrite.add(date.fromisoformat(key), _checked_batches(obj, key, check))
-                    for key in keys
-                }
-            refuse_if_canceled(step.instance, step.run_id)
-            committed = overwrite.commit({RUN_ID_PROPERTY: step.run_id})
+                days = {key: _checked_batches(obj, key, check) for key in keys}
+            rows, committed = commit_days(self._tables, asset, days, step.instance, step.run_id)
         for key in keys:
             step.add_asset_metadata(
-                {
-                    "dagster/row_count": rows[key],
-                    "table": where,
-                    SNAPSHOT_ID: committed.snapshot_id,
-                    METADATA_LOCATION: MetadataValue.path(committed.metadata_location),
-                },
+                partition_metadata(where, rows[key], committed),
                 asset_key=context.asset_key,
                 partition_key=key,
             )
@@ -97,6 +85,31 @@ class IcebergLakeIOManagerWorker(IOManager):
                 return empty_frame(asset)
             raise FileNotFoundError(f"{asset}: no table {self._tables.identifier(asset)} yet")
         return scan_days(table, asset, context.asset_partition_keys, snapshot_of_run(context, table))
+
+
+def commit_days(
+    tables: IcebergTables,
+    asset: str,
+    days: Mapping[str, Iterable[pl.DataFrame]],
+    instance: DagsterInstance,
+    run_id: str,
+) -> tuple[dict[str, int], Committed]:
+    """Replace each day's rows of the asset's table with its batches, in one snapshot naming the
+    run (unless the run was canceled meanwhile); returns each day's rows and the commit."""
+    overwrite = DayOverwrite(tables, asset)
+    rows = {key: overwrite.add(date.fromisoformat(key), batches) for key, batches in days.items()}
+    refuse_if_canceled(instance, run_id)
+    return rows, overwrite.commit({RUN_ID_PROPERTY: run_id})
+
+
+def partition_metadata(where: str, rows: int, committed: Committed) -> dict[str, Any]:
+    """A partition's materialization metadata: its rows, the table, the run's snapshot."""
+    return {
+        "dagster/row_count": rows,
+        "table": where,
+        SNAPSHOT_ID: committed.snapshot_id,
+        METADATA_LOCATION: MetadataValue.path(committed.metadata_location),
+    }
 
 
 def _checked_batches(frame: pl.LazyFrame, key: str, check):

@@ -57,14 +57,15 @@ class Lake(ConfigurableResource):
 
         return IcebergTables(self.url, self.iceberg_catalog, self.iceberg_namespace)
 
-    def stored_partition(self, asset: str, day: str) -> pl.LazyFrame | None:
+    def stored_partition(self, asset: str, day: str, empty_days: bool = False) -> pl.LazyFrame | None:
         """A lazy scan of the asset's stored partition (without ``date``), or None. An Iceberg
-        day with no rows counts as not stored: the table keeps no trace of an empty day."""
+        day with no rows counts as not stored (the table keeps no trace of an empty day) unless
+        ``empty_days``: then it is read as empty once the table exists, as the I/O manager reads it."""
         if self.table_format == ICEBERG:
             from trade_platform.core.iceberg.reads import scan_days, stored_days
 
             table = self.iceberg_tables().existing(asset)
-            if table is None or not stored_days(table, [day]):
+            if table is None or not (empty_days or stored_days(table, [day])):
                 return None
             return scan_days(table, asset, [day], table.current_snapshot().snapshot_id).drop(PARTITION_COLUMN)
         path = partition_file(UPath(table_url(self.url, asset)), day)

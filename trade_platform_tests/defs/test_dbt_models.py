@@ -40,11 +40,12 @@ RECONCILES = "symbol_hourly_reconciles_with_daily_volume"
 
 
 def run(
-    platform: Platform, first: str, last: str, assets: tuple[str, ...] | None = None
+    platform: Platform, first: str, last: str, assets: tuple[str, ...] | None = None, **settings
 ) -> ExecuteInProcessResult:
-    """One run of ``first..last`` with every dbt model an asset: every asset, or only ``assets``."""
+    """One run of ``first..last`` with every dbt model an asset: every asset, or only ``assets``
+    (``settings``: more settings, such as the table format)."""
     job = build_defs(
-        settings_for(platform.landing, platform.lake, dbt_models=None)
+        settings_for(platform.landing, platform.lake, dbt_models=None, **settings)
     ).resolve_implicit_global_asset_job_def()
     if assets is not None:
         job = job.get_subset(asset_selection={AssetKey(name) for name in assets})

@@ -7,11 +7,13 @@ gets an embedded SQL catalog, a SQLite file in the lake's folder (``EMBEDDED_CAT
 S3 lake is refused, since a SQLite file on S3 could not be shared between writers. Each asset is
 a table ``<namespace>.<asset>`` at ``<lake>/<namespace>/<asset>/`` (whatever the catalog's
 warehouse), created on first use from its model (``core.iceberg.schema``), partitioned by the
-identity of ``date``.
+identity of ``date``. A dbt model's table is one more in the namespace, created from its rows'
+columns (``core.iceberg.schema.frame_schema``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.utils.config import Config
@@ -79,13 +82,17 @@ class IcebergTables:
         except NoSuchTableError:
             return None
 
-    def table(self, asset: str) -> Table:
-        """The asset's table, created from its model when it does not exist yet."""
+    def table(
+        self, asset: str, schema: Schema | None = None, properties: Mapping[str, str] | None = None
+    ) -> Table:
+        """The asset's table, created when it does not exist yet from its pandera model, or from
+        ``schema`` and ``properties`` (a dbt model's, which has none)."""
         found = self.existing(asset)
         if found is not None:
             return found
         self.catalog.create_namespace_if_not_exists(self.namespace)
-        schema = table_schema(asset)
+        schema = schema or table_schema(asset)
+        properties = table_properties(asset) if properties is None else properties
         source = schema.find_field(PARTITION_COLUMN).field_id
         spec = PartitionSpec(
             PartitionField(
@@ -100,7 +107,7 @@ class IcebergTables:
             schema,
             location=self.location(asset),
             partition_spec=spec,
-            properties={**table_properties(asset), **NO_PYICEBERG_RETRY},
+            properties={**properties, **NO_PYICEBERG_RETRY},
         )
 
     def location(self, asset: str) -> str:

@@ -101,10 +101,12 @@ class DayOverwrite:
 
     def _add_columns(self, batch: pl.DataFrame) -> None:
         """Add the batch's columns the table lacks, optional, typed as the model declares them
-        (a Kafka provenance column) or as the batch has them (an unknown extra of raw_trades)."""
+        (a Kafka provenance column) or as the batch has them (an unknown extra of raw_trades, a
+        column added to a dbt model)."""
         if set(batch.columns) <= set(_columns(self._table)):
             return
-        declared = ASSET_MODELS[self._asset].to_schema().columns
+        model = ASSET_MODELS.get(self._asset)
+        declared = model.to_schema().columns if model is not None else {}
 
         def add(table: Table) -> Table:
             missing = [name for name in batch.columns if name not in _columns(table)]

@@ -1,7 +1,8 @@
 """The dbt models as daily-partitioned assets. A run loads its days of the sources into a DuckDB
 database of its own, runs ``dbt build`` once on it (the first day as the var ``date``, the last as
 ``end_date``), and writes each model's rows of each day to the lake as that day's partition with
-the I/O manager's own atomic writer (``<lake>/<model>/date=D/part-0.parquet``).
+the I/O manager's own atomic writer (``<lake>/<model>/date=D/part-0.parquet``), or, when the lake
+is Iceberg, into the model's table in one snapshot per run (``iceberg_models``).
 
 A range run (a backfill under ``BackfillPolicy.single_run``) is thus one dbt invocation, not one
 per day. Each dbt test becomes one check evaluation per day: dbt keeps a failing test's rows
@@ -21,6 +22,7 @@ from typing import Any
 import polars as pl
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
     BackfillPolicy,
     Failure,
@@ -32,11 +34,11 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
 from upath import UPath
 
 from trade_platform.core.dbt_project import SOURCES, load_sources, read_table, write_profile
-from trade_platform.core.lake_layout import PARTITION_COLUMN, partition_file, table_url
+from trade_platform.core.lake_layout import PARTITION_COLUMN, frame_days, partition_file, table_url
 from trade_platform.core.storage import storage_errors
 from trade_platform.defs.analytics.translator import LakeTranslator
 from trade_platform.lib.io_manager import refuse_if_canceled, write_parquet_atomically
-from trade_platform.lib.lake import Lake
+from trade_platform.lib.lake import ICEBERG, Lake
 from trade_platform.lib.partition_locks import holding_days
 from trade_platform.lib.partitioned_checks import Verdict, evaluate_per_partition, latest_materializations
 from trade_platform.lib.policies import StepSettings
@@ -110,28 +112,39 @@ def build(
 def write_models(
     context: AssetExecutionContext, lake: Lake, manifest: Mapping[str, Any], database: Path
 ) -> None:
-    """Each selected model's rows of each day of the run, as that day's partition in the lake."""
-    not_canceled = partial(refuse_if_canceled, context.instance, context.run.run_id)
+    """Each selected model's rows of each day of the run, as that day's partition in the lake: a
+    Parquet file per day, or the run's snapshot of the model's Iceberg table."""
+    if lake.table_format == ICEBERG:
+        from trade_platform.defs.analytics.iceberg_models import write_model_table  # pyiceberg: Iceberg only
+
+        tables = lake.iceberg_tables()
     for key in context.selected_asset_keys:
         node = manifest["nodes"][context.assets_def.specs_by_key[key].metadata[UNIQUE_ID]]
         rows = read_table(database, f'main."{node["alias"]}"')
-        by_day = rows.partition_by(PARTITION_COLUMN, as_dict=True)
-        for day in context.partition_keys:
-            path = partition_file(UPath(table_url(lake.url, key.to_user_string())), day)
-            part = by_day.get((date.fromisoformat(day),), rows.clear())
-            with storage_errors("write", str(path)):
-                written = write_parquet_atomically(part, path, before_publish=not_canceled)
-            context.add_asset_metadata(
-                {"dagster/row_count": written, "path": MetadataValue.path(str(path))},
-                asset_key=key,
-                partition_key=day,
-            )
+        if lake.table_format == ICEBERG:
+            write_model_table(context, tables, key, node, rows)
+        else:
+            _write_parquet(context, lake, key, rows)
+
+
+def _write_parquet(context: AssetExecutionContext, lake: Lake, key: AssetKey, rows: pl.DataFrame) -> None:
+    not_canceled = partial(refuse_if_canceled, context.instance, context.run.run_id)
+    for day, part in frame_days(rows, context.partition_keys).items():
+        path = partition_file(UPath(table_url(lake.url, key.to_user_string())), day)
+        with storage_errors("write", str(path)):
+            written = write_parquet_atomically(part, path, before_publish=not_canceled)
+        context.add_asset_metadata(
+            {"dagster/row_count": written, "path": MetadataValue.path(str(path))},
+            asset_key=key,
+            partition_key=day,
+        )
 
 
 def read_source(lake: Lake, asset: str, day: str) -> pl.DataFrame:
     """The day's partition of one of the platform's assets, with its ``date`` column: the one
-    place the dbt models read the lake (a table format other than Parquet plugs in here)."""
-    stored = lake.stored_partition(asset, day)
+    place the dbt models read the lake. An Iceberg day without rows (a day without rejects) is
+    read as empty, as the platform's own assets read it."""
+    stored = lake.stored_partition(asset, day, empty_days=True)
     if stored is None:
         raise Failure(
             description=f"{asset}: partition {day} is not materialized under {lake.url}", allow_retries=False

@@ -55,6 +55,7 @@ class LakeTranslator(DagsterDbtTranslator):
     def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
         metadata = dict(super().get_metadata(dbt_resource_props))
         columns = dbt_resource_props.get("columns") or {}
+        classified = column_classifications(dbt_resource_props)
         if columns:
             metadata[COLUMN_SCHEMA] = TableSchema(
                 columns=[
@@ -62,7 +63,7 @@ class LakeTranslator(DagsterDbtTranslator):
                         name=name,
                         type=column.get("data_type") or "?",
                         description=column.get("description"),
-                        tags={CLASSIFICATION: _meta(column).get(CLASSIFICATION, "")},
+                        tags={CLASSIFICATION: classified.get(name, "")},
                     )
                     for name, column in columns.items()
                 ]
@@ -84,6 +85,12 @@ class LakeTranslator(DagsterDbtTranslator):
             partitions_def=self._partitions,
             description=spec.description or f"dbt test {test['name']}: {_what(test)}",
         )
+
+
+def column_classifications(node: Mapping[str, Any]) -> dict[str, str]:
+    """The classification of each column of a dbt model that declares one (``meta.classification``)."""
+    columns = (node.get("columns") or {}).items()
+    return {name: level for name, column in columns if (level := _meta(column).get(CLASSIFICATION))}
 
 
 def _meta(column: Mapping[str, Any]) -> Mapping[str, Any]:

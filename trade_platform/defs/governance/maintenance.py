@@ -1,8 +1,8 @@
 """The ``table_maintenance`` job and its schedule (stopped until started): with Iceberg tables
-(``TRADE_PLATFORM_TABLE_FORMAT=iceberg``), each asset's table has its days of many small files
-compacted, its snapshots older than ``TRADE_PLATFORM_SNAPSHOT_RETENTION`` expired and the files
-no live snapshot references deleted (``core.iceberg.maintenance``). A Parquet lake has nothing
-to maintain.
+(``TRADE_PLATFORM_TABLE_FORMAT=iceberg``), each asset's table, and each dbt model's, has its days
+of many small files compacted, its snapshots older than ``TRADE_PLATFORM_SNAPSHOT_RETENTION``
+expired and the files no live snapshot references deleted (``core.iceberg.maintenance``). A
+Parquet lake has nothing to maintain.
 """
 
 from datetime import timedelta
@@ -20,6 +20,7 @@ from dagster import (
     op,
 )
 
+from trade_platform.core.dbt_project import model_names
 from trade_platform.core.names import ALL
 from trade_platform.lib.lake import ICEBERG, Lake
 from trade_platform.lib.partition_locks import holding_days
@@ -48,7 +49,7 @@ def maintain_tables(
 
     tables, report = lake.iceberg_tables(), {}
     with step_settings.retry_storage_faults(context.retry_number):
-        for asset in ALL:
+        for asset in (*ALL, *model_names()):  # the dbt models' tables too
             table = tables.existing(asset)
             if table is None:
                 continue
