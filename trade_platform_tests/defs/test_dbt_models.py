@@ -25,7 +25,7 @@ from trade_platform.core.sql_tables import Catalog
 from trade_platform.definitions import build_defs
 from trade_platform.defs.analytics import definitions as analytics
 from trade_platform.defs.analytics.project import prepared_project
-from trade_platform_tests.conftest import S3, Platform, settings_for, trade
+from trade_platform_tests.conftest import S3, Platform, new_dagster_home, settings_for, trade
 
 DAYS = ["2026-11-18", "2026-11-19", "2026-11-20"]
 MODELS = ("symbol_hourly", "account_daily", "dlq_daily_summary")
@@ -58,9 +58,7 @@ def built(tmp_path_factory) -> tuple[Platform, ExecuteInProcessResult]:
     """Three days landed in every format, with bad records and a corrupt file, and a Kafka batch
     whose trade has no account; every asset built over the range in one run."""
     root = tmp_path_factory.mktemp("dbt")
-    (root / "home").mkdir()
-    (root / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    with DagsterInstance.from_config(str(root / "home")) as instance:
+    with DagsterInstance.from_config(str(new_dagster_home(root))) as instance:
         platform = Platform(landing=root / "landing", lake=root / "lake", instance=instance)
         for index, day in enumerate(DAYS):
             generated = generate_day(date.fromisoformat(day), 300, seed=7, bad_fraction=0.05)

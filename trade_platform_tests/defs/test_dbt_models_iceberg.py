@@ -21,7 +21,7 @@ from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import DAILY_VOLUME, INGESTED
 from trade_platform.lib.lake import SNAPSHOT_ID
 from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV
-from trade_platform_tests.conftest import Platform
+from trade_platform_tests.conftest import Platform, new_dagster_home
 from trade_platform_tests.defs.test_dbt_models import COLUMNS, KEYS, MODELS, lake_table, run
 
 DAYS = ["2026-11-18", "2026-11-19"]
@@ -35,9 +35,7 @@ ASSETS = (*INGESTED, DAILY_VOLUME, *MODELS)
 def lakes(tmp_path_factory) -> tuple[Platform, Platform, ExecuteInProcessResult]:
     """A Parquet and an Iceberg lake of one landing zone, each built over both days in one run."""
     root = tmp_path_factory.mktemp("dbt-iceberg")
-    (root / "home").mkdir()
-    (root / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    with DagsterInstance.from_config(str(root / "home")) as instance:
+    with DagsterInstance.from_config(str(new_dagster_home(root))) as instance:
         landing = root / "landing"
         for day, bad_fraction in zip(DAYS, (0.05, 0.0), strict=True):
             write_day(

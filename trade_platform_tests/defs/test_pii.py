@@ -21,7 +21,15 @@ from trade_platform.core.pseudonymise import PiiKey
 from trade_platform.core.schemas import ASSET_MODELS
 from trade_platform.definitions import build_defs
 from trade_platform.settings import Settings
-from trade_platform_tests.conftest import DAY, Platform, trade, write_csv, write_jsonl, write_parquet
+from trade_platform_tests.conftest import (
+    DAY,
+    Platform,
+    new_dagster_home,
+    trade,
+    write_csv,
+    write_jsonl,
+    write_parquet,
+)
 
 SECRET = "pii-key-that-must-never-leak-7f3a9c0e5b1d"
 IDENTIFIERS = {  # trade_id -> (account_id, trader_id) as landed; each id is unique text
@@ -75,9 +83,7 @@ def materialize(
 def landed(tmp_path_factory) -> tuple[Platform, ExecuteInProcessResult, str]:
     """Every format landed and materialized once with ``SECRET``; also what the run printed."""
     root = tmp_path_factory.mktemp("pii")
-    (root / "home").mkdir()
-    (root / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    with DagsterInstance.from_config(str(root / "home")) as instance:
+    with DagsterInstance.from_config(str(new_dagster_home(root))) as instance:
         platform = Platform(landing=root / "landing", lake=root / "lake", instance=instance)
         land_every_format(platform)
         printed = io.StringIO()

@@ -30,7 +30,7 @@ from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, RAW_TRADES, VALIDATED_TRADES
 from trade_platform.definitions import build_defs
 from trade_platform.settings import Settings
-from trade_platform_tests.conftest import S3, Platform, settings_for
+from trade_platform_tests.conftest import S3, Platform, new_dagster_home, settings_for
 
 TODAY = datetime.now(UTC).date()
 DAYS = [(TODAY - timedelta(days=n)).isoformat() for n in range(12, 0, -1)]
@@ -128,9 +128,7 @@ def built(tmp_path_factory) -> Path:
     """Twelve days landed and materialized (one range run) with their lineage files, and the
     Dagster home that recorded them; each test works on its own copy."""
     root = tmp_path_factory.mktemp("retention")
-    home = root / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = new_dagster_home(root)
     land(str(root / "landing"))
     lineage_files(str(root / "lake"))
     with pytest.MonkeyPatch.context() as env:

@@ -21,7 +21,7 @@ from trade_platform.cli.sql import Shell
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.names import ALL, RAW_TRADES, VALIDATED_TRADES
 from trade_platform.settings import LAKE_URL_ENV
-from trade_platform_tests.conftest import S3, Platform
+from trade_platform_tests.conftest import S3, Platform, new_dagster_home
 
 CLI = Path(sys.executable).with_name("trade-platform")
 DAYS = ("2026-11-20", "2026-11-21")
@@ -42,10 +42,7 @@ def lake(tmp_path_factory) -> Path:
     for index, day in enumerate(DAYS):
         generated = generate_day(date.fromisoformat(day), 300, seed=7, bad_fraction=0.05)
         write_day(generated, str(root / "landing"), corrupt_file=index == 0)
-    home = root / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    with DagsterInstance.from_config(str(home)) as instance:
+    with DagsterInstance.from_config(str(new_dagster_home(root))) as instance:
         Platform(root / "landing", root / "lake", instance).materialize(DAYS[0], until=DAYS[-1])
     return root / "lake"
 
