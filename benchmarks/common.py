@@ -16,7 +16,6 @@ from pathlib import Path
 import polars as pl
 
 from trade_platform.core.generate import generate_day, render
-from trade_platform.core.lake_layout import HIVE_SCHEMA
 
 DAY = date(2024, 3, 1)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)  # one fixed "now" for every implementation
@@ -119,5 +118,6 @@ def load_output(out: Path, name: str) -> pl.DataFrame:
     single = out / f"{name}.parquet"
     if single.exists():
         return pl.read_parquet(single)
-    lake = {"validated": "validated_trades", "dlq": "trades_dlq"}.get(name, name)
-    return pl.scan_parquet(out / lake, hive_partitioning=True, hive_schema=HIVE_SCHEMA).collect()
+    from benchmarks.table_formats import scan_table  # pyiceberg, for a lake of either format
+
+    return scan_table(out, {"validated": "validated_trades", "dlq": "trades_dlq"}.get(name, name)).collect()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.common import load_output
+from benchmarks.common import OUTPUTS, load_output
 
 REL_TOL = 1e-9
 VALIDATED_KEY = ["_source_file", "_source_row"]
@@ -39,10 +39,10 @@ def normalized(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     return frame.select(*CANDLE_KEYS[name], "trade_count", *CANDLE_FLOATS[name]).sort(CANDLE_KEYS[name])
 
 
-def disagreements(reference: Path, candidate: Path) -> list[str]:
-    """Human-readable differences; empty when the candidate agrees with the reference."""
+def disagreements(reference: Path, candidate: Path, outputs: tuple[str, ...] = OUTPUTS) -> list[str]:
+    """Human-readable differences of ``outputs``; empty when the candidate agrees with the reference."""
     problems = []
-    for name in ("validated", "dlq", "ohlcv", "daily_volume"):
+    for name in outputs:
         try:
             want = normalized(load_output(reference, name), name)
             got = normalized(load_output(candidate, name), name)

@@ -77,8 +77,9 @@ def run(landing: str, day: date, out: Path) -> dict[str, float]:
         return watch.stages
 
 
-def run_dagster(landing: str, day: date, out: Path) -> dict[str, float]:
-    """The whole partition through Dagster: every asset and check, on a SQLite-backed instance."""
+def run_dagster(landing: str, day: date, out: Path, table_format: str = "parquet") -> dict[str, float]:
+    """The whole partition through Dagster: every asset and check, on a SQLite-backed instance,
+    the lake in ``table_format``."""
     watch = Stopwatch()
     with watch("startup"):
         from dagster import DagsterInstance, materialize
@@ -86,10 +87,13 @@ def run_dagster(landing: str, day: date, out: Path) -> dict[str, float]:
         from trade_platform.definitions import build_defs
         from trade_platform.settings import Settings
 
+        if table_format == "iceberg":  # pyiceberg loads with the code, as dagster does, not in a step
+            import trade_platform.lib.iceberg_io_manager  # noqa: F401
+
         home = tempfile.mkdtemp(prefix="dagster-home-", dir=out)
         instance = DagsterInstance.local_temp(home)
         defs = build_defs(
-            Settings(landing_url=landing, lake_url=str(out), dbt_models=())
+            Settings(landing_url=landing, lake_url=str(out), dbt_models=(), table_format=table_format)
         )  # the marts pipeline BENCHMARKS.md measures: no dbt model
         # Freshness judges yesterday, not the benchmark's day.
         checks = [c for c in defs.asset_checks or [] if all(k.name != "freshness" for k in c.check_keys)]

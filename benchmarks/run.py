@@ -19,16 +19,19 @@ from pathlib import Path
 
 from benchmarks.common import DAY, write_landing
 from benchmarks.compare import disagreements
+from benchmarks.table_formats import compare_lakes, parse_formats, ratios
 
 ROOT = Path(__file__).resolve().parent
 IMPLS = ("platform", "dagster", "duckdb", "pandas", "naive")
 
 
-def run_worker(impl: str, landing: Path, out: Path, reps: int) -> dict:
-    """Run one implementation in a child process, which reports its own peak RSS."""
+def run_worker(impl: str, landing: Path, out: Path, reps: int, table_formats: list[str] = ()) -> dict:
+    """Run one implementation in a child process, which reports its own peak RSS; with
+    ``table_formats``, each repetition once in each format, alternating, each format's figures
+    under ``table_formats`` and the first format's at the top."""
     command = [
         sys.executable, "-m", "benchmarks.worker", impl, "--landing", str(landing), "--out", str(out),
-        "--day", DAY.isoformat(), "--reps", str(reps),
+        "--day", DAY.isoformat(), "--reps", str(reps), "--table-formats", ",".join(table_formats),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -42,14 +45,25 @@ def run_worker(impl: str, landing: Path, out: Path, reps: int) -> dict:
     result = json.loads(stdout_path.read_text().strip().splitlines()[-1])
     result["process_seconds"] = time.perf_counter() - started
     result["load_average_after"] = os.getloadavg()[0]  # other work on the machine skews wall time
-    times = [rep["stages"]["materialize"] if impl == "dagster" else rep["seconds"] for rep in result["reps"]]
-    result["median_seconds"] = statistics.median(times)
-    result["median_cpu_seconds"] = statistics.median(rep["cpu_seconds"] for rep in result["reps"])
-    stage_names = result["reps"][0]["stages"]
-    result["median_stages"] = {
-        s: statistics.median(rep["stages"][s] for rep in result["reps"]) for s in stage_names
+    if not table_formats:
+        return result | medians(impl, result["reps"])
+    by_format = {
+        name: medians(impl, [rep for rep in result["reps"] if rep["table_format"] == name])
+        for name in table_formats
     }
-    return result
+    for name, ratio in ratios({name: f["median_seconds"] for name, f in by_format.items()}).items():
+        by_format[name]["ratio_to_reference"] = ratio
+    return result | by_format[table_formats[0]] | {"table_formats": by_format}
+
+
+def medians(impl: str, reps: list[dict]) -> dict:
+    """The median time (Dagster's: its ``materialize`` call), CPU time and stage times of ``reps``."""
+    times = [rep["stages"]["materialize"] if impl == "dagster" else rep["seconds"] for rep in reps]
+    return {
+        "median_seconds": statistics.median(times),
+        "median_cpu_seconds": statistics.median(rep["cpu_seconds"] for rep in reps),
+        "median_stages": {s: statistics.median(rep["stages"][s] for rep in reps) for s in reps[0]["stages"]},
+    }
 
 
 def machine() -> dict:
@@ -75,7 +89,9 @@ def machine() -> dict:
     }  # fmt: skip
 
 
-def bench_size(n: int, work: Path, impls: list[str], reps: int, naive_max: int) -> dict:
+def bench_size(
+    n: int, work: Path, impls: list[str], reps: int, naive_max: int, table_formats: list[str] = ()
+) -> dict:
     landing = work / f"landing-{n}"
     started = time.perf_counter()
     if not (landing / ".complete").exists():
@@ -89,9 +105,15 @@ def bench_size(n: int, work: Path, impls: list[str], reps: int, naive_max: int) 
             print(f"  {impl:9s} skipped (n > {naive_max:,})", flush=True)
             continue
         out = work / f"out-{n}" / impl
-        result = run_worker(impl, landing, out, 1 if impl == "naive" and reps > 1 and n > 1_000_000 else reps)
+        formats = table_formats if impl == "dagster" else []
+        result = run_worker(
+            impl, landing, out, 1 if impl == "naive" and reps > 1 and n > 1_000_000 else reps, formats
+        )
         if impl != "platform":
-            result["disagreements"] = disagreements(work / f"out-{n}" / "platform", out)
+            candidate = out / formats[0] if formats else out
+            result["disagreements"] = disagreements(work / f"out-{n}" / "platform", candidate)
+        if formats:
+            result |= compare_lakes({name: out / name for name in formats})
         results["impls"][impl] = result
         verdict = "agrees" if not result.get("disagreements") else f"DISAGREES: {result['disagreements']}"
         stages = ", ".join(f"{k} {v:.2f}" for k, v in result["median_stages"].items())
@@ -100,6 +122,12 @@ def bench_size(n: int, work: Path, impls: list[str], reps: int, naive_max: int) 
             f"[{stages}]  {verdict if impl != 'platform' else 'reference'}",
             flush=True,
         )
+        for name, figures in result.get("table_formats", {}).items():
+            print(
+                f"    {name:7s} median {figures['median_seconds']:8.3f}s  "
+                f"{figures['ratio_to_reference']:.2f}x {formats[0]}",
+                flush=True,
+            )
     return results
 
 
@@ -117,10 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--label", default="", help="suffix of the results file name")
+    parser.add_argument(
+        "--table-formats",
+        type=parse_formats,
+        default=[],
+        help="the lake formats to run the dagster implementation in, alternating, e.g. parquet,iceberg",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.reps, args.naive_max = "20000", 1, 10**9
     impls = [impl.strip() for impl in args.impls.split(",") if impl.strip()]
+    if args.table_formats and "dagster" not in impls:
+        parser.error("--table-formats runs the dagster implementation: name it in --impls")
     if "platform" in impls:  # the reference runs first
         impls.remove("platform")
     impls.insert(0, "platform")
@@ -131,13 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "load_average_at_start": os.getloadavg(),
         "reps": args.reps,
-        "sizes": [bench_size(n, args.work, impls, args.reps, args.naive_max) for n in sizes],
+        "sizes": [
+            bench_size(n, args.work, impls, args.reps, args.naive_max, args.table_formats) for n in sizes
+        ],
     }
     failures = [
         f"{size['n_trades']} {impl}: {problem}"
         for size in report["sizes"]
         for impl, result in size["impls"].items()
-        for problem in result.get("disagreements", [])
+        for problem in result.get("disagreements", []) + result.get("format_disagreements", [])
     ]
     if not args.quick:
         args.results.mkdir(parents=True, exist_ok=True)
