@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.common import peak_rss_mib, write_landing
-from benchmarks.table_formats import backfill_formats, parse_formats
+from benchmarks.table_formats import backfill_formats, order_of_rep, parse_formats, runs_in
 
 ROOT = Path(__file__).resolve().parent
 START = date(2024, 1, 1)
@@ -64,29 +64,12 @@ def generate(landing: Path, n_days: int, n_trades: int) -> float:
 
 
 def child(
-    mode: str, landing: Path, lake: Path, n_days: int, batch_days: int, sample: int, postgres: str,
-    table_format: str,
+    mode: str, landing: Path, work: Path, n_days: int, batch_days: int, sample: int, postgres: str,
+    table_formats: list[str],
 ) -> dict:  # fmt: skip
-    from dagster import DagsterInstance
-
-    from trade_platform.definitions import build_defs
-    from trade_platform.settings import Settings
-
-    settings = Settings(
-        landing_url=str(landing),
-        lake_url=str(lake),
-        start_date=START,
-        dbt_models=(),
-        table_format=table_format,
-    )  # the marts pipeline BENCHMARKS.md measures: no dbt model
-    job = build_defs(settings).resolve_implicit_global_asset_job_def()
-    home = lake.parent / f"dagster-home-{lake.name.removeprefix('lake-')}"
-    home.mkdir(parents=True, exist_ok=True)
-    if postgres:
-        (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: {postgres}\n")
-        instance = DagsterInstance.from_config(str(home))
-    else:
-        instance = DagsterInstance.local_temp(str(home))
+    """The mode's runs; with ``table_formats``, each batch once in each format (a lake and an
+    instance each), the formats' order alternating from batch to batch."""
+    targets = {name: _target(mode, landing, work, postgres, name) for name in table_formats or [""]}
     all_days = [d.isoformat() for d in days(n_days)]
     runs = []
     if mode.startswith("ranges"):
@@ -95,34 +78,56 @@ def child(
         step = max(1, len(all_days) // sample)
         batches = [[day] for day in all_days[::step][:sample]]
     started = time.perf_counter()
-    for batch in batches:
-        begin = time.perf_counter()
-        tags = {
-            "dagster/asset_partition_range_start": batch[0],
-            "dagster/asset_partition_range_end": batch[-1],
-        }
-        result = (
-            job.execute_in_process(partition_key=batch[0], instance=instance, raise_on_error=False)
-            if len(batch) == 1
-            else job.execute_in_process(tags=tags, instance=instance, raise_on_error=False)
-        )
-        failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-        runs.append(
-            {
-                "first": batch[0],
-                "last": batch[-1],
-                "days": len(batch),
-                "seconds": time.perf_counter() - begin,
-                "success": result.success,
-                "failed_checks": failed_checks,
-            }  # fmt: skip
-        )
-        print(
-            f"  {mode} {batch[0]}..{batch[-1]}: {runs[-1]['seconds']:.1f}s success={result.success}",
-            file=sys.stderr,
-            flush=True,
-        )
+    for number, batch in enumerate(batches):
+        for table_format in order_of_rep(list(targets), number):
+            job, instance = targets[table_format]
+            begin = time.perf_counter()
+            tags = {
+                "dagster/asset_partition_range_start": batch[0],
+                "dagster/asset_partition_range_end": batch[-1],
+            }
+            result = (
+                job.execute_in_process(partition_key=batch[0], instance=instance, raise_on_error=False)
+                if len(batch) == 1
+                else job.execute_in_process(tags=tags, instance=instance, raise_on_error=False)
+            )
+            failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+            runs.append({
+                "first": batch[0], "last": batch[-1], "days": len(batch), "seconds": time.perf_counter() - begin,
+                "success": result.success, "failed_checks": failed_checks,
+            })  # fmt: skip
+            if table_format:  # other work on the machine skews wall time
+                runs[-1] |= {"table_format": table_format, "load_average": os.getloadavg()[0]}
+            print(
+                f"  {run_name(mode, table_format)} {batch[0]}..{batch[-1]}: {runs[-1]['seconds']:.1f}s "
+                f"success={result.success}",
+                file=sys.stderr,
+                flush=True,
+            )
     return {"mode": mode, "total_seconds": time.perf_counter() - started, "runs": runs}
+
+
+def _target(mode: str, landing: Path, work: Path, postgres: str, table_format: str):
+    """The job writing ``lake-<name>`` in ``table_format`` and its own instance, both emptied first."""
+    from dagster import DagsterInstance
+
+    from trade_platform.definitions import build_defs
+    from trade_platform.settings import Settings
+
+    name = run_name(mode, table_format)
+    lake, home = work / f"lake-{name}", work / f"dagster-home-{name}"
+    for folder in lake, home:
+        shutil.rmtree(folder, ignore_errors=True)
+    settings = Settings(
+        landing_url=str(landing), lake_url=str(lake), start_date=START, dbt_models=(),
+        table_format=table_format or "parquet",
+    )  # fmt: skip  # the marts pipeline BENCHMARKS.md measures: no dbt model
+    job = build_defs(settings).resolve_implicit_global_asset_job_def()
+    home.mkdir(parents=True)
+    if postgres:
+        (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: {postgres}\n")
+        return job, DagsterInstance.from_config(str(home))
+    return job, DagsterInstance.local_temp(str(home))
 
 
 def run_name(mode: str, table_format: str) -> str:
@@ -130,27 +135,31 @@ def run_name(mode: str, table_format: str) -> str:
     return f"{mode}-{table_format}" if table_format else mode
 
 
-def run_child(mode: str, args: argparse.Namespace, postgres: str = "", table_format: str = "") -> dict:
-    name = run_name(mode, table_format)
-    lake = args.work / f"lake-{name}"
+def run_child(mode: str, args: argparse.Namespace, postgres: str = "") -> dict:
     command = [
         sys.executable, "-m", "benchmarks.backfill", "--child", mode, "--work", str(args.work),
         "--days", str(args.days), "--trades-per-day", str(args.trades_per_day),
         "--batch-days", str(args.batch_days), "--sample", str(args.sample), "--postgres", postgres,
-        "--child-table-format", table_format,
+        "--table-formats", ",".join(args.table_formats),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if mode.endswith("-batched"):
         env["DAGSTER_EVENT_BATCH_SIZE"] = str(args.event_batch_size)
-    stdout_path, stderr_path = args.work / f"{name}.stdout", args.work / f"{name}.log"
+    stdout_path, stderr_path = args.work / f"{mode}.stdout", args.work / f"{mode}.log"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, cwd=ROOT.parent)
         process.wait()
     if process.returncode != 0:
         raise RuntimeError(f"backfill child {mode} failed; see {stderr_path}")
     result = json.loads(stdout_path.read_text().strip().splitlines()[-1])
-    result["lake"] = str(lake)
-    return result
+    if not args.table_formats:
+        return result | {"lake": str(args.work / f"lake-{mode}")}
+    return {  # one result per format, its runs' time its total; the process (and its RSS) shared
+        name: result
+        | runs_in(result["runs"], name)
+        | {"lake": str(args.work / f"lake-{run_name(mode, name)}")}
+        for name in args.table_formats
+    }
 
 
 def _stack_module():
@@ -171,17 +180,17 @@ def postgres_cluster(folder: Path) -> Iterator[str]:
         services.down()
 
 
-def run_on_stack(args: argparse.Namespace, landing: Path, table_format: str = "") -> dict:
+def run_on_stack(args: argparse.Namespace, landing: Path) -> dict:
     """``trade-platform backfill --wait`` of the whole range on the scale-out stack."""
     stack = _stack_module()
-    lake = args.work / f"lake-{run_name('stack', table_format)}"
+    lake = args.work / "lake-stack"
     shutil.rmtree(lake, ignore_errors=True)
     env = {
         "TRADE_PLATFORM_LANDING_URL": str(landing),
         "TRADE_PLATFORM_LAKE_URL": str(lake),
         "TRADE_PLATFORM_START_DATE": START.isoformat(),
         "TRADE_PLATFORM_MAX_PARTITIONS_PER_RUN": str(args.batch_days),
-    } | ({"TRADE_PLATFORM_TABLE_FORMAT": table_format} if table_format else {})
+    }
     with stack.Stack(args.work / "stack", env=env) as services:
         services.stop_sensors("landing_sensor", "freshness_sensor")  # only the backfill's runs
         last = days(args.days)[-1].isoformat()
@@ -190,41 +199,13 @@ def run_on_stack(args: argparse.Namespace, landing: Path, table_format: str = ""
         started = time.perf_counter()
         done = subprocess.run(command, env=services.client_env(), capture_output=True, text=True)
         seconds = time.perf_counter() - started
-    (args.work / f"{run_name('stack', table_format)}.log").write_text(done.stdout + done.stderr)
+    (args.work / "stack.log").write_text(done.stdout + done.stderr)
     return {
         "mode": "stack",
-        "lake": str(lake),
         "total_seconds": seconds,
         "workers": 2,
         "runs": [{"success": done.returncode == 0, "output": done.stdout.splitlines()[-3:]}],
     }
-
-
-def run_mode(mode: str, args: argparse.Namespace, landing: Path, table_format: str = "") -> dict:
-    """One mode's runs (in ``table_format``, or the default format), its totals and verdict."""
-    if mode == "stack":
-        result = run_on_stack(args, landing, table_format)
-    elif mode.startswith("ranges-postgres"):
-        with postgres_cluster(args.work / f"postgres-{run_name(mode, table_format)}") as url:
-            result = run_child(mode, args, url, table_format)
-    else:
-        result = run_child(mode, args, table_format=table_format)
-    label = " ".join(filter(None, (mode, table_format)))
-    if mode == "per-partition":
-        per_run = statistics.median(run["seconds"] for run in result["runs"])
-        result["median_run_seconds"] = per_run
-        result["extrapolated_total_seconds"] = per_run * args.days
-        print(f"{label}: median {per_run:.2f}s per run -> {per_run * args.days / 60:.1f} min for {args.days} days"
-              f" (peak RSS {result['peak_rss_mib']:.0f} MiB)", flush=True)  # fmt: skip
-    else:
-        rss = (
-            f"peak RSS {result['peak_rss_mib']:.0f} MiB" if result.get("peak_rss_mib") else "RSS not measured"
-        )
-        print(f"{label}, ranges of {args.batch_days} days: {result['total_seconds'] / 60:.1f} min for "
-              f"{args.days} days ({rss})", flush=True)  # fmt: skip
-    # Failed checks are recorded (freshness, say, fails on old data by design); a failed run is not ok.
-    result["all_runs_succeeded"] = all(run["success"] for run in result["runs"])
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,22 +226,21 @@ def main(argv: list[str] | None = None) -> int:
         "--table-formats",
         type=parse_formats,
         default=[],
-        help="run each mode's lake in each of these formats, one after the other, e.g. parquet,iceberg",
+        help="run each batch of days in each lake format, alternating, e.g. parquet,iceberg "
+        "(the ranges and per-partition modes)",
     )
     parser.add_argument("--label", default="", help="suffix of the results file name")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--child-table-format", default="", help=argparse.SUPPRESS)
     parser.add_argument("--postgres", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.table_formats and not set(modes) <= {"ranges", "per-partition"}:
+        parser.error("--table-formats: only the ranges and per-partition modes run in several formats")
     landing = args.work / f"landing-{args.trades_per_day}"
     if args.child:
-        name = run_name(args.child, args.child_table_format)
-        lake = args.work / f"lake-{name}"
-        shutil.rmtree(lake, ignore_errors=True)
-        shutil.rmtree(args.work / f"dagster-home-{name}", ignore_errors=True)
         result = child(
-            args.child, landing, lake, args.days, args.batch_days, args.sample, args.postgres,
-            args.child_table_format or "parquet",
+            args.child, landing, args.work, args.days, args.batch_days, args.sample, args.postgres,
+            args.table_formats,
         )  # fmt: skip
         print(json.dumps({**result, "peak_rss_mib": peak_rss_mib()}))
         return 0
@@ -274,23 +254,46 @@ def main(argv: list[str] | None = None) -> int:
         "days": args.days, "trades_per_day": args.trades_per_day, "batch_days": args.batch_days,
         "modes": {},
     } | ({"table_formats": args.table_formats} if args.table_formats else {})  # fmt: skip
-    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        if not args.table_formats:
-            report["modes"][mode] = run_mode(mode, args, landing)
-            continue
-        by_format = {}
-        for table_format in args.table_formats:
-            load = os.getloadavg()[0]  # other work on the machine skews wall time
-            by_format[table_format] = run_mode(mode, args, landing, table_format) | {
-                "load_average_before": load, "load_average_after": os.getloadavg()[0],
-            }  # fmt: skip
-        report["modes"][mode] = backfill_formats(by_format)
+    for mode in modes:
+        if mode == "stack":
+            result = run_on_stack(args, landing)
+        elif mode.startswith("ranges-postgres"):
+            with postgres_cluster(args.work / f"postgres-{mode}") as url:
+                result = run_child(mode, args, url)
+        else:
+            result = run_child(mode, args)
+        if args.table_formats:
+            report["modes"][mode] = backfill_formats(
+                {n: summarize(mode, args, r, n) for n, r in result.items()}
+            )
+        else:
+            report["modes"][mode] = summarize(mode, args, result)
     args.results.mkdir(parents=True, exist_ok=True)
     path = args.results / f"{date.today().isoformat()}-backfill{'-' + args.label if args.label else ''}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"results: {path}")
     ok = all(m["all_runs_succeeded"] and not m.get("format_disagreements") for m in report["modes"].values())
     return 0 if ok else 1
+
+
+def summarize(mode: str, args: argparse.Namespace, result: dict, table_format: str = "") -> dict:
+    """The mode's result (in ``table_format``) with its totals and verdict, as printed."""
+    label = " ".join(filter(None, (mode, table_format)))
+    if mode == "per-partition":
+        per_run = statistics.median(run["seconds"] for run in result["runs"])
+        result["median_run_seconds"] = per_run
+        result["extrapolated_total_seconds"] = per_run * args.days
+        print(f"{label}: median {per_run:.2f}s per run -> {per_run * args.days / 60:.1f} min for {args.days} days"
+              f" (peak RSS {result['peak_rss_mib']:.0f} MiB)", flush=True)  # fmt: skip
+    else:
+        rss = (
+            f"peak RSS {result['peak_rss_mib']:.0f} MiB" if result.get("peak_rss_mib") else "RSS not measured"
+        )
+        print(f"{label}, ranges of {args.batch_days} days: {result['total_seconds'] / 60:.1f} min for "
+              f"{args.days} days ({rss})", flush=True)  # fmt: skip
+    # Failed checks are recorded (freshness, say, fails on old data by design); a failed run is not ok.
+    result["all_runs_succeeded"] = all(run["success"] for run in result["runs"])
+    return result
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.report RESULTS.json [BACKFILL.json]``: the Markdown tables for BENCHMARKS.md.
+"""``python -m benchmarks.report RESULTS.json [BACKFILL.json ...]``: the Markdown tables for BENCHMARKS.md.
 
 Every ratio is computed from the one run in the given file.
 """
@@ -74,6 +74,56 @@ def backfill_table(report: dict) -> str:
     return "\n".join(rows)
 
 
+def formats_table(size: dict, impl: str) -> str:
+    """An implementation run in each lake format, repetitions alternating (``--table-formats``)."""
+    result = size["impls"][impl]
+    formats = result["table_formats"]
+    reference = next(iter(formats))
+    agree = (
+        "yes"
+        if not result["format_disagreements"]
+        else "**NO**: " + "; ".join(result["format_disagreements"])
+    )
+    rows = [
+        f"### {size['n_trades']:,} trades, {LABELS[impl]}, by table format",
+        "",
+        f"| table format | median s | CPU s | x {reference} | each repetition s (1-min load average) |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, figures in formats.items():
+        reps = ", ".join(
+            f"{rep['stages'].get('materialize', rep['seconds']):.2f} ({rep['load_average']:.1f})"
+            for rep in result["reps"]
+            if rep["table_format"] == name
+        )
+        rows.append(
+            f"| {name} | {figures['median_seconds']:.2f} | {figures['median_cpu_seconds']:.2f} "
+            f"| {figures['ratio_to_reference']:.2f} | {reps} |"
+        )
+    counts = ", ".join(f"{asset} {rows:,}" for asset, rows in result["row_counts"][reference].items())
+    return "\n".join([*rows, "", f"Outputs equal {reference}'s: {agree} (rows: {counts})."])
+
+
+def backfill_formats_table(report: dict) -> str:
+    """Each mode of the backfill in each lake format, one after the other (``--table-formats``)."""
+    rows = [
+        f"### Backfill: {report['days']} days x {report['trades_per_day']:,} trades/day, by table format",
+        "",
+        "| how | table format | runs | wall clock | per partition | x first format | peak RSS MiB | 1-min load average before, after | lakes agree |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]  # fmt: skip
+    for mode, compared in report["modes"].items():
+        agree = "yes" if not compared["format_disagreements"] else "**NO**"
+        for name, result in compared["table_formats"].items():
+            total = result.get("extrapolated_total_seconds", result["total_seconds"])
+            rows.append(
+                f"| {mode} | {name} | {len(result['runs'])} | {total / 60:.1f} min | {total / report['days']:.2f} s "
+                f"| {result['ratio_to_reference']:.2f} | {result.get('peak_rss_mib', 0):.0f} "
+                f"| {result['load_average_before']:.1f}, {result['load_average_after']:.1f} | {agree} |"
+            )
+    return "\n".join(rows)
+
+
 def main(argv: list[str]) -> int:
     results = json.load(open(argv[0]))
     sizes = results["sizes"]
@@ -83,8 +133,11 @@ def main(argv: list[str]) -> int:
     )
     for size in sizes:
         print(size_table(size, smallest_naive) + "\n")
+        for impl in [impl for impl, result in size["impls"].items() if "table_formats" in result]:
+            print(formats_table(size, impl) + "\n")
     for path in argv[1:]:
-        print(backfill_table(json.load(open(path))) + "\n")
+        backfill = json.load(open(path))
+        print((backfill_formats_table if "table_formats" in backfill else backfill_table)(backfill) + "\n")
     return 0
 
 

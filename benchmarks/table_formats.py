@@ -60,6 +60,12 @@ def compare_lakes(lakes: dict[str, Path], outputs: tuple[str, ...] = OUTPUTS) ->
     }
 
 
+def runs_in(runs: list[dict], table_format: str) -> dict:
+    """The runs made in ``table_format`` and their total time."""
+    mine = [run for run in runs if run["table_format"] == table_format]
+    return {"runs": mine, "total_seconds": sum(run["seconds"] for run in mine)}
+
+
 def backfill_formats(by_format: dict[str, dict]) -> dict:
     """A backfill mode run in each format: each format's result with its total's ratio to the
     first format's, and whether their lakes agree (in full for ``daily_volume``; by rows per day
