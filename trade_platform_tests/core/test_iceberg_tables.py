@@ -11,7 +11,7 @@ import pytest
 
 from trade_platform.core.iceberg.catalog import IcebergTables
 from trade_platform.core.iceberg.overwrite import DayOverwrite
-from trade_platform.core.iceberg.reads import scan_days
+from trade_platform.core.iceberg.reads import day_of_file, scan_days
 from trade_platform.core.storage import PermanentStorageError
 
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
@@ -69,6 +69,20 @@ def test_a_day_overwrite_replaces_exactly_that_days_rows_in_one_snapshot(tables:
         and table.current_snapshot().summary.operation.value == "overwrite"
     )
     assert sorted(rows(tables, "daily_volume", D1, D2)["symbol"]) == ["C", "Z"]
+
+
+def test_a_day_overwrite_stores_each_day_in_its_own_partition_and_refuses_another_days_rows(
+    tables: IcebergTables,
+):
+    overwrite(tables, "daily_volume", volume(D1, ["A"]), volume(D2, ["B", "C"]))
+    files = tables.table("daily_volume").scan().plan_files()
+    assert sorted((day_of_file(task.file), task.file.record_count) for task in files) == [
+        (str(D1), 1),
+        (str(D2), 2),
+    ]
+    with pytest.raises(ValueError, match="holds rows of"):
+        DayOverwrite(tables, "daily_volume").add(D1, [pl.concat([volume(D1, ["Z"]), volume(D2, ["Y"])])])
+    assert sorted(rows(tables, "daily_volume", D1, D2)["symbol"]) == ["A", "B", "C"]
 
 
 def test_two_writers_on_different_days_both_land_when_their_commits_race(tables: IcebergTables):

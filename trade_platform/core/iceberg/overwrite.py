@@ -18,7 +18,8 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -38,6 +39,9 @@ from trade_platform.core.lake_layout import PARTITION_COLUMN
 from trade_platform.core.schemas import ASSET_MODELS
 from trade_platform.core.storage import TransientStorageError
 
+WRITES_IN_FLIGHT = 2
+"""Batches being written at once: the next batch is prepared while others are encoded (as the
+Parquet layout writes two partitions at a time); each one more holds one more batch in memory."""
 COMMIT_ATTEMPTS = 8
 FIRST_BACKOFF_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 2.0
@@ -61,6 +65,7 @@ class DayOverwrite:
         self._table = tables.table(asset)
         self._days: set[date] = set()
         self._files: list[DataFile] = []
+        self._writing: deque[Iterator[DataFile]] = deque()
         self._write_id, self._file_numbers = uuid.uuid4(), itertools.count()
 
     def add(self, day: date, batches: Iterable[pl.DataFrame]) -> int:
@@ -70,12 +75,15 @@ class DayOverwrite:
         for batch in batches:
             if batch.height:
                 self._add_columns(batch)
-                self._files.extend(self._write(day, batch))
+                self._writing.append(self._write(day, batch))
+                if len(self._writing) > WRITES_IN_FLIGHT:
+                    self._files.extend(self._writing.popleft())
             rows += batch.height
         return rows
 
-    def _write(self, day: date, batch: pl.DataFrame) -> Iterable[DataFile]:
-        """The batch as data files of the day's partition. pyiceberg's ``Table.append`` writer
+    def _write(self, day: date, batch: pl.DataFrame) -> Iterator[DataFile]:
+        """The batch as data files of the day's partition, being written in pyiceberg's writer
+        threads when this returns (the iterator waits for them). pyiceberg's ``Table.append`` writer
         would first split the batch by partition, a filter and a copy of every column, which
         took as long as writing the file; a batch here is one day, checked instead."""
         days = batch.select(pl.col(PARTITION_COLUMN).min().alias("first"), pl.col(PARTITION_COLUMN).max())
@@ -101,7 +109,9 @@ class DayOverwrite:
 
     def commit(self, properties: dict[str, str] | None = None) -> Committed:
         """One snapshot swapping the days' files for the new ones (``properties`` in its
-        summary), retried on a fresh table while other writers win the race."""
+        summary), once all are written, retried on a fresh table while other writers win the race."""
+        while self._writing:
+            self._files.extend(self._writing.popleft())
         return self._retrying(lambda table: self._commit(table, properties or {}))
 
     def _commit(self, table: Table, properties: dict[str, str]) -> Committed:
