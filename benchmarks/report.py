@@ -87,8 +87,8 @@ def formats_table(size: dict, impl: str) -> str:
     rows = [
         f"### {size['n_trades']:,} trades, {LABELS[impl]}, by table format",
         "",
-        f"| table format | median s | CPU s | x {reference} | each repetition s (1-min load average) |",
-        "| --- | ---: | ---: | ---: | --- |",
+        f"| table format | median s | x {reference} | CPU s | CPU x {reference} | each repetition s (1-min load average) |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, figures in formats.items():
         reps = ", ".join(
@@ -96,9 +96,10 @@ def formats_table(size: dict, impl: str) -> str:
             for rep in result["reps"]
             if rep["table_format"] == name
         )
+        cpu = figures["median_cpu_seconds"]
         rows.append(
-            f"| {name} | {figures['median_seconds']:.2f} | {figures['median_cpu_seconds']:.2f} "
-            f"| {figures['ratio_to_reference']:.2f} | {reps} |"
+            f"| {name} | {figures['median_seconds']:.2f} | {figures['ratio_to_reference']:.2f} | {cpu:.2f} "
+            f"| {cpu / formats[reference]['median_cpu_seconds']:.2f} | {reps} |"
         )
     counts = ", ".join(f"{asset} {rows:,}" for asset, rows in result["row_counts"][reference].items())
     return "\n".join([*rows, "", f"Outputs equal {reference}'s: {agree} (rows: {counts})."])
@@ -109,17 +110,18 @@ def backfill_formats_table(report: dict) -> str:
     rows = [
         f"### Backfill: {report['days']} days x {report['trades_per_day']:,} trades/day, by table format",
         "",
-        "| how | table format | runs | wall clock | per partition | x first format | peak RSS MiB | 1-min load average before, after | lakes agree |",
+        "| how | table format | runs | days run | wall clock | per partition | x first format | 1-min load average (min-max over runs) | lakes agree |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]  # fmt: skip
     for mode, compared in report["modes"].items():
         agree = "yes" if not compared["format_disagreements"] else "**NO**"
         for name, result in compared["table_formats"].items():
             total = result.get("extrapolated_total_seconds", result["total_seconds"])
+            days = report["days"] if "extrapolated_total_seconds" in result else result["days_run"]
+            loads = [run["load_average"] for run in result["runs"]]
             rows.append(
-                f"| {mode} | {name} | {len(result['runs'])} | {total / 60:.1f} min | {total / report['days']:.2f} s "
-                f"| {result['ratio_to_reference']:.2f} | {result.get('peak_rss_mib', 0):.0f} "
-                f"| {result['load_average_before']:.1f}, {result['load_average_after']:.1f} | {agree} |"
+                f"| {mode} | {name} | {len(result['runs'])} | {days} | {total / 60:.1f} min | {total / days:.2f} s "
+                f"| {result['ratio_to_reference']:.2f} | {min(loads):.1f}-{max(loads):.1f} | {agree} |"
             )
     return "\n".join(rows)
 
