@@ -1,0 +1,193 @@
+"""``trade-platform iceberg migrate``: a Parquet lake's day files registered in place as the data
+files of Iceberg tables, read back by pyiceberg and polars with the ``date`` of their partition;
+a second run registers nothing; after switching to Iceberg the lake runs on the migrated days; a
+file that does not fit its table is refused by name."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import AssetKey, DagsterInstance
+from polars.testing import assert_frame_equal
+
+from trade_platform.cli.main import main
+from trade_platform.cli.sql import Shell
+from trade_platform.core.generate import generate_day, write_day
+from trade_platform.core.iceberg.catalog import IcebergTables
+from trade_platform.core.names import ALL, DAILY_VOLUME, OHLCV, VALIDATED_TRADES
+from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV
+from trade_platform_tests.conftest import DAY, Platform, new_dagster_home
+from trade_platform_tests.core.test_iceberg_tables import volume
+from trade_platform_tests.defs.test_iceberg_pipeline import NEXT_DAY, IcebergPlatform, comparable
+
+DAYS = (DAY, NEXT_DAY)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def parquet_lake(tmp_path_factory) -> Path:
+    """A landing zone of two generated days and the Parquet lake one run of both made of it."""
+    root = tmp_path_factory.mktemp("migrate")
+    with DagsterInstance.from_config(str(new_dagster_home(root))) as instance:
+        for seed, day in enumerate(DAYS):
+            write_day(
+                generate_day(date.fromisoformat(day), 200, seed=seed, bad_fraction=0.05),
+                str(root / "landing"),
+            )
+        assert Platform(root / "landing", root / "lake", instance).materialize(DAY, until=NEXT_DAY).success
+    return root
+
+
+@pytest.fixture
+def lake(parquet_lake: Path, tmp_path: Path) -> Path:
+    """A copy of the Parquet lake (and its landing zone) the test may change."""
+    shutil.copytree(parquet_lake / "landing", tmp_path / "landing")
+    return shutil.copytree(parquet_lake / "lake", tmp_path / "lake")
+
+
+def migrate(lake: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it, with the Parquet format still set."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), LAKE_URL_ENV: str(lake), TABLE_FORMAT_ENV: "parquet"}
+    command = [sys.executable, "-m", "trade_platform.cli.main", "iceberg", "migrate", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=lake.parent, timeout=120)
+
+
+def parquet_files(lake: Path) -> dict[Path, str]:
+    return {
+        path: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(lake.glob("*/date=*/*.parquet"))
+    }
+
+
+def test_migrate_registers_every_day_file_in_place_and_a_second_run_registers_nothing(lake: Path):
+    files = parquet_files(lake)
+    completed = migrate(lake)
+    assert completed.returncode == 0, completed.stderr
+    for asset in ALL:
+        assert f"{asset}: registered 2 days, 0 already present, 0 empty, 0 files refused" in completed.stdout
+    platform = IcebergPlatform(lake.parent / "landing", lake, None)
+    snapshots = {}
+    for asset in ALL:
+        table = platform.catalog().load_table(f"trade_platform.{asset}")
+        referenced = {task.file.file_path for task in table.scan().plan_files()}
+        assert referenced == {f"file://{path}" for path in files if path.parts[-3] == asset}  # in place
+        snapshots[asset] = table.current_snapshot().snapshot_id
+        for day in DAYS:
+            expected = pl.read_parquet(lake / asset / f"date={day}" / "part-0.parquet")
+            for rows in (platform.pyiceberg_rows(asset, day), platform.polars_rows(asset, day)):
+                assert rows["date"].to_list() == [date.fromisoformat(day)] * expected.height
+                assert_frame_equal(comparable(asset, rows), comparable(asset, expected))
+    assert parquet_files(lake) == files  # not a byte rewritten
+
+    again = migrate(lake)
+
+    assert again.returncode == 0, again.stderr
+    for asset in ALL:
+        assert f"{asset}: registered 0 days, 2 already present, 0 empty, 0 files refused" in again.stdout
+        assert (
+            platform.catalog().load_table(f"trade_platform.{asset}").current_snapshot().snapshot_id
+            == (snapshots[asset])
+        )
+
+
+def test_after_switching_to_iceberg_runs_read_the_migrated_days_and_maintenance_keeps_their_files(
+    lake: Path, instance: DagsterInstance
+):
+    expected = {
+        day: comparable(DAILY_VOLUME, pl.read_parquet(lake / DAILY_VOLUME / f"date={day}" / "part-0.parquet"))
+        for day in DAYS
+    }
+    migrated = {day: lake / DAILY_VOLUME / f"date={day}" / "part-0.parquet" for day in DAYS}
+    assert main(["iceberg", "migrate", "--lake", str(lake)]) == 0
+    iceberg = IcebergPlatform(lake.parent / "landing", lake, instance)
+    marts = (
+        iceberg.definitions()
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(asset_selection={AssetKey(OHLCV), AssetKey(DAILY_VOLUME)})
+    )
+    assert marts.execute_in_process(partition_key=DAY, instance=instance).success  # reads migrated trades
+    table = iceberg.catalog().load_table(f"trade_platform.{DAILY_VOLUME}")
+    files = {task.file.file_path for task in table.scan().plan_files()}
+    assert f"file://{migrated[NEXT_DAY]}" in files and f"file://{migrated[DAY]}" not in files  # DAY replaced
+    maintenance = iceberg.definitions(snapshot_retention_seconds=0).resolve_job_def("table_maintenance")
+    config = {"ops": {"maintain_tables": {"config": {"grace_hours": 0}}}}
+    assert maintenance.execute_in_process(run_config=config, instance=instance).success
+    assert all(path.exists() for path in migrated.values())  # outside the table's folder: never deleted
+    for day in DAYS:
+        assert_frame_equal(comparable(DAILY_VOLUME, iceberg.read(DAILY_VOLUME, day)), expected[day])
+    out = io.StringIO()
+    shell = Shell(str(lake), csv=True, out=out, iceberg=IcebergTables(str(lake), "default", "trade_platform"))
+    assert shell.attempt(f"SELECT date, count(*) AS n FROM {VALIDATED_TRADES} GROUP BY date ORDER BY date")
+    counts = [
+        pl.read_parquet(lake / VALIDATED_TRADES / f"date={day}" / "part-0.parquet").height for day in DAYS
+    ]
+    assert pl.read_csv(io.StringIO(out.getvalue())).rows() == list(zip(DAYS, counts, strict=True))
+
+
+def write_day_file(lake: Path, asset: str, day: date, frame: pl.DataFrame) -> Path:
+    path = lake / asset / f"date={day}" / "part-0.parquet"
+    path.parent.mkdir(parents=True)
+    frame.drop("date", strict=False).write_parquet(path)
+    return path
+
+
+def test_a_file_whose_columns_do_not_fit_the_table_is_refused_by_its_path_and_the_others_registered(
+    tmp_path: Path, capsys
+):
+    lake = tmp_path / "lake"
+    days = [date(2026, 11, d) for d in (20, 21, 22, 23)]
+    write_day_file(lake, DAILY_VOLUME, days[0], volume(days[0], ["A", "B"]))
+    text_counts = write_day_file(
+        lake,
+        DAILY_VOLUME,
+        days[1],
+        volume(days[1], ["A"]).with_columns(pl.col("trade_count").cast(pl.String)),
+    )
+    no_symbol = write_day_file(lake, DAILY_VOLUME, days[2], volume(days[2], ["A"]).drop("symbol"))
+    write_day_file(lake, DAILY_VOLUME, days[3], volume(days[3], []))
+    command = ["iceberg", "migrate", "--lake", str(lake), "--assets", DAILY_VOLUME]
+
+    assert main([*command, "--dry-run"]) == 1
+    assert IcebergTables(str(lake), "default", "trade_platform").existing(DAILY_VOLUME) is None
+    capsys.readouterr()
+    assert main(command) == 1
+
+    out, err = capsys.readouterr()
+    assert f"{DAILY_VOLUME}: registered 1 days, 0 already present, 1 empty, 2 files refused" in out
+    assert (
+        f"file://{text_counts}: does not fit trade_platform.daily_volume: column trade_count is string"
+        in err
+    )
+    assert (
+        f"file://{no_symbol}: does not fit trade_platform.daily_volume: lacks the required column symbol"
+        in err
+    )
+    table = IcebergTables(str(lake), "default", "trade_platform").table(DAILY_VOLUME)
+    assert pl.scan_iceberg(table).collect().select("symbol", "date").rows() == [
+        ("A", days[0]),
+        ("B", days[0]),
+    ]
+
+
+def test_a_dbt_models_files_become_its_table_with_the_models_docs_and_classifications(tmp_path: Path, capsys):
+    lake = tmp_path / "lake"
+    hour = pl.datetime(2026, 11, 20, 9, time_zone="UTC")
+    rows = pl.select(hour=hour, symbol=pl.lit("A"), trade_count=pl.lit(3, pl.Int64), volume=pl.lit(1.5))
+    write_day_file(lake, "symbol_hourly", date(2026, 11, 20), rows)
+
+    assert main(["iceberg", "migrate", "--lake", str(lake)]) == 0
+
+    assert "symbol_hourly: registered 1 days" in capsys.readouterr().out
+    table = IcebergTables(str(lake), "default", "trade_platform").table("symbol_hourly")
+    assert table.schema().find_field("hour").doc == "UTC timestamp of the hour's start"
+    assert table.properties["trade_platform.classification.symbol"] == "public"
+    assert pl.scan_iceberg(table).collect().select("symbol", "date").rows() == [("A", date(2026, 11, 20))]
