@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -23,10 +24,11 @@ from trade_platform.cli.main import main
 from trade_platform.cli.sql import Shell
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.iceberg.catalog import IcebergTables
-from trade_platform.core.names import ALL, DAILY_VOLUME, OHLCV, VALIDATED_TRADES
+from trade_platform.core.iceberg.reads import scan_days
+from trade_platform.core.names import ALL, DAILY_VOLUME, OHLCV, RAW_TRADES, VALIDATED_TRADES
 from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV
 from trade_platform_tests.conftest import DAY, Platform, new_dagster_home
-from trade_platform_tests.core.test_iceberg_tables import volume
+from trade_platform_tests.core.test_iceberg_tables import raw, volume
 from trade_platform_tests.defs.test_iceberg_pipeline import NEXT_DAY, IcebergPlatform, comparable
 
 DAYS = (DAY, NEXT_DAY)
@@ -164,8 +166,7 @@ def test_a_file_whose_columns_do_not_fit_the_table_is_refused_by_its_path_and_th
     out, err = capsys.readouterr()
     assert f"{DAILY_VOLUME}: registered 1 days, 0 already present, 1 empty, 2 files refused" in out
     assert (
-        f"file://{text_counts}: does not fit trade_platform.daily_volume: column trade_count is string"
-        in err
+        f"file://{text_counts}: does not fit trade_platform.daily_volume: column trade_count is string" in err
     )
     assert (
         f"file://{no_symbol}: does not fit trade_platform.daily_volume: lacks the required column symbol"
@@ -191,3 +192,38 @@ def test_a_dbt_models_files_become_its_table_with_the_models_docs_and_classifica
     assert table.schema().find_field("hour").doc == "UTC timestamp of the hour's start"
     assert table.properties["trade_platform.classification.symbol"] == "public"
     assert pl.scan_iceberg(table).collect().select("symbol", "date").rows() == [("A", date(2026, 11, 20))]
+
+
+def test_columns_a_file_has_beyond_the_table_join_it_and_older_days_read_them_as_null(tmp_path: Path):
+    lake, days = tmp_path / "lake", [date(2026, 11, 20), date(2026, 11, 21)]
+    write_day_file(lake, RAW_TRADES, days[0], raw(days[0]))
+    sent = datetime(2026, 11, 21, 9, 30, 0, 123000, tzinfo=UTC)
+    kafka = {"_kafka_timestamp": pl.Series([sent], dtype=pl.Datetime("ms", "UTC")), "desk_note": ["late"]}
+    write_day_file(lake, RAW_TRADES, days[1], raw(days[1], _kafka_topic=["trades"], **kafka))
+
+    assert main(["iceberg", "migrate", "--lake", str(lake), "--assets", RAW_TRADES]) == 0
+
+    tables = IcebergTables(str(lake), "default", "trade_platform")
+    read = scan_days(tables.table(RAW_TRADES), RAW_TRADES, [str(d) for d in days]).collect().sort("date")
+    assert read.select("date", "_kafka_topic", "_kafka_timestamp", "desk_note").rows() == [
+        (days[0], None, None, None),
+        (days[1], "trades", sent, "late"),
+    ]
+
+
+def test_retention_after_switching_deletes_a_migrated_day_from_the_table_once_and_keeps_its_file(
+    lake: Path, instance: DagsterInstance
+):
+    files = sorted(lake.glob(f"{VALIDATED_TRADES}/date=*/part-0.parquet"))
+    assert main(["iceberg", "migrate", "--lake", str(lake), "--assets", VALIDATED_TRADES]) == 0
+    iceberg = IcebergPlatform(lake.parent / "landing", lake, instance)
+    retention = iceberg.definitions(retention={VALIDATED_TRADES: 1}).resolve_job_def("retention")
+
+    assert retention.execute_in_process(instance=instance).success
+
+    audited = [json.loads(line) for audit in lake.glob("audit/retention/**/*.jsonl") for line in audit.open()]
+    assert sorted((r["layer"], r["partition"]) for r in audited) == [(VALIDATED_TRADES, day) for day in DAYS]
+    assert all(iceberg.read(VALIDATED_TRADES, day).height == 0 for day in DAYS)
+    assert all(path.exists() for path in files)  # older snapshots still read them
+    assert retention.execute_in_process(instance=instance).success
+    assert len(list(lake.glob("audit/retention/**/*.jsonl"))) == 1  # nothing left to delete
