@@ -28,7 +28,7 @@ from trade_platform.core.iceberg.reads import scan_days
 from trade_platform.core.names import ALL, DAILY_VOLUME, OHLCV, RAW_TRADES, VALIDATED_TRADES
 from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV
 from trade_platform_tests.conftest import DAY, Platform, new_dagster_home
-from trade_platform_tests.core.test_iceberg_tables import raw, volume
+from trade_platform_tests.core.test_iceberg_tables import overwrite, raw, volume
 from trade_platform_tests.defs.test_iceberg_pipeline import NEXT_DAY, IcebergPlatform, comparable
 
 DAYS = (DAY, NEXT_DAY)
@@ -227,3 +227,17 @@ def test_retention_after_switching_deletes_a_migrated_day_from_the_table_once_an
     assert all(path.exists() for path in files)  # older snapshots still read them
     assert retention.execute_in_process(instance=instance).success
     assert len(list(lake.glob("audit/retention/**/*.jsonl"))) == 1  # nothing left to delete
+
+
+def test_a_day_the_table_holds_already_is_left_alone_and_the_others_join_it(tmp_path: Path, capsys):
+    lake, days = tmp_path / "lake", [date(2026, 11, 20), date(2026, 11, 21)]
+    tables = IcebergTables(str(lake), "default", "trade_platform")
+    overwrite(tables, DAILY_VOLUME, volume(days[0], ["NATIVE"]))  # written by an Iceberg run
+    for day in days:
+        write_day_file(lake, DAILY_VOLUME, day, volume(day, ["PARQUET"]))
+
+    assert main(["iceberg", "migrate", "--lake", str(lake), "--assets", DAILY_VOLUME]) == 0
+
+    assert f"{DAILY_VOLUME}: registered 1 days, 1 already present" in capsys.readouterr().out
+    rows = pl.scan_iceberg(tables.table(DAILY_VOLUME)).collect().sort("date")
+    assert rows.select("date", "symbol").rows() == [(days[0], "NATIVE"), (days[1], "PARQUET")]
