@@ -83,6 +83,7 @@ def test_migrate_registers_every_day_file_in_place_and_a_second_run_registers_no
         referenced = {task.file.file_path for task in table.scan().plan_files()}
         assert referenced == {f"file://{path}" for path in files if path.parts[-3] == asset}  # in place
         snapshots[asset] = table.current_snapshot().snapshot_id
+        assert table.properties["trade-platform.migrated-days"] == f"{DAY}..{NEXT_DAY}"
         for day in DAYS:
             expected = pl.read_parquet(lake / asset / f"date={day}" / "part-0.parquet")
             for rows in (platform.pyiceberg_rows(asset, day), platform.polars_rows(asset, day)):
@@ -211,7 +212,7 @@ def test_columns_a_file_has_beyond_the_table_join_it_and_older_days_read_them_as
     ]
 
 
-def test_retention_after_switching_deletes_a_migrated_day_from_the_table_once_and_keeps_its_file(
+def test_retention_after_switching_deletes_a_migrated_day_once_keeps_its_file_and_no_migration_brings_it_back(
     lake: Path, instance: DagsterInstance
 ):
     files = sorted(lake.glob(f"{VALIDATED_TRADES}/date=*/part-0.parquet"))
@@ -227,6 +228,8 @@ def test_retention_after_switching_deletes_a_migrated_day_from_the_table_once_an
     assert all(path.exists() for path in files)  # older snapshots still read them
     assert retention.execute_in_process(instance=instance).success
     assert len(list(lake.glob("audit/retention/**/*.jsonl"))) == 1  # nothing left to delete
+    assert main(["iceberg", "migrate", "--lake", str(lake), "--assets", VALIDATED_TRADES]) == 0
+    assert all(iceberg.read(VALIDATED_TRADES, day).height == 0 for day in DAYS)  # not brought back
 
 
 def test_a_day_the_table_holds_already_is_left_alone_and_the_others_join_it(tmp_path: Path, capsys):

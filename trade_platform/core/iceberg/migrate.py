@@ -14,16 +14,17 @@ A file is registered only when its columns fit the table: a column of the table 
 type (or one Iceberg promotes to it, ``int`` to ``long``), the table's required columns are there
 without nulls; a column the table lacks joins it as an optional column, as a write adds one
 (``overwrite.add_columns``). A file that does not fit is refused, with why. Idempotent: a day the
-table already holds (written by a run or migrated before) and a file the table already references
-are left alone, and an empty file adds nothing (an Iceberg day with no rows has no files).
+table holds (written by a run), a day migrated before (``MIGRATED_DAYS``, even if a run or
+retention removed it since) and a file the table references are left alone; an empty file adds
+nothing (an Iceberg day with no rows has no files).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -50,6 +51,8 @@ from trade_platform.core.storage import storage_errors
 
 MIGRATION_PROPERTY = {"trade-platform.operation": "migration"}
 """The snapshot summary of a migration's commit."""
+MIGRATED_DAYS = "trade-platform.migrated-days"
+"""The table property naming the days migrations registered, as runs (``2026-11-01..2026-11-30``)."""
 
 
 @dataclass
@@ -117,15 +120,38 @@ def migrate(
 
 
 def _new_files(table: Table | None, files: Mapping[str, str], result: Migration) -> dict[str, str]:
-    """The files of days the table does not hold, that it does not reference already."""
+    """The files of days the table neither holds nor had migrated before (a migrated day a run
+    re-wrote empty, or retention deleted, stays so), that it does not reference already."""
     if table is None:
         return dict(files)
-    held = stored_days(table, list(files)) if files else set()
+    done = stored_days(table, list(files)) if files else set()
+    done |= migrated_days(table)
     referenced = referenced_files(table)
     result.present = sorted(
-        day for day, url in files.items() if day in held or spelled_once(url) in referenced
+        day for day, url in files.items() if day in done or spelled_once(url) in referenced
     )
     return {day: url for day, url in files.items() if day not in result.present}
+
+
+def migrated_days(table: Table) -> set[str]:
+    """The days migrations registered in the table (``MIGRATED_DAYS``)."""
+    days = set()
+    for run in filter(None, table.properties.get(MIGRATED_DAYS, "").split(",")):
+        first, _, last = run.partition("..")
+        start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+        days |= {str(start + timedelta(days=n)) for n in range((end - start).days + 1)}
+    return days
+
+
+def _as_runs(days: Iterable[str]) -> str:
+    """ISO days as runs of consecutive days, ``first..last`` or one day, comma-separated."""
+    runs: list[list[date]] = []
+    for day in sorted({date.fromisoformat(d) for d in days}):
+        if runs and day - runs[-1][1] == timedelta(days=1):
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return ",".join(str(first) if first == last else f"{first}..{last}" for first, last in runs)
 
 
 def _read(day: str, url: str, result: Migration) -> _File | None:
@@ -207,6 +233,7 @@ def _null_counts(metadata: pq.FileMetaData) -> dict[str, int]:
 def _register(table: Table, asset: str, files: list[_File]) -> int:
     """One commit: the name mapping, ``date`` optional, the files' new columns, their data files."""
     transaction = table.transaction()
+    transaction.set_properties(**{MIGRATED_DAYS: _as_runs({*migrated_days(table), *(f.day for f in files)})})
     if transaction.table_metadata.name_mapping() is None:  # before the schema update, which then extends it
         mapping = transaction.table_metadata.schema().name_mapping.model_dump_json()
         transaction.set_properties(**{TableProperties.DEFAULT_NAME_MAPPING: mapping})
