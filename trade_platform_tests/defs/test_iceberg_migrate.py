@@ -27,7 +27,7 @@ from trade_platform.core.iceberg.catalog import IcebergTables
 from trade_platform.core.iceberg.reads import scan_days
 from trade_platform.core.names import ALL, DAILY_VOLUME, OHLCV, RAW_TRADES, VALIDATED_TRADES
 from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV
-from trade_platform_tests.conftest import DAY, Platform, new_dagster_home
+from trade_platform_tests.conftest import BAD_INPUTS, DAY, Platform, new_dagster_home
 from trade_platform_tests.core.test_iceberg_tables import overwrite, raw, volume
 from trade_platform_tests.defs.test_iceberg_pipeline import NEXT_DAY, IcebergPlatform, comparable
 
@@ -157,6 +157,9 @@ def test_a_file_whose_columns_do_not_fit_the_table_is_refused_by_its_path_and_th
     )
     no_symbol = write_day_file(lake, DAILY_VOLUME, days[2], volume(days[2], ["A"]).drop("symbol"))
     write_day_file(lake, DAILY_VOLUME, days[3], volume(days[3], []))
+    truncated = lake / DAILY_VOLUME / "date=2026-11-24" / "part-0.parquet"
+    truncated.parent.mkdir()
+    shutil.copy(BAD_INPUTS / "truncated.parquet", truncated)
     command = ["iceberg", "migrate", "--lake", str(lake), "--assets", DAILY_VOLUME]
 
     assert main([*command, "--dry-run"]) == 1
@@ -165,7 +168,8 @@ def test_a_file_whose_columns_do_not_fit_the_table_is_refused_by_its_path_and_th
     assert main(command) == 1
 
     out, err = capsys.readouterr()
-    assert f"{DAILY_VOLUME}: registered 1 days, 0 already present, 1 empty, 2 files refused" in out
+    assert f"{DAILY_VOLUME}: registered 1 days, 0 already present, 1 empty, 3 files refused" in out
+    assert f"file://{truncated}: not a readable Parquet file" in err
     assert (
         f"file://{text_counts}: does not fit trade_platform.daily_volume: column trade_count is string" in err
     )
