@@ -18,7 +18,7 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -29,6 +29,7 @@ from pyiceberg.expressions import In
 from pyiceberg.io.pyarrow import _dataframe_to_data_files  # pinned pyiceberg: the writer behind Table.append
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
+from pyiceberg.table.update.schema import UpdateSchema
 
 from trade_platform.core.iceberg.catalog import IcebergTables
 from trade_platform.core.iceberg.schema import iceberg_type, to_table_arrow
@@ -100,20 +101,15 @@ class DayOverwrite:
         return Committed(table.current_snapshot().snapshot_id, table.metadata_location)
 
     def _add_columns(self, batch: pl.DataFrame) -> None:
-        """Add the batch's columns the table lacks, optional, typed as the model declares them
-        (a Kafka provenance column) or as the batch has them (an unknown extra of raw_trades, a
-        column added to a dbt model)."""
+        """Add the batch's columns the table lacks (``add_columns``)."""
         if set(batch.columns) <= set(_columns(self._table)):
             return
-        model = ASSET_MODELS.get(self._asset)
-        declared = model.to_schema().columns if model is not None else {}
 
         def add(table: Table) -> Table:
-            missing = [name for name in batch.columns if name not in _columns(table)]
             with table.update_schema() as update:
-                for name in missing:
-                    dtype = declared[name].dtype.type if name in declared else batch.schema[name]
-                    update.add_column(name, iceberg_type(dtype, itertools.count(1)))
+                add_columns(
+                    update, self._asset, {n: t for n, t in batch.schema.items() if n not in _columns(table)}
+                )
             return table.refresh()
 
         self._table = self._retrying(add)
@@ -133,6 +129,17 @@ class DayOverwrite:
                 min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
             )
             table, attempt = self._tables.table(self._asset), attempt + 1
+
+
+def add_columns(update: UpdateSchema, asset: str, columns: Mapping[str, pl.DataType]) -> None:
+    """Add ``columns`` to the asset's table, optional, typed as the model declares them (a Kafka
+    provenance column) or as given (an unknown extra of raw_trades, a column of a dbt model)."""
+    model = ASSET_MODELS.get(asset)
+    declared = model.to_schema().columns if model is not None else {}
+    for name, dtype in columns.items():
+        update.add_column(
+            name, iceberg_type(declared[name].dtype.type if name in declared else dtype, itertools.count(1))
+        )
 
 
 def _columns(table: Table) -> list[str]:
