@@ -47,9 +47,7 @@ def write_big_csv(path: Path) -> int:
     return rows
 
 
-def test_a_large_file_is_streamed_with_bounded_memory(
-    tmp_path: Path, dagster_home: Path
-):
+def test_a_large_file_is_streamed_with_bounded_memory(tmp_path: Path, dagster_home: Path):
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     day_dir = landing / "trades" / f"date={DAY}"
     day_dir.mkdir(parents=True)
