@@ -15,19 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from trade_platform.cli.dotenv_file import set_defaults
+
 INSTANCE = ".dagster_home"
 INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
 HEADER = "# The repository's instance and development PII key; a value set in the shell wins (scripts/project_env.py)."
-
-
-def ours(root: Path) -> dict[str, str]:
-    """The lines this script keeps in ``.env``, by variable."""
-    defaults = {
-        "DAGSTER_HOME": str(root / INSTANCE),
-        # The public development key (core/pseudonymise.py) when no key is set (docs/governance.md).
-        "TRADE_PLATFORM_PII_DEVELOPMENT_KEY": "true",
-    }
-    return {name: f"{name}=${{{name}:-{value}}}" for name, value in defaults.items()}
 
 
 def write(root: Path) -> None:
@@ -36,17 +28,12 @@ def write(root: Path) -> None:
     config = root / INSTANCE / "dagster.yaml"
     if not config.exists():
         config.write_text(INSTANCE_CONFIG)
-    env_file = root / ".env"
-    lines = env_file.read_text().splitlines() if env_file.exists() else [HEADER]
-    for name, line in ours(root).items():
-        mine = [i for i, old in enumerate(lines) if old.startswith(f"{name}=${{{name}:-")]
-        if mine:
-            lines[mine[0]] = line
-        elif not any(old.startswith(f"{name}=") for old in lines):
-            lines.append(line)
-    text = "\n".join(lines) + "\n"
-    if not env_file.exists() or env_file.read_text() != text:
-        env_file.write_text(text)
+    defaults = {
+        "DAGSTER_HOME": str(root / INSTANCE),
+        # The public development key (core/pseudonymise.py) when no key is set (docs/governance.md).
+        "TRADE_PLATFORM_PII_DEVELOPMENT_KEY": "true",
+    }
+    set_defaults(root / ".env", defaults, header=HEADER)
 
 
 if __name__ == "__main__":

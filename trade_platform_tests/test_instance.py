@@ -33,10 +33,17 @@ def checkout(folder: Path) -> Path:
 
 
 def run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    """``command`` in ``cwd`` from a shell that sets neither DAGSTER_HOME nor a PII key."""
+    """``command`` in ``cwd`` from a shell that sets neither DAGSTER_HOME nor a PII key (nor
+    dbt models: these runs are about the instance, the models' own tests are elsewhere)."""
     program = [sys.executable, "-m", "trade_platform.cli.main"] if command[0] == "trade-platform" else []
     program = program or [str(BIN / command[0])]
-    environment = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": str(REPO), **env}
+    environment = {
+        "PATH": f"{BIN}:/usr/bin:/bin",
+        "HOME": str(cwd),
+        "PYTHONPATH": str(REPO),
+        "TRADE_PLATFORM_DBT_MODELS": "none",
+        **env,
+    }
     return subprocess.run(
         [*program, *command[1:]], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from trade_platform.cli.dotenv_file import set_defaults
 from trade_platform.cli.generate import add_day_arguments, chosen_days, generate_days
 from trade_platform.core.names import TRADES_DLQ
 from trade_platform.settings import LANDING_URL_ENV, PII_KEY_ENV, PII_KEY_FILE_ENV, START_DATE_ENV, Settings
@@ -33,8 +34,8 @@ def add_parser(commands, current: Settings) -> argparse.ArgumentParser:
         "--env-file",
         type=Path,
         default=Path(".env"),
-        help=f"where the demo writes {START_DATE_ENV} (its first day), keeping the file's "
-        "other lines: the .env that dagster CLIs read from the directory they start in",
+        help=f"where the demo writes {START_DATE_ENV} (its first day, unless the shell sets one), "
+        "keeping the file's other lines: the .env that dagster CLIs read from the directory they start in",
     )
     return command
 
@@ -43,27 +44,11 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Sett
     # The demo's first day becomes the start date, so it may lie before the current one.
     days = chosen_days(parser, args, replace(current, start_date=date.min))
     generate_days(days, args)
-    upsert_env_lines(args.env_file, {START_DATE_ENV: days[0].isoformat()})
+    set_defaults(args.env_file, {START_DATE_ENV: days[0].isoformat()}, replace_plain=True)
     print(
         f"{START_DATE_ENV}={days[0]} written to {args.env_file}: the partitions start at the demo's first day"
     )
     return run_demo(days, replace(current, landing_url=args.landing, start_date=days[0]))
-
-
-def upsert_env_lines(path: Path, variables: dict[str, str]) -> None:
-    """Set each ``name=value`` of ``variables`` in the dotenv file ``path`` (created when
-    missing): a line that sets the name is replaced, or one is appended; other lines stay."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    todo = dict(variables)
-    kept = []
-    for line in lines:
-        name = line.split("=", 1)[0].strip().removeprefix("export ").strip()
-        if name in variables:
-            if name in todo:
-                kept.append(f"{name}={todo.pop(name)}")
-            continue  # a repeated line would override the one just set
-        kept.append(line)
-    path.write_text("\n".join([*kept, *(f"{name}={value}" for name, value in todo.items())]) + "\n")
 
 
 def run_demo(days: list[date], current: Settings) -> int:

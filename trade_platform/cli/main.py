@@ -10,12 +10,12 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-from trade_platform.cli import backfill, demo, generate, sql, stream, trace, worker
+from trade_platform.cli import backfill, demo, generate, iceberg, sql, stream, trace, worker
 from trade_platform.cli.instance import NoInstanceError
 from trade_platform.core.storage import StorageError
 from trade_platform.settings import Settings, export
 
-COMMANDS = (generate, demo, worker, backfill, stream, sql, trace)
+COMMANDS = (generate, demo, worker, backfill, stream, sql, trace, iceberg)
 
 
 class DefaultsShown(argparse.HelpFormatter):

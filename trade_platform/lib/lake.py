@@ -20,7 +20,7 @@ from trade_platform.core.glue.catalog import GlueCatalog
 from trade_platform.core.iceberg import IcebergTableSettings
 from trade_platform.core.lake_layout import PARTITION_COLUMN, partition_file, table_url
 from trade_platform.core.names import ALL
-from trade_platform.core.retention import Partition, delete_partition
+from trade_platform.core.retention import Partition, delete_partition, expired_partitions
 from trade_platform.core.storage import polars_storage_options, storage_errors
 from trade_platform.settings import DEFAULT_SNAPSHOT_RETENTION_SECONDS
 
@@ -81,14 +81,19 @@ class Lake(ConfigurableResource):
         scan = scan_days(self.iceberg_tables().table(asset), asset, [], snapshot_id)
         return {name: str(dtype) for name, dtype in scan.collect_schema().items()}
 
-    def expired_table_days(self, windows: Mapping[str, int], today: date) -> list[Partition]:
-        """The Iceberg tables' days past their windows; none in a Parquet lake, whose day
-        folders ``core.retention`` lists itself."""
-        if self.table_format != ICEBERG:
-            return []
-        from trade_platform.core.iceberg.retention import expired_table_days
+    def expired_partitions(
+        self, landing_url: str, windows: Mapping[str, int], today: date
+    ) -> list[Partition]:
+        """Every partition past its window (``core.retention``), oldest first. With Iceberg tables
+        an asset's days are its table's, not the folders of ``<lake>/<asset>/``: those of a
+        migrated lake hold data files older snapshots may still read (docs/iceberg.md)."""
+        found = expired_partitions(landing_url, self.url, windows, today)
+        if self.table_format == ICEBERG:
+            from trade_platform.core.iceberg.retention import expired_table_days
 
-        return expired_table_days(self.iceberg_tables(), windows, today)
+            found = [p for p in found if p.layer not in ALL]
+            found += expired_table_days(self.iceberg_tables(), windows, today)
+        return sorted(found, key=lambda p: p.partition)
 
     def delete_partition(self, partition: Partition) -> None:
         """Delete an expired partition: an Iceberg table's day through the catalog, anything

@@ -65,7 +65,7 @@ def expire_and_clean(
     for path, info in root.fs.find(root.path, detail=True).items():
         url = root.fs.unstrip_protocol(path)
         written = datetime.fromtimestamp(_modified(info), UTC)
-        if _normal(url) in kept or now - written < grace:
+        if spelled_once(url) in kept or now - written < grace:
             continue
         root.fs.rm(path)
         deleted, size = deleted + 1, size + int(info.get("size") or 0)
@@ -84,10 +84,10 @@ def referenced_files(table: Table) -> set[str]:
             found.update(
                 e.data_file.file_path for e in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
             )
-    return {_normal(url) for url in found}
+    return {spelled_once(url) for url in found}
 
 
-def _normal(url: str) -> str:
+def spelled_once(url: str) -> str:
     """One spelling per file: ``file:///x`` and ``file:/x`` (fsspec's) alike."""
     return url.replace("file:///", "/").replace("file:/", "/") if url.startswith("file:") else url
 

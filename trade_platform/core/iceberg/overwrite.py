@@ -19,7 +19,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -31,6 +31,7 @@ from pyiceberg.io.pyarrow import bin_pack_arrow_table, pyarrow_to_schema, write_
 from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table, TableProperties, WriteTask
+from pyiceberg.table.update.schema import UpdateSchema
 from pyiceberg.utils.properties import property_as_int
 
 from trade_platform.core.iceberg.catalog import IcebergTables
@@ -129,20 +130,15 @@ class DayOverwrite:
         return Committed(table.current_snapshot().snapshot_id, table.metadata_location)
 
     def _add_columns(self, batch: pl.DataFrame) -> None:
-        """Add the batch's columns the table lacks, optional, typed as the model declares them
-        (a Kafka provenance column) or as the batch has them (an unknown extra of raw_trades, a
-        column added to a dbt model)."""
+        """Add the batch's columns the table lacks (``add_columns``)."""
         if set(batch.columns) <= set(_columns(self._table)):
             return
-        model = ASSET_MODELS.get(self._asset)
-        declared = model.to_schema().columns if model is not None else {}
 
         def add(table: Table) -> Table:
-            missing = [name for name in batch.columns if name not in _columns(table)]
             with table.update_schema() as update:
-                for name in missing:
-                    dtype = declared[name].dtype.type if name in declared else batch.schema[name]
-                    update.add_column(name, iceberg_type(dtype, itertools.count(1)))
+                add_columns(
+                    update, self._asset, {n: t for n, t in batch.schema.items() if n not in _columns(table)}
+                )
             return table.refresh()
 
         self._table = self._retrying(add)
@@ -162,6 +158,17 @@ class DayOverwrite:
                 min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
             )
             table, attempt = self._tables.table(self._asset), attempt + 1
+
+
+def add_columns(update: UpdateSchema, asset: str, columns: Mapping[str, pl.DataType]) -> None:
+    """Add ``columns`` to the asset's table, optional, typed as the model declares them (a Kafka
+    provenance column) or as given (an unknown extra of raw_trades, a column of a dbt model)."""
+    model = ASSET_MODELS.get(asset)
+    declared = model.to_schema().columns if model is not None else {}
+    for name, dtype in columns.items():
+        update.add_column(
+            name, iceberg_type(declared[name].dtype.type if name in declared else dtype, itertools.count(1))
+        )
 
 
 def _columns(table: Table) -> list[str]:

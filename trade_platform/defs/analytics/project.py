@@ -2,9 +2,10 @@
 
 The manifest (``target/manifest.json``) is made by ``dbt parse``, which reads only the project's
 files: no network, no database. It is prepared when the code location loads and the manifest is
-missing or older than a file of the project (a fresh clone, an analyst's new model), and at every
-load under ``dagster dev`` (as dagster-dbt's ``prepare_if_dev`` does), so ``dg check defs``,
-``make test`` and ``make ui`` need no step of their own.
+missing or older than a file of the project (a fresh clone, an analyst's new or edited model), so
+``dg check defs``, ``make test`` and ``make ui`` need no step of their own. (Not at every load under
+``dagster dev`` as dagster-dbt's ``prepare_if_dev`` does: every ``dg`` command sets its flag, and a
+parse at each load of the code location, runs included, costs seconds for nothing.)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ GENERATED = ("target", "logs", "dbt_packages")
 
 def prepared_project(project_dir: Path = PROJECT_DIR) -> DbtProject:
     project = DbtProject(project_dir=project_dir)
-    if project.preparer.using_dagster_dev() or _stale(project):
+    if _stale(project):
         _parse(project)
     return project
 

@@ -18,7 +18,6 @@ from trade_platform.core.names import ALL
 from trade_platform.core.retention import (
     Partition,
     audit_record,
-    expired_partitions,
     summarize,
     write_audit,
 )
@@ -56,11 +55,7 @@ def delete_expired_partitions(
     deleted: dict[str, list[str]] = defaultdict(list)  # {asset: [day, ...]}: to deregister
     try:
         with step_settings.retry_storage_faults(context.retry_number):
-            expired = sorted(
-                expired_partitions(landing.url, lake.url, retention.days, now.date())
-                + lake.expired_table_days(retention.days, now.date()),
-                key=lambda p: p.partition,
-            )
+            expired = lake.expired_partitions(landing.url, retention.days, now.date())
             if config.dry_run:
                 records = [audit_record(p, run_id=run_id, time=now, dry_run=True) for p in expired]
             else:
