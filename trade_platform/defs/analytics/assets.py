@@ -13,7 +13,7 @@ per day. Each dbt test becomes one check evaluation per day: dbt keeps a failing
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -73,9 +73,9 @@ def build_dbt_assets(
         ):
             database = Path(scratch) / DATABASE
             load_sources(database, ((name, read_source(lake, name, day)) for day in days for name in SOURCES))
-            run_results = dbt_build(context, project, Path(scratch), database)
+            results = dbt_build(context, project, Path(scratch), database)
             write_models(context, lake, manifest, database)
-            failing = failing_rows(run_results, database)
+            failing = failing_rows(results, database)
         for key in sorted(context.selected_asset_keys):
             yield MaterializeResult(asset_key=key)
         yield from _check_evaluations(context, failing)
@@ -127,11 +127,11 @@ def read_source(lake: Lake, asset: str, day: str) -> pl.DataFrame:
         return stored.with_columns(date=pl.lit(date.fromisoformat(day))).collect()
 
 
-def failing_rows(run_results: Mapping[str, Any], database: Path) -> dict[str, Counter | None]:
+def failing_rows(results: Iterable[Mapping[str, Any]], database: Path) -> dict[str, Counter | None]:
     """Each test's failing rows per day (a ``Counter`` by ISO day, empty when it passed), or
     None when they cannot be told apart by day (no ``date`` column, or the test errored)."""
     failing: dict[str, Counter | None] = {}
-    for result in run_results["results"]:
+    for result in results:
         test = result["unique_id"]
         if not test.startswith("test."):
             continue

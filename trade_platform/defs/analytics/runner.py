@@ -13,7 +13,6 @@ SQL only (its ``vars`` default is a placeholder that no parse depends on).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,13 @@ UNIQUE_ID = "dagster_dbt/unique_id"
 
 def dbt_build(
     context: AssetExecutionContext, project: DbtProject, scratch: Path, database: Path
-) -> Mapping[str, Any]:
-    """The run's ``run_results.json``: ``dbt build`` of the step's selected models and tests over
-    its days (the vars ``date`` and ``end_date``) on ``database``. Fails the step when dbt could
-    not run or a model could not be built (a failing test does not: it is a failed check)."""
+) -> list[dict[str, Any]]:
+    """Each node's result (as in ``run_results.json``: ``unique_id``, ``status``, ``message``,
+    ``relation_name``) of ``dbt build`` of the step's selected models and tests over its days (the
+    vars ``date`` and ``end_date``) on ``database``. Fails the step when dbt could not run or a
+    model could not be built (a failing test does not: it is a failed check)."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.artifacts.schemas.run import process_run_result
     from dbt.cli.main import dbtRunner
 
     manifest = _parsed(project)
@@ -45,23 +46,21 @@ def dbt_build(
         "--indirect-selection", "empty",  # the selected tests are listed: no others
         "--project-dir", str(project.project_dir), "--profiles-dir", str(write_profile(scratch, database)),
         "--target-path", str(target), "--log-path", str(target),
+        "--no-write-json",  # the results are returned; writing the manifest again took seconds
     ]  # fmt: skip
     try:
         outcome = dbtRunner(manifest=manifest).invoke(args)
     finally:
         DuckDBConnectionManager.close_all_connections()  # dbt keeps the database open for a next call
     what = f"dbt build of {days['date']}..{days['end_date']}"
-    results_file = target / "run_results.json"
-    if not results_file.exists():  # dbt stopped before running anything
+    if outcome.result is None:  # dbt stopped before running anything
         raise Failure(description=f"{what}: {outcome.exception}", allow_retries=False)
-    run_results = json.loads(results_file.read_text())
-    failed = [
-        r for r in run_results["results"] if r["unique_id"].startswith("model.") and r["status"] != "success"
-    ]
+    results = [process_run_result(result).to_dict() for result in outcome.result.results]
+    failed = [r for r in results if r["unique_id"].startswith("model.") and r["status"] != "success"]
     if failed:
         problems = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failed)
         raise Failure(description=f"{what}: {problems}", allow_retries=False)
-    return run_results
+    return results
 
 
 def _selected(context: AssetExecutionContext, manifest) -> list[str]:
