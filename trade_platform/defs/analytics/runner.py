@@ -35,6 +35,7 @@ def dbt_build(
     vars ``date`` and ``end_date``) on ``database``. Fails the step when dbt could not run or a
     model could not be built (a failing test does not: it is a failed check)."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
     from dbt.artifacts.schemas.run import process_run_result
     from dbt.cli.main import dbtRunner
 
@@ -50,8 +51,9 @@ def dbt_build(
     ]  # fmt: skip
     try:
         outcome = dbtRunner(manifest=manifest).invoke(args)
-    finally:
-        DuckDBConnectionManager.close_all_connections()  # dbt keeps the database open for a next call
+    finally:  # dbt keeps its adapter and the database open for a next call: the run reads it now
+        reset_adapters()
+        DuckDBConnectionManager.close_all_connections()
     what = f"dbt build of {days['date']}..{days['end_date']}"
     if outcome.result is None:  # dbt stopped before running anything
         raise Failure(description=f"{what}: {outcome.exception}", allow_retries=False)
