@@ -5,9 +5,10 @@ tests' failing rows) next to them, and the tables come out as frames. No Dagster
 
 The database is a file of the run's scratch folder, so nothing is shared between runs and a range
 of days is held on disk, not in memory; DuckDB is told never to fetch an extension: the lake is
-read by the platform's own reader, not DuckDB's. The sources are Parquet files beside it, each a
-view of the ``lake`` schema: a model reads only the columns it names, and a day's million rows
-are written once (copying them into DuckDB's own storage took several times as long).
+read by the platform's own reader, not DuckDB's, or, in a Parquet lake on local disk, by DuckDB
+from the lake's own files. Each source is a view of the ``lake`` schema over Parquet files: a
+model reads only the columns it names, and a day's rows are not copied into DuckDB's storage
+(for a million trades that took several times as long as the models).
 """
 
 from __future__ import annotations
@@ -59,22 +60,21 @@ def _yaml(value: object) -> str:
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
-def load_sources(database: Path, frames: Iterable[tuple[str, pl.DataFrame]]) -> None:
-    """Create ``database`` with the sources as views of the ``lake`` schema, each over the Parquet
-    files its frames (one a day) are written to beside it, their columns matched by name."""
-    files: dict[str, list[str]] = {}
-    for name, frame in frames:
-        path = database.with_name(f"{name}-{len(files.get(name, ()))}.parquet")
-        frame.write_parquet(path, compression="uncompressed", statistics=False)  # read once, here
-        files.setdefault(name, []).append(str(path))
+def load_sources(database: Path, files: Iterable[tuple[str, str, str]]) -> None:
+    """Create ``database`` with the sources as views of the ``lake`` schema: each source's
+    ``(name, ISO day, Parquet file)``, a file a day, read with the day as its ``date`` column,
+    the days' columns matched by name."""
+    days: dict[str, list[str]] = {}
+    for name, day, path in files:
+        quoted = "'" + path.replace("'", "''") + "'"  # a view takes no parameters
+        # Not the folder's ``date=D``: DuckDB would take its type from the folder names.
+        read = f"read_parquet({quoted}, hive_partitioning = false)"
+        days.setdefault(name, []).append(f"SELECT *, DATE '{day}' AS date FROM {read}")
     with _connect(database) as connection:
         connection.execute(f"CREATE SCHEMA {SOURCE_SCHEMA}")
-        for name, paths in files.items():
-            listed = ", ".join(
-                "'" + path.replace("'", "''") + "'" for path in paths
-            )  # a view takes no parameters
+        for name, selects in days.items():
             connection.execute(
-                f'CREATE VIEW {SOURCE_SCHEMA}."{name}" AS SELECT * FROM read_parquet([{listed}], union_by_name = true)'
+                f'CREATE VIEW {SOURCE_SCHEMA}."{name}" AS ' + " UNION ALL BY NAME ".join(selects)
             )
 
 

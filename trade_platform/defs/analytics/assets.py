@@ -11,13 +11,13 @@ per day. Each dbt test becomes one check evaluation per day: dbt keeps a failing
 """
 
 import json
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import polars as pl
 from dagster import (
@@ -72,7 +72,14 @@ def build_dbt_assets(
             tempfile.TemporaryDirectory(prefix="trade-platform-dbt-") as scratch,
         ):
             database = Path(scratch) / DATABASE
-            load_sources(database, ((name, read_source(lake, name, day)) for day in days for name in SOURCES))
+            load_sources(
+                database,
+                (
+                    (name, day, source_file(lake, name, day, Path(scratch)))
+                    for day in days
+                    for name in SOURCES
+                ),
+            )
             results = dbt_build(context, project, Path(scratch), database)
             write_models(context, lake, manifest, database)
             failing = failing_rows(results, database)
@@ -114,17 +121,31 @@ def _write_parquet(context: AssetExecutionContext, lake: Lake, key: AssetKey, ro
         )
 
 
-def read_source(lake: Lake, asset: str, day: str) -> pl.DataFrame:
-    """The day's partition of one of the platform's assets, with its ``date`` column: the one
-    place the dbt models read the lake. An Iceberg day without rows (a day without rejects) is
-    read as empty, as the platform's own assets read it."""
-    stored = lake.stored_partition(asset, day, empty_days=True)
-    if stored is None:
-        raise Failure(
-            description=f"{asset}: partition {day} is not materialized under {lake.url}", allow_retries=False
-        )
+def source_file(lake: Lake, asset: str, day: str, scratch: Path) -> str:
+    """The Parquet file of the day's partition of one of the platform's assets (without its
+    ``date``): the one place the dbt models read the lake. In a Parquet lake on this machine's
+    disk, the lake's own file (the step holds the day: nobody replaces it meanwhile); otherwise
+    (S3, Iceberg) what the platform's reader reads, written to ``scratch``, an Iceberg day
+    without rows (a day without rejects) read as empty, as the platform's own assets read it."""
+    if lake.table_format != ICEBERG:
+        stored = partition_file(UPath(table_url(lake.url, asset)), day)
+        if stored.protocol in ("", "file"):
+            if not stored.exists():
+                _not_materialized(lake, asset, day)
+            return os.path.abspath(stored.path)  # a relative lake URL too: the view stores the path
+    scan = lake.stored_partition(asset, day, empty_days=True)
+    if scan is None:
+        _not_materialized(lake, asset, day)
+    copy = scratch / f"{asset}-{day}.parquet"
     with storage_errors("read", f"{asset} of {day}"):
-        return stored.with_columns(date=pl.lit(date.fromisoformat(day))).collect()
+        scan.collect().write_parquet(copy, compression="uncompressed", statistics=False)  # read once, here
+    return str(copy)
+
+
+def _not_materialized(lake: Lake, asset: str, day: str) -> NoReturn:
+    raise Failure(
+        description=f"{asset}: partition {day} is not materialized under {lake.url}", allow_retries=False
+    )
 
 
 def failing_rows(results: Iterable[Mapping[str, Any]], database: Path) -> dict[str, Counter | None]:
