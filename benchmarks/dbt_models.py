@@ -5,17 +5,18 @@ day of ``--trades`` generated trades (every landing format, bad records, account
 is materialized once through every asset of the platform; then, in this order and interleaved,
 ``--repetitions`` times each:
 
-- ``in-process``: a run of ``ohlcv`` (with its checks) and a run of the three models (their dbt
-  tests are checks of the same step) on one instance, each timed by its run's own events: the
-  step ``ohlcv`` and the step ``dbt_models`` from STEP_START to STEP_SUCCESS (or failure), and
-  the run from its first to its last event;
+- ``in-process``: a run of ``ohlcv`` (with its checks, steps of their own) and a run of the three
+  models (their 22 dbt tests are checks of the same step) on one instance, each timed by its
+  run's own events: every step from STEP_START to STEP_SUCCESS (or failure), ``ohlcv`` and
+  ``dbt_models`` compared, and the run from its first to its last event; and the run's CPU time;
 - ``fresh-process``: the same two runs, each in a new Python process (the way a run worker
-  starts one): its wall time from spawn to exit, and the part of it spent loading the code
-  location.
+  starts one): its wall and CPU time from spawn to exit (a dbt process it starts included), and
+  the part spent loading the code location.
 
 Both are read together: the ratio of the two steps is the cost of the models' work, the ratio of
 the fresh processes adds what each costs to start. The 1-minute load average is recorded with
-every measurement (this machine's cores are shared).
+every measurement, and CPU times with the wall times: this machine's cores are shared, and a
+loaded machine stretches wall times far more than CPU times.
 """
 
 from __future__ import annotations
