@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 START = date(2024, 1, 1)
+STEP_BOUNDS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE")  # a step's time: from the first to the last
 # (bucket, a test on one stack frame's (function, file)), most specific first: a sample goes to
 # the first bucket whose test matches any frame of its stack.
 RUN_BUCKETS = [
@@ -74,12 +75,11 @@ def bucket_of(stack: list[tuple[str, str]]) -> str:
 
 
 def _is_run_main_thread(profile: dict, frames: list[tuple[str, str]]) -> bool:
-    """The profiled process's main thread: its thread id is the process id, and its root frame
-    names the process's command line (py-spy ``--subprocesses``), the one with ``--child``."""
+    """The profiled process's main thread: its thread id is the process id, and its stacks
+    start at its own process (py-spy ``--subprocesses`` roots a child's stacks at its parent)."""
     _, pid, _, tid, *_ = profile["name"].split()
-    sample = profile["samples"][0] if profile["samples"] else []
-    own = [frames[i][0] for i in sample if frames[i][0].startswith(f"process {pid}:")]
-    return pid == tid and any("--child" in name for name in own)
+    roots = {frames[sample[0]][0].split(":", 1)[0] for sample in profile["samples"] if sample}
+    return pid == tid and roots == {f"process {pid}"}
 
 
 def imported_package(stack: list[tuple[str, str]]) -> str | None:
@@ -213,9 +213,9 @@ def child(landing: Path, lake: Path, n_days: int, counts: Path) -> None:
     ran = time.perf_counter()
     logs = instance.all_logs(result.run_id)
     events = Counter(e.dagster_event.event_type_value if e.dagster_event else "log message" for e in logs)
-    steps: dict[str, list[float]] = {}  # a step's time: from its first event to its last
+    steps: dict[str, list[float]] = {}
     for entry in logs:
-        if entry.step_key:
+        if entry.is_dagster_event and entry.get_dagster_event().event_type_value in STEP_BOUNDS:
             steps.setdefault(entry.step_key, []).append(entry.timestamp)
     per_step: dict[str, Counter] = {}
     for read in reads:
