@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
 from polars.testing import assert_frame_equal
 
 from trade_platform.core.dbt_project import PROJECT_DIR
@@ -233,3 +233,18 @@ def test_a_model_added_to_a_copy_of_the_project_is_an_asset_with_its_test_as_a_c
     assert assets.partitions_def is not None
     checks = {key.name for key in assets.check_keys if key.asset_key == venue_daily}
     assert checks == {"not_null_venue_daily_exchange"}
+
+
+def test_a_run_builds_from_the_parse_saved_when_the_code_location_loaded(built, tmp_path: Path):
+    """No dbt parse at run time: a model's file broken after the code location loaded is not read."""
+    platform, _ = built
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    models = analytics.build_defs(settings_for(platform.landing, platform.lake, dbt_models=None), project)
+    job = Definitions.merge(platform.definitions(), models).resolve_implicit_global_asset_job_def()
+    (project / "models" / "dlq_daily_summary.sql").write_text("select * from a_table_that_is_not_there")
+    before = platform.partition_file("dlq_daily_summary", DAYS[0]).read_bytes()
+
+    dlq_summary = job.get_subset(asset_selection={AssetKey("dlq_daily_summary")})
+    assert dlq_summary.execute_in_process(partition_key=DAYS[0], instance=platform.instance).success
+    assert platform.partition_file("dlq_daily_summary", DAYS[0]).read_bytes() == before

@@ -1,6 +1,6 @@
 """The dbt models as daily-partitioned assets. A run loads its days of the sources into a DuckDB
-database of its own, runs ``dbt build`` once on it (the first day as the var ``date``, the last as
-``end_date``), and writes each model's rows of each day to the lake as that day's partition with
+database of its own, runs ``dbt build`` once on it in the step's process (``runner``; the first
+day as the var ``date``, the last as ``end_date``), and writes each model's rows of each day to the lake as that day's partition with
 the I/O manager's own atomic writer (``<lake>/<model>/date=D/part-0.parquet``), or, when the lake
 is Iceberg, into the model's table in one snapshot per run (``iceberg_models``).
 
@@ -11,13 +11,13 @@ per day. Each dbt test becomes one check evaluation per day: dbt keeps a failing
 """
 
 import json
+import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from datetime import date
+from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import polars as pl
 from dagster import (
@@ -30,21 +30,19 @@ from dagster import (
     MetadataValue,
     PartitionsDefinition,
 )
-from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DbtProject, dbt_assets
 from upath import UPath
 
-from trade_platform.core.dbt_project import SOURCES, load_sources, read_table, write_profile
+from trade_platform.core.dbt_project import DATABASE, SOURCES, load_sources, read_table
 from trade_platform.core.lake_layout import PARTITION_COLUMN, frame_days, partition_file, table_url
 from trade_platform.core.storage import storage_errors
+from trade_platform.defs.analytics.runner import UNIQUE_ID, dbt_build
 from trade_platform.defs.analytics.translator import LakeTranslator
 from trade_platform.lib.io_manager import refuse_if_canceled, write_parquet_atomically
 from trade_platform.lib.lake import ICEBERG, Lake
 from trade_platform.lib.partition_locks import holding_days
 from trade_platform.lib.partitioned_checks import Verdict, evaluate_per_partition, latest_materializations
 from trade_platform.lib.policies import StepSettings
-
-UNIQUE_ID = "dagster_dbt/unique_id"
-"""dagster-dbt's metadata key on each asset and check spec: the dbt node it stands for."""
 
 
 def build_dbt_assets(
@@ -54,6 +52,8 @@ def build_dbt_assets(
     backfill_policy: BackfillPolicy,
     table_format: str,
 ) -> AssetsDefinition:
+    manifest = json.loads(project.manifest_path.read_text())
+
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
@@ -64,49 +64,30 @@ def build_dbt_assets(
         io_manager_key="io_manager",  # never called: dagster-dbt's outputs are Nothing
         name="dbt_models",
     )
-    def dbt_models(
-        context: AssetExecutionContext, dbt: DbtCliResource, lake: Lake, step_settings: StepSettings
-    ) -> Iterator:
+    def dbt_models(context: AssetExecutionContext, lake: Lake, step_settings: StepSettings) -> Iterator:
         days = context.partition_keys
         with (
             step_settings.retry_storage_faults(context.retry_number),
             holding_days(context, days),
             tempfile.TemporaryDirectory(prefix="trade-platform-dbt-") as scratch,
         ):
-            database = Path(scratch) / "run.duckdb"
-            load_sources(database, ((name, read_source(lake, name, day)) for day in days for name in SOURCES))
-            invocation = build(context, dbt, Path(scratch), database)
-            write_models(context, lake, invocation.manifest, database)
-            failing = failing_rows(invocation.get_artifact("run_results.json"), database)
+            database = Path(scratch) / DATABASE
+            load_sources(
+                database,
+                (
+                    (name, day, source_file(lake, name, day, Path(scratch)))
+                    for day in days
+                    for name in SOURCES
+                ),
+            )
+            results = dbt_build(context, project, Path(scratch), database)
+            write_models(context, lake, manifest, database)
+            failing = failing_rows(results, database)
         for key in sorted(context.selected_asset_keys):
             yield MaterializeResult(asset_key=key)
         yield from _check_evaluations(context, failing)
 
     return dbt_models
-
-
-def build(
-    context: AssetExecutionContext, dbt: DbtCliResource, scratch: Path, database: Path
-) -> DbtCliInvocation:
-    """``dbt build`` of the selected models and tests over the run's days; fails the step when a
-    model could not be built (a failing test does not: it is a failed check)."""
-    days = {"date": context.partition_keys[0], "end_date": context.partition_keys[-1]}
-    invocation = dbt.cli(
-        ["build", "--vars", json.dumps(days), "--profiles-dir", str(write_profile(scratch, database))],
-        context=context,
-        raise_on_error=False,
-        target_path=scratch / "target",
-    ).wait()
-    what = f"dbt build of {days['date']}..{days['end_date']}"
-    try:
-        results = invocation.get_artifact("run_results.json")["results"]
-    except FileNotFoundError:  # dbt stopped before running anything (a SQL or YAML error)
-        raise Failure(description=f"{what}: {invocation.get_error()}", allow_retries=False) from None
-    failed = [r for r in results if r["unique_id"].startswith("model.") and r["status"] != "success"]
-    if failed:
-        problems = "; ".join(f"{r['unique_id']}: {r['message']}" for r in failed)
-        raise Failure(description=f"{what}: {problems}", allow_retries=False)
-    return invocation
 
 
 def write_models(
@@ -140,24 +121,38 @@ def _write_parquet(context: AssetExecutionContext, lake: Lake, key: AssetKey, ro
         )
 
 
-def read_source(lake: Lake, asset: str, day: str) -> pl.DataFrame:
-    """The day's partition of one of the platform's assets, with its ``date`` column: the one
-    place the dbt models read the lake. An Iceberg day without rows (a day without rejects) is
-    read as empty, as the platform's own assets read it."""
-    stored = lake.stored_partition(asset, day, empty_days=True)
-    if stored is None:
-        raise Failure(
-            description=f"{asset}: partition {day} is not materialized under {lake.url}", allow_retries=False
-        )
+def source_file(lake: Lake, asset: str, day: str, scratch: Path) -> str:
+    """The Parquet file of the day's partition of one of the platform's assets (without its
+    ``date``): the one place the dbt models read the lake. In a Parquet lake on this machine's
+    disk, the lake's own file (the step holds the day: nobody replaces it meanwhile); otherwise
+    (S3, Iceberg) what the platform's reader reads, written to ``scratch``, an Iceberg day
+    without rows (a day without rejects) read as empty, as the platform's own assets read it."""
+    if lake.table_format != ICEBERG:
+        stored = partition_file(UPath(table_url(lake.url, asset)), day)
+        if stored.protocol in ("", "file"):
+            if not stored.exists():
+                _not_materialized(lake, asset, day)
+            return os.path.abspath(stored.path)  # a relative lake URL too: the view stores the path
+    scan = lake.stored_partition(asset, day, empty_days=True)
+    if scan is None:
+        _not_materialized(lake, asset, day)
+    copy = scratch / f"{asset}-{day}.parquet"
     with storage_errors("read", f"{asset} of {day}"):
-        return stored.with_columns(date=pl.lit(date.fromisoformat(day))).collect()
+        scan.collect().write_parquet(copy, compression="uncompressed", statistics=False)  # read once, here
+    return str(copy)
 
 
-def failing_rows(run_results: Mapping[str, Any], database: Path) -> dict[str, Counter | None]:
+def _not_materialized(lake: Lake, asset: str, day: str) -> NoReturn:
+    raise Failure(
+        description=f"{asset}: partition {day} is not materialized under {lake.url}", allow_retries=False
+    )
+
+
+def failing_rows(results: Iterable[Mapping[str, Any]], database: Path) -> dict[str, Counter | None]:
     """Each test's failing rows per day (a ``Counter`` by ISO day, empty when it passed), or
     None when they cannot be told apart by day (no ``date`` column, or the test errored)."""
     failing: dict[str, Counter | None] = {}
-    for result in run_results["results"]:
+    for result in results:
         test = result["unique_id"]
         if not test.startswith("test."):
             continue

@@ -18,10 +18,8 @@ def build_defs(settings: Settings, project_dir: Path = PROJECT_DIR) -> dg.Defini
     if settings.dbt_models == ():
         return dg.Definitions()
     # dagster-dbt (and dbt with it) takes over a second to import: only a location with models pays it.
-    from dagster_dbt import DbtCliResource
-
     from trade_platform.defs.analytics.assets import build_dbt_assets
-    from trade_platform.defs.analytics.project import DBT_EXECUTABLE, prepared_project
+    from trade_platform.defs.analytics.project import prepared_project
 
     project = prepared_project(project_dir)
     return dg.Definitions(
@@ -34,5 +32,4 @@ def build_defs(settings: Settings, project_dir: Path = PROJECT_DIR) -> dg.Defini
                 settings.table_format,
             )
         ],
-        resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)},
     )
