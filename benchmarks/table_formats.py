@@ -2,7 +2,7 @@
 ``benchmarks.backfill``): which format runs when, each format's figure against the first
 format's, and whether the formats' lakes hold the same rows.
 
-The first format named is the reference. Repetitions alternate the order (ABAB, then BAAB...):
+The first format named is the reference. Repetitions alternate the order (AB, BA, AB, ...):
 a format never always runs first, on a colder process or a quieter machine.
 """
 
