@@ -5,11 +5,12 @@ day of ``--trades`` generated trades (every landing format, bad records, account
 is materialized once through every asset of the platform; then, in this order and interleaved,
 ``--repetitions`` times each:
 
-- ``in-process``: a run of ``ohlcv`` (with its checks, steps of their own) and a run of the three
-  models (their 22 dbt tests are checks of the same step) on one instance, each timed by its
+- ``in-process``: a run of ``ohlcv`` (with its checks, steps of their own), a run of the three
+  models (their 22 dbt tests are checks of the same step) and one of the three models without
+  their tests (no check selected: dbt builds the models alone) on one instance, each timed by its
   run's own events: every step from STEP_START to STEP_SUCCESS (or failure), ``ohlcv`` and
   ``dbt_models`` compared, and the run from its first to its last event; and the run's CPU time;
-- ``fresh-process``: the same two runs, each in a new Python process (the way a run worker
+- ``fresh-process``: the same three runs, each in a new Python process (the way a run worker
   starts one): its wall and CPU time from spawn to exit (a dbt process it starts included), and
   the part spent loading the code location.
 
@@ -36,8 +37,11 @@ from benchmarks.common import BAD_FRACTION, DAY, N_SYMBOLS, SEED
 
 ROOT = Path(__file__).resolve().parent
 MODELS = ("symbol_hourly", "account_daily", "dlq_daily_summary")
-SELECTIONS = {"ohlcv": ("ohlcv",), "models": MODELS}
-STEPS = {"ohlcv": "ohlcv", "models": "dbt_models"}
+SELECTIONS = {"ohlcv": ("ohlcv",), "models": MODELS, "models-without-tests": MODELS}
+"""What a timed run materializes; ``models-without-tests`` selects none of the models' checks, so
+dbt builds the three models alone (``ohlcv``'s checks are steps of their own either way)."""
+WITHOUT_CHECKS = {"models-without-tests"}
+STEPS = {"ohlcv": "ohlcv", "models": "dbt_models", "models-without-tests": "dbt_models"}
 STEP_ENDS = {"STEP_SUCCESS", "STEP_FAILURE"}
 
 
@@ -59,7 +63,10 @@ def _job(work: Path, selection: str | None):
     job = build_defs(settings).resolve_implicit_global_asset_job_def()
     if selection is None:
         return job
-    return job.get_subset(asset_selection={AssetKey(name) for name in SELECTIONS[selection]})
+    checks = set() if selection in WITHOUT_CHECKS else None  # None: the selected assets' checks
+    return job.get_subset(
+        asset_selection={AssetKey(name) for name in SELECTIONS[selection]}, asset_check_selection=checks
+    )
 
 
 def _instance(work: Path):
@@ -172,14 +179,18 @@ def fresh_process(work: Path, repetitions: int) -> list[dict]:
 
 
 def summary(runs: list[dict], field: str) -> dict:
-    """Medians per selection of ``field`` and the models' ratio to ``ohlcv``, of medians and per pair."""
+    """Medians per selection of ``field`` and each models selection's ratio to ``ohlcv``, of
+    medians and per pair (``ratio_of_medians``: the models with their tests)."""
     values = {s: [run[field] for run in runs if run["selection"] == s] for s in SELECTIONS}
     medians = {s: statistics.median(v) for s, v in values.items()}
-    pairs = [m / o for o, m in zip(values["ohlcv"], values["models"], strict=True)]
+    models = [s for s in SELECTIONS if s != "ohlcv"]
     return {
         "median_seconds": medians,
         "ratio_of_medians": medians["models"] / medians["ohlcv"],
-        "ratio_per_repetition": pairs,
+        "ratios_of_medians": {s: medians[s] / medians["ohlcv"] for s in models},
+        "ratio_per_repetition": {
+            s: [m / o for o, m in zip(values["ohlcv"], values[s], strict=True)] for s in models
+        },
     }
 
 
@@ -221,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     for what in ("in_process", "fresh_process"):
         for measure, found in report[what].items():
             if measure != "runs":
-                print(f"{what} {measure}: {found['median_seconds']} ratio {found['ratio_of_medians']:.2f}")
+                ratios = ", ".join(f"{s} {r:.2f}" for s, r in found["ratios_of_medians"].items())
+                print(f"{what} {measure}: {found['median_seconds']} ratios to ohlcv: {ratios}")
     args.results.mkdir(parents=True, exist_ok=True)
     suffix = f"-{args.label}" if args.label else ""
     path = args.results / f"{datetime.now(UTC).date().isoformat()}-dbt-models{suffix}.json"
