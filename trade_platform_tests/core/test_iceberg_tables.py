@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from trade_platform.core.iceberg.catalog import IcebergTables
-from trade_platform.core.iceberg.overwrite import DayOverwrite
+from trade_platform.core.iceberg.overwrite import ROWS_PER_FILE, DayOverwrite
 from trade_platform.core.iceberg.reads import day_of_file, scan_days
 from trade_platform.core.storage import PermanentStorageError
 
@@ -83,6 +83,19 @@ def test_a_day_overwrite_stores_each_day_in_its_own_partition_and_refuses_anothe
     with pytest.raises(ValueError, match="holds rows of"):
         DayOverwrite(tables, "daily_volume").add(D1, [pl.concat([volume(D1, ["Z"]), volume(D2, ["Y"])])])
     assert sorted(rows(tables, "daily_volume", D1, D2)["symbol"]) == ["A", "B", "C"]
+
+
+def test_a_batch_over_the_rows_per_file_is_written_as_equal_files_of_the_day_holding_every_row(
+    tables: IcebergTables,
+):
+    symbols = [f"S{n}" for n in range(ROWS_PER_FILE + 3)]
+    overwrite(tables, "daily_volume", volume(D1, symbols))
+    files = tables.table("daily_volume").scan().plan_files()
+    assert sorted((day_of_file(task.file), task.file.record_count) for task in files) == [
+        (str(D1), ROWS_PER_FILE // 2 + 1),
+        (str(D1), ROWS_PER_FILE // 2 + 2),
+    ]
+    assert sorted(rows(tables, "daily_volume", D1)["symbol"]) == sorted(symbols)
 
 
 def test_two_writers_on_different_days_both_land_when_their_commits_race(tables: IcebergTables):

@@ -40,6 +40,10 @@ from trade_platform.core.lake_layout import PARTITION_COLUMN
 from trade_platform.core.schemas import ASSET_MODELS
 from trade_platform.core.storage import TransientStorageError
 
+ROWS_PER_FILE = 500_000
+"""At most this many rows per data file, the batch cut into equal parts: pyiceberg's writer
+threads encode the files of a batch in parallel (pyarrow's encoder uses one core per file, where
+polars' Parquet writer uses them all), so a 1M-row day is two files written at once."""
 WRITES_IN_FLIGHT = 2
 """Batches being written at once: the next batch is prepared while others are encoded (as the
 Parquet layout writes two partitions at a time); each one more holds one more batch in memory."""
@@ -102,9 +106,12 @@ class DayOverwrite:
             TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
             TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
         )
+        parts = -(-arrow.num_rows // ROWS_PER_FILE)
+        rows_per_part = -(-arrow.num_rows // parts)
         tasks = (
             WriteTask(self._write_id, next(self._file_numbers), schema, batches, partition_key=key)
-            for batches in bin_pack_arrow_table(arrow, target_size)
+            for start in range(0, arrow.num_rows, rows_per_part)
+            for batches in bin_pack_arrow_table(arrow.slice(start, rows_per_part), target_size)
         )
         return write_file(self._table.io, metadata, tasks)
 
