@@ -52,10 +52,10 @@ def build_dbt_assets(
     backfill_policy: BackfillPolicy,
     table_format: str,
 ) -> AssetsDefinition:
-    manifest = json.loads(project.manifest_path.read_text())
+    manifest = json.loads(project.manifest_path.read_text())  # parsed once: dagster-dbt takes it too
 
     @dbt_assets(
-        manifest=project.manifest_path,
+        manifest=manifest,
         project=project,
         select=select,
         dagster_dbt_translator=LakeTranslator(partitions, table_format),
