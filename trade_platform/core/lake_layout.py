@@ -23,6 +23,15 @@ HIVE_SCHEMA = {PARTITION_COLUMN: pl.Date()}
 DAY_FOLDER = re.compile(rf"{PARTITION_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})")
 
 
+def matched_day(match: re.Match[str] | None) -> date | None:
+    """The day a name's match (``DAY_FOLDER``'s, or a pattern whose group is a day) names, or
+    None: no match, or not a real day (``date=2024-13-45`` is not a partition)."""
+    try:
+        return date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        return None
+
+
 def day_folder(day: date | str) -> str:
     """``date=YYYY-MM-DD``: the folder of a day, in the lake and the landing zone alike."""
     return f"{PARTITION_COLUMN}={day}"

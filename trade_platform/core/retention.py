@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 
 from fsspec.core import url_to_fs
 
-from trade_platform.core.lake_layout import DAY_FOLDER, day_folder, table_url
+from trade_platform.core.lake_layout import DAY_FOLDER, day_folder, matched_day, table_url
 from trade_platform.core.landing.files import CORRECTIONS, TRADES
 from trade_platform.core.names import ALL, LANDING, LINEAGE, RAW_TRADES
 from trade_platform.core.storage import storage_errors, write_atomically
@@ -121,7 +121,7 @@ def _expired_in(folder: _Folder, today: date) -> list[Partition]:
     for entry in entries:
         path = entry["name"].rstrip("/")
         parent, _, name = path.rpartition("/")
-        day = _day_of(folder.entry.fullmatch(name))
+        day = matched_day(folder.entry.fullmatch(name))
         if parent != root or entry["type"] != folder.entry_type or day is None:
             continue
         if is_expired(day, folder.window, today):
@@ -129,13 +129,6 @@ def _expired_in(folder: _Folder, today: date) -> list[Partition]:
                 Partition(folder.layer, day.isoformat(), fs.unstrip_protocol(path), _size(fs, entry))
             )
     return sorted(found, key=lambda p: p.partition)
-
-
-def _day_of(match: re.Match[str] | None) -> date | None:
-    try:
-        return date.fromisoformat(match.group(1)) if match else None
-    except ValueError:  # date=2024-13-45 is not a partition
-        return None
 
 
 def _size(fs, entry: dict) -> int:

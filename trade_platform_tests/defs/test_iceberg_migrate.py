@@ -24,6 +24,7 @@ from trade_platform.cli.main import main
 from trade_platform.cli.sql import Shell
 from trade_platform.core.generate import generate_day, write_day
 from trade_platform.core.iceberg.catalog import IcebergTables
+from trade_platform.core.iceberg.migrate import parquet_days
 from trade_platform.core.iceberg.reads import scan_days
 from trade_platform.core.names import ALL, DAILY_VOLUME, OHLCV, RAW_TRADES, VALIDATED_TRADES
 from trade_platform.settings import LAKE_URL_ENV, TABLE_FORMAT_ENV
@@ -248,3 +249,11 @@ def test_a_day_the_table_holds_already_is_left_alone_and_the_others_join_it(tmp_
     assert f"{DAILY_VOLUME}: registered 1 days, 1 already present" in capsys.readouterr().out
     rows = pl.scan_iceberg(tables.table(DAILY_VOLUME)).collect().sort("date")
     assert rows.select("date", "symbol").rows() == [(days[0], "NATIVE"), (days[1], "PARQUET")]
+
+
+def test_only_folders_of_real_days_are_an_assets_day_files(tmp_path: Path):
+    for folder in ("date=2026-11-20", "date=2024-13-45", "date=2026-11-2", "other"):
+        (tmp_path / DAILY_VOLUME / folder).mkdir(parents=True)
+        (tmp_path / DAILY_VOLUME / folder / "part-0.parquet").write_bytes(b"")
+    days = parquet_days(str(tmp_path), DAILY_VOLUME)
+    assert list(days) == ["2026-11-20"] and days["2026-11-20"].endswith("/date=2026-11-20/part-0.parquet")

@@ -46,7 +46,7 @@ from trade_platform.core.iceberg.maintenance import referenced_files, spelled_on
 from trade_platform.core.iceberg.overwrite import add_columns
 from trade_platform.core.iceberg.reads import EPOCH, stored_days
 from trade_platform.core.iceberg.schema import iceberg_type
-from trade_platform.core.lake_layout import DAY_FOLDER, PART_FILE, PARTITION_COLUMN, table_url
+from trade_platform.core.lake_layout import DAY_FOLDER, PART_FILE, PARTITION_COLUMN, matched_day, table_url
 from trade_platform.core.storage import storage_errors
 
 MIGRATION_PROPERTY = {"trade-platform.operation": "migration"}
@@ -87,9 +87,9 @@ def parquet_days(lake_url: str, asset: str) -> dict[str, str]:
         found = fs.glob(f"{root.rstrip('/')}/{PARTITION_COLUMN}=*/{PART_FILE}")
     days = {}
     for path in found:
-        match = DAY_FOLDER.fullmatch(path.rsplit("/", 2)[-2])
-        if match:
-            days[match.group(1)] = fs.unstrip_protocol(path)
+        day = matched_day(DAY_FOLDER.fullmatch(path.rsplit("/", 2)[-2]))
+        if day is not None:
+            days[day.isoformat()] = fs.unstrip_protocol(path)
     return dict(sorted(days.items()))
 
 
