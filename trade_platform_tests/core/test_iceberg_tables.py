@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from trade_platform.core.iceberg.catalog import IcebergTables
-from trade_platform.core.iceberg.overwrite import ROWS_PER_FILE, DayOverwrite
+from trade_platform.core.iceberg.overwrite import DayOverwrite
 from trade_platform.core.iceberg.reads import day_of_file, scan_days
 from trade_platform.core.storage import PermanentStorageError
 
@@ -85,17 +86,41 @@ def test_a_day_overwrite_stores_each_day_in_its_own_partition_and_refuses_anothe
     assert sorted(rows(tables, "daily_volume", D1, D2)["symbol"]) == ["A", "B", "C"]
 
 
-def test_a_batch_over_the_rows_per_file_is_written_as_equal_files_of_the_day_holding_every_row(
+def test_a_days_data_file_is_the_file_pyiceberg_would_write_with_its_field_ids_and_statistics(
     tables: IcebergTables,
 ):
-    symbols = [f"S{n}" for n in range(ROWS_PER_FILE + 3)]
-    overwrite(tables, "daily_volume", volume(D1, symbols))
-    files = tables.table("daily_volume").scan().plan_files()
-    assert sorted((day_of_file(task.file), task.file.record_count) for task in files) == [
-        (str(D1), ROWS_PER_FILE // 2 + 1),
-        (str(D1), ROWS_PER_FILE // 2 + 2),
-    ]
-    assert sorted(rows(tables, "daily_volume", D1)["symbol"]) == sorted(symbols)
+    frame = volume(D1, ["B", "A", "C"]).with_columns(
+        pl.Series("odd col", [None, "y", "x"]), vwap=pl.Series([1.5, float("nan"), 2.0])
+    )  # an extra column whose name pyiceberg sanitizes in the file, a null and a NaN
+    overwrite(tables, "daily_volume", frame)
+    table = tables.table("daily_volume")
+    ordered = frame.with_columns(date=pl.lit(D2)).select(table.schema().column_names)
+    table.append(ordered.to_arrow().cast(table.schema().as_arrow()))  # pyiceberg's own writer, as the oracle
+    ours, theirs = sorted(table.scan().plan_files(), key=lambda task: day_of_file(task.file))
+    date_id = table.schema().find_field("date").field_id
+    for figures in ("record_count", "value_counts", "null_value_counts", "nan_value_counts"):
+        assert getattr(ours.file, figures) == getattr(theirs.file, figures)
+    for bounds in ("lower_bounds", "upper_bounds"):
+        assert {k: v for k, v in getattr(ours.file, bounds).items() if k != date_id} == {
+            k: v for k, v in getattr(theirs.file, bounds).items() if k != date_id
+        }
+    assert parquet_columns(ours.file.file_path) == parquet_columns(theirs.file.file_path)
+    assert "odd_x20col" in parquet_columns(ours.file.file_path)
+    assert rows(tables, "daily_volume", D1).sort("symbol")["odd col"].to_list() == ["y", None, "x"]
+
+
+def parquet_columns(url: str) -> dict[str, tuple[str, str, int]]:
+    """Each column of a data file: its physical type, repetition and field id."""
+    schema = pq.read_schema(url.removeprefix("file://"))
+    parquet = pq.ParquetFile(url.removeprefix("file://")).schema
+    return {
+        column.name: (
+            column.physical_type,
+            str(column.max_definition_level),
+            int(field.metadata[b"PARQUET:field_id"]),
+        )
+        for column, field in zip(parquet, schema, strict=True)
+    }
 
 
 def test_two_writers_on_different_days_both_land_when_their_commits_race(tables: IcebergTables):

@@ -30,21 +30,15 @@ import polars as pl
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from pyiceberg.exceptions import ResolveError
-from pyiceberg.io.pyarrow import (
-    compute_statistics_plan,
-    data_file_statistics_from_parquet_metadata,
-    parquet_path_to_id_mapping,
-)
-from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.schema import Schema, promote
 from pyiceberg.table import Table, TableProperties
-from pyiceberg.typedef import Record
 from pyiceberg.types import IcebergType
 
 from trade_platform.core.iceberg.catalog import IcebergTables
+from trade_platform.core.iceberg.data_files import describe
 from trade_platform.core.iceberg.maintenance import referenced_files, spelled_once
 from trade_platform.core.iceberg.overwrite import add_columns
-from trade_platform.core.iceberg.reads import EPOCH, stored_days
+from trade_platform.core.iceberg.reads import stored_days
 from trade_platform.core.iceberg.schema import iceberg_type
 from trade_platform.core.lake_layout import DAY_FOLDER, PART_FILE, PARTITION_COLUMN, matched_day, table_url
 from trade_platform.core.storage import storage_errors
@@ -246,29 +240,9 @@ def _register(table: Table, asset: str, files: list[_File]) -> int:
     metadata = transaction.table_metadata
     with transaction.update_snapshot(snapshot_properties=MIGRATION_PROPERTY).fast_append() as append:
         for file in files:
-            append.append_data_file(_data_file(metadata, file))
+            fs, path = url_to_fs(file.url)
+            day = date.fromisoformat(file.day)
+            append.append_data_file(
+                describe(metadata, metadata.schema(), file.url, day, file.metadata, fs.size(path))
+            )
     return transaction.commit_transaction().current_snapshot().snapshot_id
-
-
-def _data_file(metadata, file: _File) -> DataFile:
-    """The file as a data file of the table, its partition its day (as pyiceberg's
-    ``parquet_file_to_data_file`` makes one, which would read the day from a ``date`` column)."""
-    schema = metadata.schema()
-    statistics = data_file_statistics_from_parquet_metadata(
-        parquet_metadata=file.metadata,
-        stats_columns=compute_statistics_plan(schema, metadata.properties),
-        parquet_column_mapping=parquet_path_to_id_mapping(schema),
-    )
-    fs, path = url_to_fs(file.url)
-    return DataFile.from_args(
-        content=DataFileContent.DATA,
-        file_path=file.url,
-        file_format=FileFormat.PARQUET,
-        partition=Record((date.fromisoformat(file.day) - EPOCH).days),
-        file_size_in_bytes=fs.size(path),
-        sort_order_id=None,
-        spec_id=metadata.default_spec_id,
-        equality_ids=None,
-        key_metadata=None,
-        **statistics.to_serialized_dict(),
-    )

@@ -19,7 +19,8 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -27,23 +28,19 @@ from typing import TypeVar
 import polars as pl
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import In
-from pyiceberg.io.pyarrow import bin_pack_arrow_table, pyarrow_to_schema, write_file  # pinned pyiceberg
 from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
-from pyiceberg.table import Table, TableProperties, WriteTask
+from pyiceberg.table import Table
 from pyiceberg.table.update.schema import UpdateSchema
-from pyiceberg.utils.properties import property_as_int
+from pyiceberg.utils.concurrent import ExecutorFactory
 
 from trade_platform.core.iceberg.catalog import IcebergTables
-from trade_platform.core.iceberg.schema import iceberg_type, to_table_arrow
+from trade_platform.core.iceberg.data_files import write_data_file
+from trade_platform.core.iceberg.schema import iceberg_type
 from trade_platform.core.lake_layout import PARTITION_COLUMN
 from trade_platform.core.schemas import ASSET_MODELS
 from trade_platform.core.storage import TransientStorageError
 
-ROWS_PER_FILE = 500_000
-"""At most this many rows per data file, the batch cut into equal parts: pyiceberg's writer
-threads encode the files of a batch in parallel (pyarrow's encoder uses one core per file, where
-polars' Parquet writer uses them all), so a 1M-row day is two files written at once."""
 WRITES_IN_FLIGHT = 2
 """Batches being written at once: the next batch is prepared while others are encoded (as the
 Parquet layout writes two partitions at a time); each one more holds one more batch in memory."""
@@ -70,7 +67,7 @@ class DayOverwrite:
         self._table = tables.table(asset)
         self._days: set[date] = set()
         self._files: list[DataFile] = []
-        self._writing: deque[Iterator[DataFile]] = deque()
+        self._writing: deque[Future[DataFile]] = deque()
         self._write_id, self._file_numbers = uuid.uuid4(), itertools.count()
 
     def add(self, day: date, batches: Iterable[pl.DataFrame]) -> int:
@@ -82,44 +79,32 @@ class DayOverwrite:
                 self._add_columns(batch)
                 self._writing.append(self._write(day, batch))
                 if len(self._writing) > WRITES_IN_FLIGHT:
-                    self._files.extend(self._writing.popleft())
+                    self._files.append(self._writing.popleft().result())
             rows += batch.height
         return rows
 
-    def _write(self, day: date, batch: pl.DataFrame) -> Iterator[DataFile]:
-        """The batch as data files of the day's partition, being written in pyiceberg's writer
-        threads when this returns (the iterator waits for them). pyiceberg's ``Table.append`` writer
-        would first split the batch by partition, a filter and a copy of every column, which
-        took as long as writing the file; a batch here is one day, checked instead."""
+    def _write(self, day: date, batch: pl.DataFrame) -> Future[DataFile]:
+        """The batch as a data file of the day's partition, being written in pyiceberg's worker
+        threads when this returns. pyiceberg's ``Table.append`` would split the batch by partition
+        first (a filter and a copy of every column) and encode it with pyarrow on one core; a
+        batch here is one day, checked instead, and polars encodes it (``data_files``)."""
         days = batch.select(pl.col(PARTITION_COLUMN).min().alias("first"), pl.col(PARTITION_COLUMN).max())
         if days.row(0) != (day, day):
             raise ValueError(f"{self._asset}: a batch of {day} holds rows of {days.row(0)}")
         metadata = self._table.metadata
-        arrow = to_table_arrow(batch, self._table.schema())
         spec = metadata.spec()
         key = PartitionKey([PartitionFieldValue(spec.fields[0], day)], spec, metadata.schema())
-        schema = pyarrow_to_schema(
-            arrow.schema, name_mapping=metadata.schema().name_mapping, format_version=metadata.format_version
+        name = f"00000-{next(self._file_numbers)}-{self._write_id}.parquet"  # as pyiceberg names them
+        path = self._table.location_provider().new_data_location(data_file_name=name, partition_key=key)
+        return ExecutorFactory.get_or_create().submit(
+            write_data_file, self._table.io, metadata, path, day, batch
         )
-        target_size = property_as_int(
-            metadata.properties,
-            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
-            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
-        )
-        parts = -(-arrow.num_rows // ROWS_PER_FILE)
-        rows_per_part = -(-arrow.num_rows // parts)
-        tasks = (
-            WriteTask(self._write_id, next(self._file_numbers), schema, batches, partition_key=key)
-            for start in range(0, arrow.num_rows, rows_per_part)
-            for batches in bin_pack_arrow_table(arrow.slice(start, rows_per_part), target_size)
-        )
-        return write_file(self._table.io, metadata, tasks)
 
     def commit(self, properties: dict[str, str] | None = None) -> Committed:
         """One snapshot swapping the days' files for the new ones (``properties`` in its
         summary), once all are written, retried on a fresh table while other writers win the race."""
         while self._writing:
-            self._files.extend(self._writing.popleft())
+            self._files.append(self._writing.popleft().result())
         return self._retrying(lambda table: self._commit(table, properties or {}))
 
     def _commit(self, table: Table, properties: dict[str, str]) -> Committed:

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 
 import pandera.polars as pa
 import polars as pl
-import pyarrow as pa_arrow
 from pyiceberg.schema import Schema
 from pyiceberg.types import (
     BooleanType,
@@ -114,14 +113,6 @@ def table_properties(asset: str) -> dict[str, str]:
 def classification_properties(classified: Mapping[str, object]) -> dict[str, str]:
     """``{column: classification}`` as table properties."""
     return {f"{CLASSIFICATION_PROPERTY}{name}": str(level) for name, level in classified.items()}
-
-
-def to_table_arrow(frame: pl.DataFrame, schema: Schema) -> pa_arrow.Table:
-    """``frame`` as the Arrow table the Iceberg schema describes: its columns in the table's
-    order (an optional one the frame lacks is null) and types (timestamps in microseconds)."""
-    target = schema.as_arrow()
-    missing = [pl.lit(None).alias(name) for name in target.names if name not in frame.columns]
-    return frame.with_columns(missing).select(target.names).to_arrow().cast(target)
 
 
 def as_model_types(asset: str, scan: pl.LazyFrame) -> pl.LazyFrame:
