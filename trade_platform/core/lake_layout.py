@@ -18,6 +18,10 @@ from upath import UPath
 
 PARTITION_COLUMN = "date"
 PART_FILE = "part-0.parquet"
+ROW_GROUP_ROWS = 512 * 512
+"""polars' default, given explicitly: then a frame's row groups are cut by rows, not along the
+chunks it was built from, so the file depends on the rows alone (however ingest batched them);
+the Iceberg format's data files too, unless the table sets ``write.parquet.row-group-limit``."""
 HIVE_SCHEMA = {PARTITION_COLUMN: pl.Date()}
 """What polars' hive reader makes of a day folder: the ``date`` column, a ``Date``."""
 DAY_FOLDER = re.compile(rf"{PARTITION_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})")

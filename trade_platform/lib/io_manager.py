@@ -38,7 +38,7 @@ from dagster import (
 )
 from upath import UPath
 
-from trade_platform.core.lake_layout import HIVE_SCHEMA, PARTITION_COLUMN, partition_file
+from trade_platform.core.lake_layout import HIVE_SCHEMA, PARTITION_COLUMN, ROW_GROUP_ROWS, partition_file
 from trade_platform.core.storage import (
     TEMPORARY_SUFFIX,
     is_local,
@@ -51,9 +51,6 @@ from trade_platform.lib.lake import Lake
 from trade_platform.lib.policies import StepSettings
 
 WRITE_THREADS = 2
-ROW_GROUP_ROWS = 512 * 512
-"""polars' default, given explicitly: then a frame's row groups are cut by rows, not along the
-chunks it was built from, so the file depends on the rows alone (however ingest batched them)."""
 
 
 class ParquetLakeUPathIOManager(UPathIOManager):

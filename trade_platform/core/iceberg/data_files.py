@@ -2,11 +2,13 @@
 file described for the catalog (its partition, size and column statistics).
 
 pyiceberg writes data files with pyarrow's encoder, one core per file; polars' writer encodes
-columns on every core (a 1M-row day: about 1.3x less time). The file it writes is the file
-pyiceberg would write: the table's columns in its order and types, each with its Iceberg field id
-(``PARQUET:field_id`` in the Arrow schema given to polars), the table's Parquet properties
-(compression codec and level, row-group rows, page size), column names sanitized as pyiceberg
-sanitizes them. The statistics come from the file's own footer, as pyiceberg computes them.
+columns on every core. The file it writes is the file pyiceberg would write: the table's columns
+in its order and types, each with its Iceberg field id (``PARQUET:field_id`` in the Arrow schema
+given to polars), column names sanitized as pyiceberg sanitizes them, the table's Parquet
+properties where it sets them (compression codec and level, row-group rows, page size; otherwise
+pyiceberg's codec, zstd, and the Parquet layout's row groups: pyiceberg's 1M-row groups leave
+polars fewer parts to encode at once). Its statistics come from its own footer, computed as
+pyiceberg computes them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pyiceberg.typedef import Record
 from pyiceberg.utils.properties import property_as_int
 
 from trade_platform.core.iceberg.reads import EPOCH
+from trade_platform.core.lake_layout import ROW_GROUP_ROWS
 
 
 def write_data_file(
@@ -50,21 +53,13 @@ def write_data_file(
     level = property_as_int(properties, TableProperties.PARQUET_COMPRESSION_LEVEL)
     codec = properties.get(TableProperties.PARQUET_COMPRESSION, TableProperties.PARQUET_COMPRESSION_DEFAULT)
     encoded = io.BytesIO()
-    frame.write_parquet(
+    frame.write_parquet(  # row groups and pages as the Parquet layout's unless the table says otherwise
         encoded,
         arrow_schema=target,
         compression=codec,
         compression_level=level,
-        row_group_size=property_as_int(
-            properties,
-            TableProperties.PARQUET_ROW_GROUP_LIMIT,
-            TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT,
-        ),
-        data_page_size=property_as_int(
-            properties,
-            TableProperties.PARQUET_PAGE_SIZE_BYTES,
-            TableProperties.PARQUET_PAGE_SIZE_BYTES_DEFAULT,
-        ),
+        row_group_size=property_as_int(properties, TableProperties.PARQUET_ROW_GROUP_LIMIT, ROW_GROUP_ROWS),
+        data_page_size=property_as_int(properties, TableProperties.PARQUET_PAGE_SIZE_BYTES),
     )
     with file_io.new_output(path).create(overwrite=True) as stream:
         stream.write(encoded.getbuffer())
