@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -41,9 +41,6 @@ from trade_platform.core.lake_layout import PARTITION_COLUMN
 from trade_platform.core.schemas import ASSET_MODELS
 from trade_platform.core.storage import TransientStorageError
 
-WRITES_IN_FLIGHT = 2
-"""Batches being written at once: the next batch is prepared while others are encoded (as the
-Parquet layout writes two partitions at a time); each one more holds one more batch in memory."""
 COMMIT_ATTEMPTS = 8
 FIRST_BACKOFF_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 2.0
@@ -60,28 +57,38 @@ class Committed:
 
 class DayOverwrite:
     """Replace the rows of some days of ``asset``'s table with the batches ``add``-ed, at
-    ``commit``."""
+    ``commit``. Days may be added from several threads at once (``lib.iceberg_io_manager``
+    prepares and checks two days' batches at a time, as the Parquet layout writes them)."""
 
     def __init__(self, tables: IcebergTables, asset: str):
         self._tables, self._asset = tables, asset
         self._table = tables.table(asset)
         self._days: set[date] = set()
         self._files: list[DataFile] = []
-        self._writing: deque[Future[DataFile]] = deque()
+        self._lock = threading.Lock()
         self._write_id, self._file_numbers = uuid.uuid4(), itertools.count()
 
     def add(self, day: date, batches: Iterable[pl.DataFrame]) -> int:
-        """Write ``batches``, the rows of ``day`` (possibly none), as data files; return their rows."""
-        self._days.add(day)
-        rows = 0
+        """Write ``batches``, the rows of ``day`` (possibly none), as data files; return their
+        rows. A batch is encoded while the next one is prepared (a spilled day streams its
+        batches: one more in memory at a time)."""
+        with self._lock:
+            self._days.add(day)
+        rows, writing = 0, None
         for batch in batches:
             if batch.height:
                 self._add_columns(batch)
-                self._writing.append(self._write(day, batch))
-                if len(self._writing) > WRITES_IN_FLIGHT:
-                    self._files.append(self._writing.popleft().result())
+                written, writing = writing, self._write(day, batch)
+                if written is not None:
+                    self._keep(written.result())
             rows += batch.height
+        if writing is not None:
+            self._keep(writing.result())
         return rows
+
+    def _keep(self, data_file: DataFile) -> None:
+        with self._lock:
+            self._files.append(data_file)
 
     def _write(self, day: date, batch: pl.DataFrame) -> Future[DataFile]:
         """The batch as a data file of the day's partition, being written in pyiceberg's worker
@@ -91,20 +98,18 @@ class DayOverwrite:
         days = batch.select(pl.col(PARTITION_COLUMN).min().alias("first"), pl.col(PARTITION_COLUMN).max())
         if days.row(0) != (day, day):
             raise ValueError(f"{self._asset}: a batch of {day} holds rows of {days.row(0)}")
-        metadata = self._table.metadata
+        with self._lock:
+            table = self._table
+        metadata = table.metadata
         spec = metadata.spec()
         key = PartitionKey([PartitionFieldValue(spec.fields[0], day)], spec, metadata.schema())
         name = f"00000-{next(self._file_numbers)}-{self._write_id}.parquet"  # as pyiceberg names them
-        path = self._table.location_provider().new_data_location(data_file_name=name, partition_key=key)
-        return ExecutorFactory.get_or_create().submit(
-            write_data_file, self._table.io, metadata, path, day, batch
-        )
+        path = table.location_provider().new_data_location(data_file_name=name, partition_key=key)
+        return ExecutorFactory.get_or_create().submit(write_data_file, table.io, metadata, path, day, batch)
 
     def commit(self, properties: dict[str, str] | None = None) -> Committed:
         """One snapshot swapping the days' files for the new ones (``properties`` in its
         summary), once all are written, retried on a fresh table while other writers win the race."""
-        while self._writing:
-            self._files.append(self._writing.popleft().result())
         return self._retrying(lambda table: self._commit(table, properties or {}))
 
     def _commit(self, table: Table, properties: dict[str, str]) -> Committed:
@@ -122,7 +127,11 @@ class DayOverwrite:
         return Committed(table.current_snapshot().snapshot_id, table.metadata_location)
 
     def _add_columns(self, batch: pl.DataFrame) -> None:
-        """Add the batch's columns the table lacks (``add_columns``)."""
+        """Add the batch's columns the table lacks (``add_columns``), one thread at a time."""
+        with self._lock:
+            self._add_missing_columns(batch)
+
+    def _add_missing_columns(self, batch: pl.DataFrame) -> None:
         if set(batch.columns) <= set(_columns(self._table)):
             return
 
