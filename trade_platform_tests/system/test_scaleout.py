@@ -240,33 +240,51 @@ def sensor_runs(instance):
     return [run for run in runs if run.tags.get("dagster/partition") in EARLIER]
 
 
-def test_a_run_killed_while_it_loads_the_code_is_failed_and_retried_within_a_minute(
+def test_runs_killed_while_loading_the_code_or_while_writing_are_retried_and_the_backfill_completes(
     services, landed, embedded_lake, instance, tmp_path
 ):
-    process = backfill(services, DAYS[4], DAYS[5])  # one run
-    victim, pid = wait_for_a_run_process(instance)
+    """One backfill of two runs, each killed at its own point: one run's process while it loads the
+    code (failed and retried within a minute, having written nothing), the other's worker pool
+    process while it writes (failed and retried, no partial or duplicated partition)."""
+    process = backfill(services, DAYS[0], DAYS[3])  # two runs, one per worker
+    loading, pid = wait_for_a_run_process(instance)
     os.kill(pid, signal.SIGSTOP)  # frozen, so the run's status cannot move on while it is checked
-    assert instance.get_run_by_id(victim.run_id).status == DagsterRunStatus.STARTING
+    assert instance.get_run_by_id(loading.run_id).status == DagsterRunStatus.STARTING
     os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
-    retry = None
-    while retry is None:
-        assert time.monotonic() - killed < 60, instance.get_run_by_id(victim.run_id).status
-        retried = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": victim.run_id}))
-        retry = retried[0] if retried else None
-        time.sleep(0.5)
-    assert instance.get_run_by_id(victim.run_id).status == DagsterRunStatus.FAILURE
+    killed = time.time()  # as the event log's timestamps
+    writing = wait_for_a_run_writing(instance, besides=loading.run_id)
+    task = celery(services).AsyncResult(writing.tags[DAGSTER_CELERY_TASK_ID_TAG])
+    os.kill(task.info["pid"], signal.SIGKILL)  # the worker's pool process that runs the run
 
     backfill_id, _ = finished(process)
-    assert instance.get_run_by_id(retry.run_id).status == DagsterRunStatus.SUCCESS
-    runs = {run.run_id for run in instance.get_runs(RunsFilter.for_backfill(backfill_id))}
-    assert runs == {victim.run_id, retry.run_id}
-    for day in DAYS[4:]:  # once: the killed run wrote nothing
+    runs = instance.get_runs(RunsFilter.for_backfill(backfill_id))
+    retries = {}
+    for victim in (loading, writing):
+        assert instance.get_run_by_id(victim.run_id).status == DagsterRunStatus.FAILURE
+        [retries[victim.run_id]] = retries_of(runs, victim)
+        assert retries[victim.run_id].status == DagsterRunStatus.SUCCESS
+    assert {run.run_id for run in runs} == {*retries, *(retry.run_id for retry in retries.values())}
+    loading_retry = retries[loading.run_id]
+    assert min(entry.timestamp for entry in instance.all_logs(loading_retry.run_id)) - killed < 60
+    ids = {run.run_id for run in runs}
+    for day in days_of(loading):  # once: the run killed while loading wrote nothing
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey(ALL[0]), asset_partitions=[day]), limit=50
         ).records
-        assert [record.run_id for record in records if record.run_id in runs] == [retry.run_id], day
+        assert [record.run_id for record in records if record.run_id in ids] == [loading_retry.run_id], day
     assert_lake_equals(services, embedded_lake, tmp_path)
+
+
+def retries_of(runs, victim) -> list:
+    return [run for run in runs if run.tags.get("dagster/parent_run_id") == victim.run_id]
+
+
+def days_of(run) -> list[str]:
+    """The days of a backfill's range run."""
+    first, last = (
+        date.fromisoformat(run.tags[f"dagster/asset_partition_range_{end}"]) for end in ("start", "end")
+    )
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def wait_for_a_run_process(instance, timeout: float = 300.0):
@@ -281,23 +299,6 @@ def wait_for_a_run_process(instance, timeout: float = 300.0):
                     return run, int(began.group(1))
         time.sleep(0.05)
     raise TimeoutError("no run process began")
-
-
-def test_a_run_whose_worker_process_is_killed_is_retried_and_the_backfill_completes(
-    services, landed, embedded_lake, instance, tmp_path
-):
-    process = backfill(services, DAYS[0], DAYS[1])  # one run
-    victim = wait_for_a_run_writing(instance)
-    task = celery(services).AsyncResult(victim.tags[DAGSTER_CELERY_TASK_ID_TAG])
-    os.kill(task.info["pid"], signal.SIGKILL)  # the worker's pool process that runs the run
-
-    backfill_id, _ = finished(process)
-    runs = instance.get_runs(RunsFilter.for_backfill(backfill_id))
-    killed = instance.get_run_by_id(victim.run_id)
-    assert killed.status == DagsterRunStatus.FAILURE
-    [retry] = [run for run in runs if run.tags.get("dagster/parent_run_id") == victim.run_id]
-    assert retry.status == DagsterRunStatus.SUCCESS
-    assert_lake_equals(services, embedded_lake, tmp_path)  # no partial or duplicated partition
 
 
 def test_two_overlapping_backfills_at_once_take_turns_on_the_shared_days(
@@ -328,11 +329,7 @@ def test_a_run_whose_whole_worker_dies_is_retried_on_the_other_worker(
     assert killed.status == DagsterRunStatus.FAILURE
     messages = " ".join(entry.message for entry in instance.all_logs(victim.run_id))
     assert f"Celery worker {worker}@" in messages and "is gone" in messages
-    [retry] = [
-        run
-        for run in instance.get_runs(RunsFilter.for_backfill(backfill_id))
-        if run.tags.get("dagster/parent_run_id") == victim.run_id
-    ]
+    [retry] = retries_of(instance.get_runs(RunsFilter.for_backfill(backfill_id)), victim)
     assert retry.status == DagsterRunStatus.SUCCESS and retry.tags["trade_platform/worker"] != worker
     assert_lake_equals(services, embedded_lake, tmp_path)
 
@@ -346,11 +343,14 @@ def celery(services):
     )
 
 
-def wait_for_a_run_writing(instance, timeout: float = 300.0):
-    """A started run of the backfill whose first step holds its days."""
+def wait_for_a_run_writing(instance, timeout: float = 300.0, besides: str | None = None):
+    """A started run of the backfill whose first step holds its days; neither the run ``besides``
+    nor a retry of it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
+            if besides is not None and besides in (run.run_id, run.tags.get("dagster/parent_run_id")):
+                continue
             if any(e.user_message.startswith(HOLDING) for e in instance.all_logs(run.run_id)):
                 return run
         time.sleep(0.5)
