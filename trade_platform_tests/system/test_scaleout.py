@@ -370,7 +370,7 @@ def test_a_day_locked_by_one_worker_is_locked_for_every_other(services):
 
 
 def test_a_stopped_redis_or_postgresql_is_named_with_its_address(services, landed, instance):
-    """Last in this module: it stops the stack's Redis, then its PostgreSQL."""
+    """Last in this module: it stops the stack's Redis, then its daemon and PostgreSQL."""
     stack._stop(services.pids["redis"], signal.SIGTERM)
     redis_address = services.env["TRADE_PLATFORM_CELERY_BROKER_URL"].split("//")[1].split("/")[0]
     worker = subprocess.run(
@@ -401,6 +401,9 @@ def test_a_stopped_redis_or_postgresql_is_named_with_its_address(services, lande
     )
     assert f"cannot reach Redis, the Celery broker, at redis://:**@{redis_address}/0" in messages
 
+    # The daemon first, while it can still shut down: without its database it would retry until the
+    # stack's teardown kills it (stack.STOP_SECONDS). The command below reaches PostgreSQL itself.
+    stack._stop(services.pids.pop("daemon"), signal.SIGTERM)
     stack._stop(services.pids["postgres"], signal.SIGINT)
     postgres_port = services.env["DAGSTER_PG_URL"].rsplit(":", 1)[1].split("/")[0]
     refused = subprocess.run(
