@@ -20,8 +20,9 @@ from trade_platform.core.generate import generate_day, write_day
 from trade_platform_tests.conftest import DAY, S3, overlapping_writes, writings
 
 LAKE_ASSETS = ("raw_trades", "validated_trades", "trades_dlq", "ohlcv", "daily_volume")
-KILL_AFTER_SECONDS = {"local": (1.0, 2.0, 3.0, 4.0, 5.5), "s3": (1.5, 3.5, 5.5)}
-"""Kill points through a run's phases; S3 differs from local disk in the writes only (fewer)."""
+KILL_PHASES = {"local": ("before", "ingest", "marts", "after"), "s3": ("ingest", "marts")}
+"""Where in a run to kill it (``kill_points``); S3 differs from local disk in the writes only (a run
+on S3 is slower: its later points cost the most)."""
 pytestmark = pytest.mark.slow
 
 
@@ -80,16 +81,18 @@ RUN_COLUMNS = {"trades_dlq": ["run_id", "rejected_at"]}
 
 
 def digest(asset: str, content: bytes | None) -> str | None:
-    """The partition's content (a complete, readable Parquet file is required) as a hash."""
+    """The partition's content (a complete, readable Parquet file is required) as a hash: of its
+    schema and its rows' hashes in order (polars' row hashes are stable within its version, and
+    about 100 times faster than the rows as Python objects)."""
     if content is None:
         return None
     frame = pl.read_parquet(content).drop(RUN_COLUMNS.get(asset, []))
-    return hashlib.sha256(str(frame.rows()).encode()).hexdigest()
+    return hashlib.sha256(str(frame.schema).encode() + frame.hash_rows().to_numpy().tobytes()).hexdigest()
 
 
-def assert_whole(snapshot: dict[str, bytes | None], allowed: dict[str, set]) -> None:
-    for asset, content in snapshot.items():
-        assert digest(asset, content) in allowed[asset], f"{asset}: neither the old nor the new version"
+def assert_whole(found: dict[str, str | None], allowed: dict[str, set]) -> None:
+    for asset, content in found.items():
+        assert content in allowed[asset], f"{asset}: neither the old nor the new version"
 
 
 def digests(snapshot) -> dict[str, str | None]:
@@ -99,36 +102,60 @@ def digests(snapshot) -> dict[str, str | None]:
 @pytest.fixture(params=["local", "s3"])
 def lake_and_landing(request, tmp_path: Path):
     if request.param == "local":
-        return LocalLake(tmp_path / "lake"), str(tmp_path / "landing"), KILL_AFTER_SECONDS["local"]
+        return LocalLake(tmp_path / "lake"), str(tmp_path / "landing"), KILL_PHASES["local"]
     s3: S3 = request.getfixturevalue("s3")
     bucket = s3.new_bucket()
-    return S3Lake(bucket), f"s3://{bucket}/landing", KILL_AFTER_SECONDS["s3"]
+    return S3Lake(bucket), f"s3://{bucket}/landing", KILL_PHASES["s3"]
+
+
+def kill_points(started: float, ended: float, phases: tuple[str, ...]) -> list[float]:
+    """Seconds after its start at which to kill a run, one per phase, from the last run of the
+    instance, which ran from ``started`` to ``ended`` (its process; time.time()): halfway to its
+    first write ("before": it starts and reads), halfway through the ingest's write and through
+    the marts' ("ingest", "marts"), and halfway from its last write to its exit ("after": it
+    checks and records its end). A slower machine moves the points with the run."""
+    with DagsterInstance.get() as instance:
+        [run] = instance.get_runs(limit=1)
+        found = writings(instance, [run.run_id])
+    ingest = [w for w in found if w.step == "ingest_trades"]
+    marts = [w for w in found if w.step != "ingest_trades"]
+    assert len(ingest) == 1 and marts, found
+    first, last = min(w.start for w in found), max(w.end for w in found)
+    spans = {
+        "before": (started, first),
+        "ingest": (ingest[0].start, ingest[0].end),
+        "marts": (min(w.start for w in marts), max(w.end for w in marts)),
+        "after": (last, ended),
+    }
+    return [(spans[phase][0] + spans[phase][1]) / 2 - started for phase in phases]
 
 
 def test_a_killed_run_leaves_each_partition_old_or_new_and_a_rerun_completes_it(
     lake_and_landing, tmp_path: Path, dagster_home: Path
 ):
-    lake, landing, kill_points = lake_and_landing
+    lake, landing, phases = lake_and_landing
     land(landing, seed=1)
+    started = time.time()
     assert start(landing, lake.url, dagster_home).wait(timeout=300) == 0
+    delays = kill_points(started, time.time(), phases)  # the next runs take as long: as many rows
     old = digests(lake.snapshot())
     land(landing, seed=2)  # same file names, new content: the next run replaces every partition
 
     seen_new: set[str] = set()
     new_candidates = {a: {old[a]} for a in LAKE_ASSETS}
-    for delay in kill_points:
+    for delay in delays:
         process = start(landing, lake.url, dagster_home)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
-        snapshot = lake.snapshot()
+        found = digests(lake.snapshot())
         # Each partition is the old version, or a complete new one (always the same new bytes).
-        for asset, digest in digests(snapshot).items():
+        for asset, digest in found.items():
             if digest != old[asset]:
                 new_candidates[asset].add(digest)
                 seen_new.add(asset)
         assert all(len(c) <= 2 for c in new_candidates.values()), new_candidates
-        assert_whole(snapshot, new_candidates)
+        assert_whole(found, new_candidates)
 
     assert start(landing, lake.url, dagster_home).wait(timeout=300) == 0
     final = digests(lake.snapshot())
