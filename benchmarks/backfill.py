@@ -140,7 +140,8 @@ def run_child(mode: str, args: argparse.Namespace, postgres: str = "") -> dict:
         sys.executable, "-m", "benchmarks.backfill", "--child", mode, "--work", str(args.work),
         "--days", str(args.days), "--trades-per-day", str(args.trades_per_day),
         "--batch-days", str(args.batch_days), "--sample", str(args.sample), "--postgres", postgres,
-        "--table-formats", ",".join(args.table_formats), "--max-minutes", str(args.max_minutes),
+        "--max-minutes", str(args.max_minutes),
+        *(["--table-formats", ",".join(args.table_formats)] if args.table_formats else []),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if mode.endswith("-batched"):

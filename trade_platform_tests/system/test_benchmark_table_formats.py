@@ -67,3 +67,17 @@ def test_the_backfill_runs_in_both_formats_and_a_missing_day_is_a_disagreement(t
     assert any(
         "daily_volume" in problem and "2024-01-02" in problem for problem in problems["format_disagreements"]
     )
+
+
+def test_the_backfill_without_table_formats_runs_one_format_as_make_bench_runs_it(tmp_path):
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.backfill", "--days", "2", "--trades-per-day", "1000",
+         "--batch-days", "2", "--modes", "ranges", "--work", str(tmp_path), "--results", str(results)],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    [path] = results.glob("*-backfill.json")
+    ranges = json.loads(path.read_text())["modes"]["ranges"]
+    assert ranges["all_runs_succeeded"] and ranges["days_run"] == 2
+    assert "table_formats" not in ranges
