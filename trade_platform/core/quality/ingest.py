@@ -80,20 +80,25 @@ def duplicated_trade_ids(validated: pl.LazyFrame, days: Sequence[str]) -> dict[s
     """Per day, each trade_id that appears more than once (``trade_id``, ``copies``), most
     copies first.
 
-    Grouping by a 64-bit hash first keeps memory at 8 bytes per trade; only ids whose hash
-    repeats are then grouped by their text, so a collision cannot report a false duplicate.
+    A day at a time: the hash table holds one day's trades whatever the run's range (the whole
+    range at once, a year's run peaked at 6.4 GiB). Grouping by a 64-bit hash first keeps memory
+    at 8 bytes per trade; only ids whose hash repeats are then grouped by their text, so a
+    collision cannot report a false duplicate.
     """
-    hashed = validated.select("date", "trade_id", _hash=pl.col("trade_id").hash())
-    suspects = hashed.group_by("date", "_hash").agg(n=pl.len()).filter(pl.col("n") > 1).collect()
-    duplicated = (
-        hashed.join(suspects.lazy().select("date", "_hash"), on=["date", "_hash"], how="semi")
-        .group_by("date", "trade_id")
+    return {day: _duplicated(validated.filter(is_day(day))) for day in days}
+
+
+def _duplicated(day: pl.LazyFrame) -> pl.DataFrame:
+    hashed = day.select("trade_id", _hash=pl.col("trade_id").hash())
+    suspects = hashed.group_by("_hash").agg(n=pl.len()).filter(pl.col("n") > 1).collect()
+    return (
+        hashed.join(suspects.lazy().select("_hash"), on="_hash", how="semi")
+        .group_by("trade_id")
         .agg(copies=pl.len())
         .filter(pl.col("copies") > 1)
         .sort("copies", "trade_id", descending=[True, False])
         .collect()
     )
-    return {day: duplicated.filter(is_day(day)).drop("date") for day in days}
 
 
 @dataclass(frozen=True)
