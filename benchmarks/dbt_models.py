@@ -180,13 +180,12 @@ def fresh_process(work: Path, repetitions: int) -> list[dict]:
 
 def summary(runs: list[dict], field: str) -> dict:
     """Medians per selection of ``field`` and each models selection's ratio to ``ohlcv``, of
-    medians and per pair (``ratio_of_medians``: the models with their tests)."""
+    medians and per pair."""
     values = {s: [run[field] for run in runs if run["selection"] == s] for s in SELECTIONS}
     medians = {s: statistics.median(v) for s, v in values.items()}
     models = [s for s in SELECTIONS if s != "ohlcv"]
     return {
         "median_seconds": medians,
-        "ratio_of_medians": medians["models"] / medians["ohlcv"],
         "ratios_of_medians": {s: medians[s] / medians["ohlcv"] for s in models},
         "ratio_per_repetition": {
             s: [m / o for o, m in zip(values["ohlcv"], values[s], strict=True)] for s in models
