@@ -35,7 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import peak_rss_mib, write_landing
+from benchmarks.common import embedded_instance, peak_rss_mib, write_landing
 from benchmarks.table_formats import backfill_formats, order_of_rep, parse_formats, runs_in
 
 ROOT = Path(__file__).resolve().parent
@@ -127,7 +127,7 @@ def _target(mode: str, landing: Path, work: Path, postgres: str, table_format: s
     if postgres:
         (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: {postgres}\n")
         return job, DagsterInstance.from_config(str(home))
-    return job, DagsterInstance.local_temp(str(home))
+    return job, embedded_instance(home)
 
 
 def run_name(mode: str, table_format: str) -> str:

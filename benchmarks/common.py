@@ -44,6 +44,16 @@ class LandingFile:
     relative_path: str  # as the platform's _source_file: relative to the landing root
 
 
+def embedded_instance(home: Path | str):
+    """A Dagster instance in ``home`` as the repository's commands and tests make it (the embedded
+    instance, ``trade_platform.lib.sqlite_storage``); ``home`` is the caller's to delete."""
+    from dagster import DagsterInstance
+
+    from trade_platform.lib.sqlite_storage import embedded_instance_config
+
+    return DagsterInstance.local_temp(str(home), overrides=embedded_instance_config(Path(home)))
+
+
 def peak_rss_mib() -> float:
     """This process's own peak RSS (``VmHWM``), for a child to report to its parent.
 

@@ -33,7 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.common import BAD_FRACTION, DAY, N_SYMBOLS, SEED
+from benchmarks.common import BAD_FRACTION, DAY, N_SYMBOLS, SEED, embedded_instance
 
 ROOT = Path(__file__).resolve().parent
 MODELS = ("symbol_hourly", "account_daily", "dlq_daily_summary")
@@ -70,11 +70,9 @@ def _job(work: Path, selection: str | None):
 
 
 def _instance(work: Path):
-    from dagster import DagsterInstance
-
     home = work / "dagster-home"
     home.mkdir(parents=True, exist_ok=True)
-    return DagsterInstance.local_temp(str(home))
+    return embedded_instance(home)
 
 
 def prepare(work: Path, n_trades: int) -> dict:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.common import DAY, N_SYMBOLS, peak_rss_mib, write_landing
+from benchmarks.common import DAY, N_SYMBOLS, embedded_instance, peak_rss_mib, write_landing
 from trade_platform.core.generate import generate_day, render
 
 FULL_RERUN = {"trade_platform/full_rerun": "true"}
@@ -53,8 +53,6 @@ class Day:
     """The day's job on one landing zone, lake and instance, in this process."""
 
     def __init__(self, folder: Path) -> None:
-        from dagster import DagsterInstance
-
         from trade_platform.definitions import build_defs
         from trade_platform.settings import Settings
 
@@ -67,7 +65,7 @@ class Day:
             dbt_models=(),  # the marts pipeline BENCHMARKS.md measures: no dbt model
         )
         self.job = build_defs(settings).resolve_implicit_global_asset_job_def()
-        self.instance = DagsterInstance.local_temp(str(home))
+        self.instance = embedded_instance(home)
 
     def run(self, tags: dict | None = None) -> dict:
         started, cpu = time.perf_counter(), cpu_seconds()

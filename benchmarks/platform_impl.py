@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 from upath import UPath
 
-from benchmarks.common import INTERVALS, NOW, RUN_ID, Stopwatch
+from benchmarks.common import INTERVALS, NOW, RUN_ID, Stopwatch, embedded_instance
 from trade_platform.core import marts
 from trade_platform.core.ingest import SCHEMAS, ingest_day
 from trade_platform.core.lake_layout import partition_file
@@ -82,7 +82,7 @@ def run_dagster(landing: str, day: date, out: Path, table_format: str = "parquet
     the lake in ``table_format``."""
     watch = Stopwatch()
     with watch("startup"):
-        from dagster import DagsterInstance, materialize
+        from dagster import materialize
 
         from trade_platform.definitions import build_defs
         from trade_platform.settings import Settings
@@ -91,7 +91,7 @@ def run_dagster(landing: str, day: date, out: Path, table_format: str = "parquet
             import trade_platform.lib.iceberg_io_manager  # noqa: F401
 
         home = tempfile.mkdtemp(prefix="dagster-home-", dir=out)
-        instance = DagsterInstance.local_temp(home)
+        instance = embedded_instance(home)
         defs = build_defs(
             Settings(landing_url=landing, lake_url=str(out), dbt_models=(), table_format=table_format)
         )  # the marts pipeline BENCHMARKS.md measures: no dbt model

@@ -184,8 +184,9 @@ def child(landing: Path, lake: Path, n_days: int, counts: Path) -> None:
     reads = count_reads()
     import dataclasses
 
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
 
+    from benchmarks.common import embedded_instance
     from trade_platform.definitions import build_defs
     from trade_platform.settings import Settings
 
@@ -198,7 +199,7 @@ def child(landing: Path, lake: Path, n_days: int, counts: Path) -> None:
     built = time.perf_counter()
     home = lake.parent / f"{lake.name}-dagster-home"
     home.mkdir(parents=True)
-    instance = DagsterInstance.local_temp(str(home))
+    instance = embedded_instance(home)
     first, last = START.isoformat(), (START + timedelta(days=n_days - 1)).isoformat()
     # Freshness judges yesterday, not the benchmark's day (as benchmarks.platform_impl leaves it out).
     checks = [c for c in defs.asset_checks or [] if all(k.name != "freshness" for k in c.check_keys)]

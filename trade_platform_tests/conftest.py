@@ -12,14 +12,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from trade_platform.core.landing.files import TRADE_FIELDS
 from trade_platform.core.pseudonymise import PiiKey
 from trade_platform.definitions import build_defs
+from trade_platform.lib.sqlite_storage import embedded_instance_config
 from trade_platform.settings import Settings
 
 DAY = "2026-11-20"
@@ -117,10 +120,12 @@ class Platform:
         return pl.read_parquet(self.partition_file(asset, day))
 
 
-def new_dagster_home(folder: Path) -> Path:
+def new_dagster_home(folder: Path, **settings: Any) -> Path:
+    """``folder/dagster_home`` with the repository's embedded instance (``lib/sqlite_storage.py``)
+    and any further top-level ``settings`` of its ``dagster.yaml``."""
     home = folder / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(yaml.safe_dump(embedded_instance_config(home) | settings))
     return home
 
 

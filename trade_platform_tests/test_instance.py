@@ -13,9 +13,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 
 from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
+from trade_platform.lib.sqlite_storage import embedded_instance_config
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -66,6 +68,8 @@ def test_dagster_dg_and_trade_platform_run_from_a_checkout_use_its_instance_and_
     launched = run(["dg", "launch", "--assets", "*", "--partition", DAY], clone)
     assert launched.returncode == 0, launched.stderr[-2000:]
     assert runs_of(clone / ".dagster_home") == [("__ASSET_JOB", DagsterRunStatus.SUCCESS)] * 2
+    with DagsterInstance.from_config(str(clone / ".dagster_home")) as instance:  # the embedded one
+        assert type(instance.event_log_storage).__module__ == "trade_platform.lib.sqlite_storage"
     assert not list(clone.glob(".tmp_dagster_home_*"))  # no throwaway instance was made
 
     lake = clone / "data" / "lake"
@@ -123,3 +127,23 @@ def test_the_tests_never_use_the_demos_instance(session_dagster_home):
         check=True,
     )
     assert f"$DAGSTER_HOME: {session_dagster_home}" in info.stdout and str(clone) not in info.stdout
+
+
+def test_a_checkouts_instance_is_the_embedded_one_rewritten_when_moved_and_kept_when_edited(tmp_path):
+    clone = checkout(tmp_path / "clone")
+    config = clone / ".dagster_home" / "dagster.yaml"
+    assert yaml.safe_load(config.read_text()) == embedded_instance_config(clone / ".dagster_home")
+    moved = tmp_path / "moved"
+    clone.rename(moved)
+    subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", moved], check=True)
+    config = moved / ".dagster_home" / "dagster.yaml"
+    assert yaml.safe_load(config.read_text()) == embedded_instance_config(moved / ".dagster_home")
+
+    config.write_text("telemetry:\n  enabled: false\n")  # what the script wrote before
+    subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", moved], check=True)
+    assert yaml.safe_load(config.read_text()) == embedded_instance_config(moved / ".dagster_home")
+
+    edited = config.read_text() + "nux:\n  enabled: false\n"
+    config.write_text(edited)
+    subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", moved], check=True)
+    assert config.read_text() == edited

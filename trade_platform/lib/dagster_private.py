@@ -22,6 +22,10 @@ naming it, rather than deep inside a run. Then re-read the uses named here (CONT
 - ``SqlEventLogStorage`` and its tables: retention wipes deleted partitions from the event log's
   asset index (``lib/partition_history.py``), because ``DagsterInstance.
   wipe_asset_partitions`` raises NotImplementedError on the open-source SQL event logs in 1.13.
+- ``SqliteEventLogStorage``, ``SqliteRunStorage``, ``INDEX_SHARD_NAME``,
+  ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storages keep their connections instead
+  of opening each through a new engine (``lib/sqlite_storage.py``); Dagster's SQLite storages are
+  public only as names in ``dagster.yaml``.
 - ``unpack_value``: which run a Celery task executes (``lib/scaleout/celery_app.py``).
 - ``WorkspaceProcessContext``, ``WorkspaceFileTarget``, ``JobSubsetSelector``, ``execute_run``,
   ``recon_job_from_origin``: the demo creates its runs from the code location that
@@ -50,6 +54,12 @@ from dagster._core.storage.event_log.schema import (
     SqlEventLogStorageTable,
 )
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.utils import make_new_backfill_id
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
@@ -59,6 +69,8 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 __all__ = [
     "BULK_ACTION_TERMINAL_STATUSES",
     "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES",
+    "INDEX_SHARD_NAME",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
     "AssetCheckEvaluationTargetMaterializationData",
     "AssetEventTagsTable",
     "AssetKeyTable",
@@ -68,6 +80,8 @@ __all__ = [
     "PartitionBackfill",
     "SqlEventLogStorage",
     "SqlEventLogStorageTable",
+    "SqliteEventLogStorage",
+    "SqliteRunStorage",
     "WorkerStatus",
     "WorkspaceFileTarget",
     "WorkspaceProcessContext",

@@ -18,7 +18,7 @@ from trade_platform.definitions import build_defs
 from trade_platform.defs.freshness.checks import expected_partition
 from trade_platform.settings import QualityGates, Settings
 from trade_platform_tests.alert_servers import smtp_server, webhook
-from trade_platform_tests.conftest import TEST_PII_KEY, settings_for
+from trade_platform_tests.conftest import TEST_PII_KEY, new_dagster_home, settings_for
 from trade_platform_tests.system.conftest import ui_stack
 from trade_platform_tests.system.test_daemon_and_webserver import wait_for
 
@@ -41,9 +41,7 @@ def finished_ticks(instance: DagsterInstance) -> dict[str, int]:
 
 
 def test_the_daemon_alerts_once_per_failed_run_and_error_check_retrying_a_failed_delivery(tmp_path: Path):
-    home, landing = tmp_path / "dagster_home", tmp_path / "landing"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+    home, landing = new_dagster_home(tmp_path, nux={"enabled": False}), tmp_path / "landing"
     write_day(generate_day(date.fromisoformat(DAY), 300, seed=5), str(landing), corrupt_file=True)
     with (
         webhook(statuses=[500]) as hook,

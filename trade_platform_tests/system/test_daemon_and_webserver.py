@@ -18,7 +18,7 @@ from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster_graphql import DagsterGraphQLClient
 
 from trade_platform.core.generate import generate_day, write_day
-from trade_platform_tests.conftest import TEST_PII_KEY
+from trade_platform_tests.conftest import TEST_PII_KEY, new_dagster_home
 from trade_platform_tests.system.conftest import ui_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")]
@@ -92,9 +92,11 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("stack")
-    home, landing, lake = workdir / "dagster_home", workdir / "landing", workdir / "lake"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+    home, landing, lake = (
+        new_dagster_home(workdir, nux={"enabled": False}),
+        workdir / "landing",
+        workdir / "lake",
+    )
     write_day(generate_day(date.fromisoformat(SMALL_DAY), 2_000, seed=7), str(landing))
     for day in (TERMINATED_DAY, FORCE_TERMINATED_DAY):
         write_day(generate_day(date.fromisoformat(day), BIG_DAY_TRADES, seed=8, n_symbols=50), str(landing))

@@ -29,7 +29,7 @@ from trade_platform.core.sql_tables import Catalog
 from trade_platform.core.storage import PermanentStorageError, TransientStorageError, polars_storage_options
 from trade_platform.definitions import build_defs
 from trade_platform.defs.governance.deregister import deregister_deleted_partitions
-from trade_platform_tests.conftest import S3, settings_for
+from trade_platform_tests.conftest import S3, new_dagster_home, settings_for
 from trade_platform_tests.system.flaky_proxy import GLUE_THROTTLING, flaky_proxy
 
 DAYS = ["2026-11-18", "2026-11-19", "2026-11-20"]
@@ -97,8 +97,7 @@ def registered(s3_server: S3, tmp_path_factory) -> Iterator[tuple[GlueLake, Dags
     landing = f"s3://{glue_lake.bucket}/landing"
     for day in DAYS:
         write_day(generate_day(date.fromisoformat(day), TRADES_PER_DAY, seed=7), landing)
-    home = tmp_path_factory.mktemp("glue_dagster_home")
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = new_dagster_home(tmp_path_factory.mktemp("glue"))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DAGSTER_HOME", str(home))
         with DagsterInstance.from_config(str(home)) as instance:
