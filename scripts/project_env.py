@@ -28,28 +28,43 @@ HEADER = "# The repository's instance and development PII key; a value set in th
 
 def write(root: Path) -> None:
     root = root.resolve()
-    (root / INSTANCE).mkdir(exist_ok=True)
-    config = root / INSTANCE / "dagster.yaml"
-    if not config.exists() or _written_here(yaml.safe_load(config.read_text())):
-        config.write_text(embedded_instance_yaml(root / INSTANCE))  # edited by hand: kept
+    home = root / INSTANCE
+    home.mkdir(exist_ok=True)
+    config = home / "dagster.yaml"
+    text = _instance_config(config.read_text() if config.exists() else None, home)
+    if text is not None:
+        config.write_text(text)
     defaults = {
-        "DAGSTER_HOME": str(root / INSTANCE),
+        "DAGSTER_HOME": str(home),
         # The public development key (core/pseudonymise.py) when no key is set (docs/governance.md).
         "TRADE_PLATFORM_PII_DEVELOPMENT_KEY": "true",
     }
     set_defaults(root / ".env", defaults, header=HEADER)
 
 
-def _written_here(config: object) -> bool:
-    """Whether ``config`` is one this script wrote: an earlier version's, or this one's for any
-    folder (a checkout that has moved)."""
-    if config == EARLIER_CONFIG:
-        return True
+def _instance_config(text: str | None, home: Path) -> str | None:
+    """The new text of ``home``'s ``dagster.yaml`` (None: keep it): the embedded instance when
+    there is none or an earlier version of this script wrote it; a file naming the embedded
+    storages keeps its other settings and gets their folders in ``home`` (a moved clone's named
+    the old one); any other file is the user's."""
+    embedded = embedded_instance_config(home)
+    if text is None:
+        return embedded_instance_yaml(home)
     try:
-        home = Path(config["run_storage"]["config"]["base_dir"]).parent  # type: ignore[index]
-    except (TypeError, KeyError):
-        return False
-    return config == embedded_instance_config(home)
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        print(f"{home / 'dagster.yaml'}: not YAML, left as it is ({exc})", file=sys.stderr)
+        return None
+    if config == EARLIER_CONFIG:
+        return embedded_instance_yaml(home)
+    storages = ("run_storage", "event_log_storage")
+    if not isinstance(config, dict) or any(
+        not isinstance(config.get(key), dict) or config[key].get("class") != embedded[key]["class"]
+        for key in storages
+    ):
+        return None
+    updated = config | {key: embedded[key] for key in storages}
+    return None if updated == config else yaml.safe_dump(updated, sort_keys=False)
 
 
 if __name__ == "__main__":

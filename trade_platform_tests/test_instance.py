@@ -129,21 +129,26 @@ def test_the_tests_never_use_the_demos_instance(session_dagster_home):
     assert f"$DAGSTER_HOME: {session_dagster_home}" in info.stdout and str(clone) not in info.stdout
 
 
-def test_a_checkouts_instance_is_the_embedded_one_rewritten_when_moved_and_kept_when_edited(tmp_path):
+def test_a_checkouts_instance_is_the_embedded_one_its_folders_following_a_moved_clone(tmp_path):
+    def project_env(folder: Path) -> dict:
+        subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", folder], check=True)
+        return yaml.safe_load((folder / ".dagster_home" / "dagster.yaml").read_text())
+
     clone = checkout(tmp_path / "clone")
     config = clone / ".dagster_home" / "dagster.yaml"
     assert yaml.safe_load(config.read_text()) == embedded_instance_config(clone / ".dagster_home")
+    config.write_text(config.read_text() + "nux:\n  enabled: false\n")  # a setting of the user's
     moved = tmp_path / "moved"
     clone.rename(moved)
-    subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", moved], check=True)
+    assert project_env(moved) == embedded_instance_config(moved / ".dagster_home") | {
+        "nux": {"enabled": False}
+    }
+
     config = moved / ".dagster_home" / "dagster.yaml"
-    assert yaml.safe_load(config.read_text()) == embedded_instance_config(moved / ".dagster_home")
-
     config.write_text("telemetry:\n  enabled: false\n")  # what the script wrote before
-    subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", moved], check=True)
-    assert yaml.safe_load(config.read_text()) == embedded_instance_config(moved / ".dagster_home")
+    assert project_env(moved) == embedded_instance_config(moved / ".dagster_home")
 
-    edited = config.read_text() + "nux:\n  enabled: false\n"
-    config.write_text(edited)
-    subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", moved], check=True)
-    assert config.read_text() == edited
+    for users in ("storage:\n  postgres:\n    postgres_url: {env: PG}\n", "telemetry: [unclosed\n"):
+        config.write_text(users)
+        subprocess.run([sys.executable, REPO / "scripts" / "project_env.py", moved], check=True)
+        assert config.read_text() == users

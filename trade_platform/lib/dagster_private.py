@@ -22,8 +22,8 @@ naming it, rather than deep inside a run. Then re-read the uses named here (CONT
 - ``SqlEventLogStorage`` and its tables: retention wipes deleted partitions from the event log's
   asset index (``lib/partition_history.py``), because ``DagsterInstance.
   wipe_asset_partitions`` raises NotImplementedError on the open-source SQL event logs in 1.13.
-- ``SqliteEventLogStorage``, ``SqliteRunStorage``, ``INDEX_SHARD_NAME``,
-  ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storages keep their connections instead
+- ``SqliteEventLogStorage``, ``SqliteRunStorage``, ``SqlPollingEventWatcher``,
+  ``INDEX_SHARD_NAME``, ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storages keep their connections instead
   of opening each through a new engine (``lib/sqlite_storage.py``); Dagster's SQLite storages are
   public only as names in ``dagster.yaml``.
 - ``unpack_value``: which run a Celery task executes (``lib/scaleout/celery_app.py``).
@@ -48,6 +48,7 @@ from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
 )
+from dagster._core.storage.event_log.polling_event_watcher import SqlPollingEventWatcher
 from dagster._core.storage.event_log.schema import (
     AssetEventTagsTable,
     AssetKeyTable,
@@ -81,6 +82,7 @@ __all__ = [
     "SqlEventLogStorage",
     "SqlEventLogStorageTable",
     "SqliteEventLogStorage",
+    "SqlPollingEventWatcher",
     "SqliteRunStorage",
     "WorkerStatus",
     "WorkspaceFileTarget",

@@ -9,6 +9,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -127,12 +129,14 @@ def test_a_long_lived_process_keeps_only_the_latest_run_shards_open(tmp_path: Pa
 
 
 def test_threads_share_the_kept_connections_without_losing_an_event(instance):
+    """More threads than SQLAlchemy's default pool would hold (5 + 10): none waits for another."""
+
     def store(thread: int) -> None:
-        for n in range(50):
+        for n in range(10):
             instance.event_log_storage.store_event(user_event("shared", f"{thread}-{n}"))
             instance.get_run_records(limit=1)
 
-    threads = [threading.Thread(target=store, args=(t,)) for t in range(4)]
+    threads = [threading.Thread(target=store, args=(t,)) for t in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -140,21 +144,75 @@ def test_threads_share_the_kept_connections_without_losing_an_event(instance):
     assert len(instance.all_logs("shared")) == 200
 
 
-def _store_in_child(instance: dg.DagsterInstance) -> None:
-    instance.event_log_storage.store_event(user_event("forked", "from the child"))
-    instance.get_run_records(limit=1)
+def _child_stores_around_the_parents_close(instance, stored, parent_closed) -> None:
+    instance.event_log_storage.store_event(user_event("forked", "child, first"))
+    stored.set()
+    parent_closed.wait(30)
+    instance.event_log_storage.store_event(user_event("forked", "child, after the parent closed"))
 
 
-def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_working(instance):
-    instance.event_log_storage.store_event(user_event("forked", "before"))
+def test_a_forked_child_writes_survive_the_parent_closing_its_connections(tmp_path: Path, instance):
+    """A child that used its parent's connections would take no lock of its own: the parent
+    closing its last connection would then checkpoint and delete the write-ahead log under it."""
+    context = multiprocessing.get_context("fork")
+    stored, parent_closed = context.Event(), context.Event()
+    instance.event_log_storage.store_event(user_event("forked", "parent"))
     instance.get_run_records(limit=1)  # both storages hold a connection when the child is forked
-    child = multiprocessing.get_context("fork").Process(target=_store_in_child, args=(instance,))
+    child = context.Process(
+        target=_child_stores_around_the_parents_close, args=(instance, stored, parent_closed)
+    )
     child.start()
+    assert stored.wait(30)
+    instance.dispose()
+    parent_closed.set()
     child.join(30)
     assert child.exitcode == 0
-    instance.event_log_storage.store_event(user_event("forked", "after"))
-    messages = [e.user_message for e in instance.all_logs("forked")]
-    assert messages == ["before", "from the child", "after"]
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as reopened:
+        messages = [e.user_message for e in reopened.all_logs("forked")]
+    assert messages == ["parent", "child, first", "child, after the parent closed"]
+
+
+def in_another_process(home: Path, code: str) -> subprocess.Popen:
+    """``code`` run with ``instance``, the embedded instance of ``home``, in a new process."""
+    script = f"import dagster as dg\nwith dg.DagsterInstance.from_config({str(home)!r}) as instance:\n"
+    script += "".join(f"    {line}\n" for line in code.strip().splitlines())
+    return subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, text=True)
+
+
+def test_the_uis_live_run_logs_see_events_another_process_is_still_writing(tmp_path: Path, instance):
+    """The webserver watches a run's shard while the run's process writes it, both keeping their
+    connections: the events stay in the write-ahead log until a checkpoint."""
+    seen: list[str] = []
+    instance.event_log_storage.store_event(user_event("live", "start"))
+    instance.watch_event_logs("live", None, lambda entry, cursor: seen.append(entry.user_message))
+    writer = in_another_process(
+        tmp_path / "dagster_home",
+        """
+import logging, sys, time
+for n in range(5):
+    instance.event_log_storage.store_event(dg.EventLogEntry(error_info=None, level=logging.INFO, user_message=str(n), run_id="live", timestamp=time.time()))
+    time.sleep(0.2)
+sys.stdin.readline()  # alive, its connections kept, until the test is done
+""",
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(seen) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seen == ["start", "0", "1", "2", "3", "4"]
+    finally:
+        writer.communicate("\n", timeout=30)
+
+
+def test_a_run_shard_wiped_by_another_process_is_written_anew_not_into_the_deleted_file(
+    tmp_path: Path, instance
+):
+    instance.event_log_storage.store_event(user_event("wiped", "before"))
+    wiper = in_another_process(tmp_path / "dagster_home", "instance.event_log_storage.wipe()")
+    assert wiper.wait(60) == 0
+    instance.event_log_storage.store_event(user_event("wiped", "after"))
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as reopened:
+        assert [e.user_message for e in reopened.all_logs("wiped")] == ["after"]
 
 
 def test_wipe_closes_the_run_shards_it_deletes_and_the_storage_goes_on(tmp_path: Path, instance):
