@@ -1,11 +1,12 @@
 """The repository's own Dagster instance, for every command run from it, whatever the shell.
 
 ``make`` runs this (``make venv`` and every target after it): it creates ``.dagster_home/`` with
-its ``dagster.yaml`` (the embedded instance, ``lib/sqlite_storage.py``) and keeps two lines in ``.env``, which ``dagster``, ``dg``
-(``dagster dev``, ``dg dev`` and their code servers) and ``trade-platform`` read from their working
-directory. Dagster requires an absolute ``DAGSTER_HOME``, hence a file written per checkout
-(ignored by git); ``${NAME:-default}`` lets a value set in the shell win. Other lines of ``.env``
-are kept; a line of ours from a checkout that has moved is rewritten.
+its ``dagster.yaml`` (the embedded instance, ``lib/sqlite_storage.py``) and keeps two lines in
+``.env``, which ``dagster``, ``dg`` (``dagster dev``, ``dg dev`` and their code servers) and
+``trade-platform`` read from their working directory. Dagster requires an absolute
+``DAGSTER_HOME``, hence a file written per checkout (ignored by git); ``${NAME:-default}`` lets a
+value set in the shell win. Other lines of ``.env`` are kept; a line of ours from a checkout that
+has moved is rewritten.
 
     python scripts/project_env.py [FOLDER]    # FOLDER: the repository (default: the current one)
 """

@@ -16,13 +16,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from trade_platform.core.landing.files import TRADE_FIELDS
 from trade_platform.core.pseudonymise import PiiKey
 from trade_platform.definitions import build_defs
-from trade_platform.lib.sqlite_storage import embedded_instance_config
+from trade_platform.lib.sqlite_storage import embedded_instance_yaml
 from trade_platform.settings import Settings
 
 DAY = "2026-11-20"
@@ -125,7 +124,7 @@ def new_dagster_home(folder: Path, **settings: Any) -> Path:
     and any further top-level ``settings`` of its ``dagster.yaml``."""
     home = folder / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(embedded_instance_config(home) | settings))
+    (home / "dagster.yaml").write_text(embedded_instance_yaml(home, **settings))
     return home
 
 

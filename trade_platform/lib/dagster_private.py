@@ -23,9 +23,9 @@ naming it, rather than deep inside a run. Then re-read the uses named here (CONT
   asset index (``lib/partition_history.py``), because ``DagsterInstance.
   wipe_asset_partitions`` raises NotImplementedError on the open-source SQL event logs in 1.13.
 - ``SqliteEventLogStorage``, ``SqliteRunStorage``, ``SqlPollingEventWatcher``,
-  ``INDEX_SHARD_NAME``, ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storages keep their connections instead
-  of opening each through a new engine (``lib/sqlite_storage.py``); Dagster's SQLite storages are
-  public only as names in ``dagster.yaml``.
+  ``INDEX_SHARD_NAME``, ``SQLITE_BUSY_TIMEOUT_SECONDS``: the embedded instance's storages keep
+  their connections instead of opening each through a new engine (``lib/sqlite_storage.py``);
+  Dagster's SQLite storages are public only as names in ``dagster.yaml``.
 - ``unpack_value``: which run a Celery task executes (``lib/scaleout/celery_app.py``).
 - ``WorkspaceProcessContext``, ``WorkspaceFileTarget``, ``JobSubsetSelector``, ``execute_run``,
   ``recon_job_from_origin``: the demo creates its runs from the code location that

@@ -7,11 +7,10 @@ an event costs: a 500k-trade day stores 123 events, a range run 22 more per day
 (docs/performance-profile.md). These subclasses keep one engine per database file per process,
 with a few idle connections, so a connection is opened once and reused; the files, schema,
 migrations and queries stay Dagster's, so an instance created with Dagster's defaults reads the
-same history. What kept connections change is handled here: the UI's live run logs are polled (events
-stay in the write-ahead log until a checkpoint, so Dagster's watcher of the database file would
-not wake), a forked child closes the connections it inherited, and a file deleted by another
-process (a wipe) is opened anew.
-``embedded_instance_config`` is the instance every command of the repository, the tests and the
+same history. What kept connections change is handled here: the UI's live run logs are polled
+(events stay in the write-ahead log until a checkpoint, so Dagster's watcher of the database file
+would not wake), a forked child closes the connections it inherited, and a file deleted by
+another process (a wipe) is opened anew. ``embedded_instance_config`` is the instance every command of the repository, the tests and the
 benchmarks use (docs/configuration.md, "The instance"); the production instance is PostgreSQL's
 (deploy/dagster.yaml).
 """
@@ -91,9 +90,7 @@ class _Engines:
         log the child still writes to. The child closing them cannot disturb the parent, whose
         own locks keep the log."""
         self._lock = threading.Lock()  # another thread may have held it at the fork
-        engines, self._engines = self._engines, OrderedDict()
-        for engine, _ in engines.values():
-            engine.dispose()
+        self.dispose()
 
 
 def _identity(path: str | None) -> tuple[int, int] | None:
@@ -217,6 +214,7 @@ def embedded_instance_config(home: Path) -> dict[str, Any]:
     }
 
 
-def embedded_instance_yaml(home: Path) -> str:
-    """``embedded_instance_config`` as the ``dagster.yaml`` of ``home``."""
-    return yaml.safe_dump(embedded_instance_config(home), sort_keys=False)
+def embedded_instance_yaml(home: Path, **settings: Any) -> str:
+    """``embedded_instance_config`` as the ``dagster.yaml`` of ``home``, with any further top-level
+    ``settings``."""
+    return yaml.safe_dump(embedded_instance_config(home) | settings, sort_keys=False)
