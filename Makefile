@@ -40,6 +40,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.backfill
 	$(BIN)/python -m benchmarks.kafka_ingest
 	$(BIN)/python -m benchmarks.open_day
+	$(BIN)/python -m benchmarks.floor
 
 bench-quick: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'

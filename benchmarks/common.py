@@ -51,6 +51,7 @@ def embedded_instance(home: Path | str):
 
     from trade_platform.lib.sqlite_storage import embedded_instance_config
 
+    Path(home).mkdir(parents=True, exist_ok=True)
     return DagsterInstance.local_temp(str(home), overrides=embedded_instance_config(Path(home)))
 
 
