@@ -37,10 +37,13 @@ bench: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.run --sizes 10000000 --impls platform --reps 1 --label rss10m
+	$(BIN)/python -m benchmarks.run --sizes 500000,1000000 --reps 5 --table-formats parquet,iceberg --label day
 	$(BIN)/python -m benchmarks.backfill
+	$(BIN)/python -m benchmarks.backfill --modes ranges --table-formats parquet,iceberg --label formats
+	$(BIN)/python -m benchmarks.dbt_models
+	$(BIN)/python -m benchmarks.floor
 	$(BIN)/python -m benchmarks.kafka_ingest
 	$(BIN)/python -m benchmarks.open_day
-	$(BIN)/python -m benchmarks.floor
 
 bench-quick: venv
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
