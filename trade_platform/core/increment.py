@@ -5,6 +5,9 @@ cost grow with the square of its file count, so a run reads only the added files
 provably gives what a full re-run would:
 - every file the day's last run read is still there, unchanged (size and version), and so are
   the corrections files (none added, none changed, none removed);
+- each stored partition holds the rows its recorded materialization counted (a run killed
+  between publishing ``raw_trades`` and recording it leaves a partition that already holds the
+  added files' records);
 - every stored DLQ record rejected as in the future is still in the future now (a re-run would
   judge it again against the time it runs).
 Then the stored raw, validated and DLQ rows are kept (written again as they are, never re-read
@@ -120,12 +123,16 @@ def stored_day(
     corrected_records: int,
     corrections: pl.DataFrame,
     now: datetime,
+    recorded_rows: Mapping[str, int],
 ) -> StoredDay | None:
     """The stored ``(raw, validated, dlq)`` partitions of ``day`` (without ``date``) as a run at
     ``now`` that reads only ``added`` extends them; None when it cannot (module docstring).
     ``records_by_file`` are the stored raw rows per source, ``read`` what the last run read,
-    ``corrected_records`` how many stored records a correction matched."""
+    ``corrected_records`` how many stored records a correction matched, ``recorded_rows`` each
+    output's rows as its last materialization recorded them."""
     raw, validated, dlq = partitions
+    if sum(records_by_file.values()) != recorded_rows[RAW_TRADES]:
+        return None
     on_day = pl.lit(date.fromisoformat(day)).alias(PARTITION_COLUMN)
     with storage_errors("read", f"the stored trades_dlq partition of {day}"):
         rejected = dlq.select("error_codes", "_source_file", "_source_row", "error").collect()
@@ -141,6 +148,8 @@ def stored_day(
     with storage_errors("read", f"the stored validated_trades partition of {day}"):
         accepted = validated.select("trade_id").collect().to_series()
         validated_by_file = dict(validated.group_by("_source_file").len().collect().iter_rows())
+    if (accepted.len(), rejected.height) != (recorded_rows[VALIDATED_TRADES], recorded_rows[TRADES_DLQ]):
+        return None
     rows = {
         RAW_TRADES: dict(records_by_file),
         VALIDATED_TRADES: validated_by_file,

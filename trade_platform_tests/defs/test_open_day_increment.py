@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from trade_platform.core.names import ALL, INGESTED, RAW_TRADES, TRADES_DLQ
+from trade_platform.core.names import ALL, INGESTED, RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform_tests.conftest import DAY, Platform, trade, write_csv, write_jsonl
 
 BAD_INPUTS = Path(__file__).resolve().parents[1] / "bad_inputs"
@@ -150,6 +150,23 @@ def test_an_added_file_sorting_among_the_stored_ones_is_read_alone_and_put_in_it
     assert_same_lake(platform, full_run_of(platform, tmp_path, ingest)[0], INGESTED)
     order = pl.read_parquet(platform.partition_file("raw_trades"))["_source_file"].to_list()
     assert order == sorted(order) and len(order) == 6
+
+
+@pytest.mark.parametrize("published", [RAW_TRADES, VALIDATED_TRADES])
+def test_a_partition_published_by_a_run_killed_before_recording_it_reads_the_day_whole(
+    platform: Platform, tmp_path, published
+):
+    write_csv(platform.day_dir() / "b.csv", [trade("T-1")])
+    write_csv(platform.day_dir() / "c.csv", [trade("T-2"), trade("T-5", price="-1")])
+    ingest(platform)
+    write_csv(platform.day_dir() / "d.csv", [trade("T-3"), trade("T-4")])  # added
+    # What a run killed after publishing the partition, before recording its materialization,
+    # leaves: the partition of a run that read the added file too, the latest record the last one's.
+    once = full_run_of(platform, tmp_path, ingest)[0]
+    shutil.copyfile(once.partition_file(published), platform.partition_file(published))
+    ingest(platform)
+    assert files_read(platform) == 3
+    assert_same_lake(platform, once, INGESTED)
 
 
 def test_a_dlq_replay_or_a_full_rerun_tag_reads_the_day_whole(platform: Platform):

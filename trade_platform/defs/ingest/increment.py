@@ -3,8 +3,10 @@
 
 The stored partitions must all come from the run whose read was recorded: the day's latest
 ``raw_trades``, ``validated_trades`` and ``trades_dlq`` materializations share one run id (a run
-that failed between its writes leaves them apart, and the next run reads the day whole). A DLQ
-replay, or a run tagged ``trade_platform/full_rerun=true``, always reads the day whole.
+that failed between its writes leaves them apart, and the next run reads the day whole), and
+each partition holds the rows its materialization recorded (a run killed after publishing a
+partition, before recording it, leaves one that does not). A DLQ replay, or a run tagged
+``trade_platform/full_rerun=true``, always reads the day whole.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from trade_platform.defs.ingest.jobs import replay_dlq_job
 from trade_platform.defs.ingest.metadata import CORRECTED_RECORDS, recorded_corrections, recorded_read
 
 FULL_RERUN_TAG = "trade_platform/full_rerun"
+ROW_COUNT = "dagster/row_count"
 
 
 def stored_increment(
@@ -59,5 +62,13 @@ def stored_increment(
     corrected = dlq_metadata[CORRECTED_RECORDS].value if CORRECTED_RECORDS in dlq_metadata else None
     if corrected is None:
         return None
+    recorded_rows = {
+        asset: record.asset_materialization.metadata.get(ROW_COUNT) for asset, record in latest.items()
+    }
+    if any(rows is None for rows in recorded_rows.values()):
+        return None
     partitions = (stored[RAW_TRADES], stored[VALIDATED_TRADES], stored[TRADES_DLQ])
-    return stored_day(day, partitions, records_by_file, read, added, corrected, corrections_read, now)
+    return stored_day(
+        day, partitions, records_by_file, read, added, corrected, corrections_read, now,
+        {asset: rows.value for asset, rows in recorded_rows.items()},
+    )  # fmt: skip
