@@ -1,6 +1,6 @@
 """The checks' computations on tiny frames: each day judged alone, days without rows included."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -76,18 +76,25 @@ def test_price_range_names_the_worst_offenders_on_both_sides():
     assert ranges[D2].out_of_range == 0 and ranges[D2].min_price is None
 
 
-def trades(*quantities: float, day: str = D1) -> pl.LazyFrame:
-    return frame([{"date": day, "symbol": "S", "price": 10.0, "quantity": q} for q in quantities])
+MIDNIGHT = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def trades(*quantities: float, day: str = D1, prices: tuple[float, ...] = ()) -> pl.LazyFrame:
+    """Trades of symbol S at midnight of ``D1``, at price 10 unless ``prices`` are given."""
+    prices = prices or (10.0,) * len(quantities)
+    return frame([
+        {"date": day, "symbol": "S", "price": p, "quantity": q, "timestamp": MIDNIGHT, "trade_id": f"T-{i}"}
+        for i, (p, q) in enumerate(zip(prices, quantities, strict=True))
+    ])  # fmt: skip
 
 
 def candle(interval: str, trades: int, volume: float, **prices: float) -> dict:
-    ohlc = {"open": 10.0, "high": 10.0, "low": 10.0, "close": 10.0} | prices
-    stamp = datetime(2024, 3, 1, tzinfo=UTC)
+    ohlc = {"open": 10.0, "high": 10.0, "low": 10.0, "close": 10.0, "vwap": 10.0} | prices
     return {
         "date": D1,
         "interval": interval,
         "symbol": "S",
-        "timestamp": stamp,
+        "timestamp": MIDNIGHT,
         "trade_count": trades,
         "volume": volume,
     } | ohlc
@@ -117,6 +124,24 @@ def test_a_day_with_trades_and_no_candles_fails():
     )[D1].passed
 
 
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"high": 100.0},  # still low <= open, close <= high, and the totals still add up
+        {"open": 9.0, "close": 9.0, "low": 9.0},
+        {"vwap": -1.0},
+        {"timestamp": MIDNIGHT + timedelta(hours=3)},  # the candle moved: one missing, one extra
+        {"symbol": "T"},  # another symbol's candle
+    ],
+)
+def test_a_candle_that_differs_from_the_one_computed_again_fails(tampered):
+    good = [candle("1m", 2, 3.0), candle("1h", 2, 3.0)]
+    assert candle_reports(frame(good), trades(1.0, 2.0), ("1m", "1h"), [D1])[D1].passed
+    report = candle_reports(frame([good[0] | tampered, good[1]]), trades(1.0, 2.0), ("1m", "1h"), [D1])[D1]
+    assert not report.passed and report.differing_candles >= 1
+    assert "'interval': '1m'" in report.differing_candle_examples[0]
+
+
 def volume_row(symbol: str = "S", **changes) -> dict:
     row = {"date": D1, "symbol": symbol, "trade_count": 2, "total_volume": 3.0, "notional": 30.0}
     return row | {"low_price": 10.0, "high_price": 10.0, "vwap": 10.0, "avg_price": 10.0} | changes
@@ -130,6 +155,12 @@ def test_daily_volume_that_agrees_passes_and_each_disagreement_is_named():
     assert not repeated.passed and repeated.rows_repeating_a_symbol == 2
     outside = volume_reports(frame([volume_row(vwap=12.0)]), trades(1.0, 2.0), [D1])[D1]
     assert not outside.passed
+    # Prices 10 and 20: mean 15, vwap 17.5; a wrong mean or vwap inside low..high fails too.
+    spread = trades(1.0, 3.0, prices=(10.0, 20.0))
+    right = volume_row(trade_count=2, total_volume=4.0, notional=70.0, low_price=10.0, high_price=20.0)
+    assert volume_reports(frame([right | {"vwap": 17.5, "avg_price": 15.0}]), spread, [D1])[D1].passed
+    for wrong_field in ({"vwap": 10.0, "avg_price": 15.0}, {"vwap": 17.5, "avg_price": 20.0}):
+        assert not volume_reports(frame([right | wrong_field]), spread, [D1])[D1].passed
 
 
 @pytest.mark.parametrize(

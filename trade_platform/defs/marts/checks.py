@@ -28,7 +28,7 @@ def build_mart_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefin
         partitions_def=partitions,
         description="Every configured interval is present; one candle per symbol, interval and bucket; "
         "low <= open, close <= high; volume > 0; trade counts and volume per interval sum to the "
-        "validated totals.",
+        "validated totals; every candle equals the one computed again from validated_trades.",
     )
     def ohlcv_invariants(
         context: AssetCheckExecutionContext,
@@ -45,7 +45,8 @@ def build_mart_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefin
                 passed=r.passed,
                 description=f"{r.bad_candles} candles break low <= open, close <= high or volume > 0; "
                 f"{r.duplicated_candles} candles appear more than once; "
-                f"{len(r.disagreeing_intervals)} intervals disagree with {r.validated_trades} validated trades",
+                f"{len(r.disagreeing_intervals)} intervals disagree with {r.validated_trades} validated trades; "
+                f"{r.differing_candles} candles differ from those computed again from them",
                 metadata={
                     "bad_candles": r.bad_candles,
                     "bad_candle_examples": r.bad_candle_examples,
@@ -55,6 +56,8 @@ def build_mart_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefin
                     "configured_intervals": configured,
                     "trade_count_by_interval": r.trade_count_by_interval,
                     "disagreeing_intervals": r.disagreeing_intervals,
+                    "differing_candles": r.differing_candles,
+                    "differing_candle_examples": r.differing_candle_examples,
                 },
             )
 
@@ -64,8 +67,8 @@ def build_mart_checks(partitions: PartitionsDefinition) -> list[AssetChecksDefin
         asset=DAILY_VOLUME,
         additional_ins={VALIDATED_TRADES: AssetIn(VALIDATED_TRADES)},
         partitions_def=partitions,
-        description="One row per symbol; per symbol, trade_count, total_volume, notional, low and high "
-        "agree with validated_trades, and low_price <= vwap, avg_price <= high_price.",
+        description="One row per symbol; per symbol, trade_count, total_volume, notional, low, high, "
+        "avg_price and vwap agree with validated_trades, and low_price <= vwap, avg_price <= high_price.",
     )
     def daily_volume_totals(
         context: AssetCheckExecutionContext, daily_volume: pl.LazyFrame, validated_trades: pl.LazyFrame
