@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from trade_platform.core import marts
@@ -36,6 +36,7 @@ from trade_platform.core.landing.files import (
     UnreadableFileError,
     iter_landing_file,
 )
+from trade_platform.core.landing.jsonl_files import jsonl_records
 from trade_platform.core.landing.listing import list_landing_files
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.core.spill import Spill
@@ -326,3 +327,21 @@ def test_an_unreadable_files_message_names_the_file(tmp_path, name, content):
     path.write_bytes(content)
     records, error = read_all(path, f"trades/date={DAY}/{name}")
     assert records is None and error.startswith(f"trades/date={DAY}/{name}: "), error
+
+
+JSON_NUMBER = st.from_regex(r"\A-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?\Z")
+
+
+@settings(max_examples=300, deadline=None)
+@given(numbers=st.lists(JSON_NUMBER, min_size=1, max_size=6))
+@example(numbers=["1.10", "1e2", "1.7093736e9", "1e400", "-0", "1020569941737140.3"])
+def test_a_json_number_reads_the_same_whether_its_line_is_decoded_in_bulk_or_alone(numbers):
+    """A flat line is decoded in bulk; the same line with a nested extra value alone: the fields
+    and the verdict of each number must not depend on which (nor on the other lines)."""
+    flat = [f'{{"trade_id":{n},"timestamp":{n},"price":{n}}}' for n in numbers]
+    nested = [line.removesuffix("}") + ',"x":{"y":1}}' for line in flat]
+    rows = pl.Series(range(1, len(numbers) + 1), dtype=pl.Int64)
+    fields = ["trade_id", "timestamp", "price"]
+    in_bulk = jsonl_records(pl.DataFrame({"_source_row": rows, "_raw_record": flat}))
+    alone = jsonl_records(pl.DataFrame({"_source_row": rows, "_raw_record": nested}))
+    assert in_bulk.select(fields).to_dicts() == alone.select(fields).to_dicts()

@@ -8,7 +8,9 @@ provenance is kept). A line that is not a JSON object is malformed, and so is on
 ``json`` cannot turn into text (nesting too deep to decode, a lone surrogate escape such as
 ``"\\ud800"``): each line is decided on its own. Flat objects whose keys name distinct columns, by
 far the usual case, are decoded by polars in bulk; the rest (nested values, repeated keys, escaped
-or blank keys, lines polars' decoder rejects such as ``1e400``) line by line, with the same result.
+or blank keys, lines polars' decoder rejects such as ``1e400``) line by line, with the same result:
+their numbers are spelled by polars' decoder too (``canonical_numbers``), so how a trade's number
+reads never depends on the other lines of its file or day.
 When a chunk's lines have more than ``MAX_EXTRA_COLUMNS`` distinct extra names, every line is
 decoded on its own and its extras kept in ``EXTRAS``: cost stays linear in the lines.
 """
@@ -42,6 +44,7 @@ NESTED_FIELD = "nested value in field(s)"
 """The start of the ``_parse_error`` of a JSON object with a nested trade or identifying field."""
 BISECT_LINES = 64
 """A batch polars' decoder rejects is halved down to this many lines, then decoded line by line."""
+COLLAPSE_BATCH_LINES = 10_000
 
 
 def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
@@ -50,11 +53,12 @@ def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
     singles = _records(lines.filter(~bulk))
     extras = {name for name in names.values() if is_extra(name)}
     extras.update(name for record in singles for name in record if is_extra(name))
-    if len(extras) > MAX_EXTRA_COLUMNS:  # each record collapsed as it is decoded: one list held
+    if len(extras) > MAX_EXTRA_COLUMNS:  # each batch collapsed as it is decoded: one list held
         collapsed = [_collapsed(record) for record in singles]
         del singles
-        rest = lines.filter(bulk).select("_source_row", "_raw_record").iter_rows()
-        collapsed += [_collapsed(_record(row, line)) for row, line in rest]
+        rest = lines.filter(bulk)
+        for start in range(0, rest.height, COLLAPSE_BATCH_LINES):
+            collapsed += map(_collapsed, _records(rest.slice(start, COLLAPSE_BATCH_LINES)))
         return _frame(collapsed).sort("_source_row")
     decoded, rejected = _decode_in_bulk(lines.filter(bulk), names)
     singles += _records(rejected)
@@ -132,7 +136,36 @@ def _decode_in_bulk(lines: pl.DataFrame, names: dict[str, str]) -> tuple[pl.Data
 
 
 def _records(lines: pl.DataFrame) -> list[dict[str, Any]]:
-    return [_record(row, line) for row, line in lines.select("_source_row", "_raw_record").iter_rows()]
+    """Lines decoded one by one, their numbers spelled as the bulk decoder spells them."""
+    records = [_record(row, line) for row, line in lines.select("_source_row", "_raw_record").iter_rows()]
+    spelled = canonical_numbers(
+        {value for record in records for value in record.values() if _is_number(value)}
+    )
+    return [
+        {name: spelled.get(value, value) if _is_number(value) else value for name, value in record.items()}
+        for record in records
+    ]
+
+
+def canonical_numbers(numbers: set[str]) -> dict[str, str]:
+    """Each JSON number as polars' decoder gives it as text (``1.10`` -> ``1.1``, ``1e2`` ->
+    ``100``), decoded together; one the decoder rejects (``1e400``, an overflow) keeps its text."""
+    if not numbers:
+        return {}
+    texts = list(numbers)
+    objects = pl.Series([f'{{"n":{text}}}' for text in texts])
+    try:
+        decoded = objects.str.json_decode(pl.Struct({"n": pl.String})).struct.field("n").to_list()
+    except PARSE_ERRORS:
+        if len(texts) == 1:
+            return {}
+        half = len(texts) // 2
+        return canonical_numbers(set(texts[:half])) | canonical_numbers(set(texts[half:]))
+    return dict(zip(texts, decoded, strict=True))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, _Number) and value not in ("NaN", "Infinity", "-Infinity")
 
 
 def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
