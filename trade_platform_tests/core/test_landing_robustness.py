@@ -262,6 +262,19 @@ def test_a_record_whose_quoting_polars_cannot_resolve_is_malformed_alone(tmp_pat
     assert set(codes(out, "quotes.csv")) == {3}
 
 
+@pytest.mark.parametrize("bad", ['""105""', 'NY"SE"', ' "NYSE"', '"NY"SE'])
+@pytest.mark.parametrize("neighbour", [False, True])
+def test_a_record_breaking_rfc_4180_is_malformed_whatever_its_neighbours(tmp_path, bad, neighbour):
+    """Lenient and strict readers differ on such records; neither decides: the record is checked
+    first. (A neighbouring file that polars cannot split sent the whole group to the strict one.)"""
+    files = {"a.csv": f"{HEADER}\n{row('K1')}\n{row('K2', exchange=bad)}\n".encode()}
+    if neighbour:
+        files["b.csv"] = f'{HEADER}\nK3,"BT"C,buy,1.5,2,{TS},X\n'.encode()
+    out = ingest(tmp_path, files)
+    assert codes(out, "a.csv") == {3: ["malformed_record"]}
+    assert of_file(out[VALIDATED_TRADES], "a.csv")["trade_id"].to_list() == ["K1"]
+
+
 def test_an_unusual_json_line_after_many_bad_ones_keeps_every_field(tmp_path):
     lines = ["not json"] * 150 + [json_line(trade_id="LATE1", venue={"id": 1})]
     out = ingest(tmp_path, {"late.jsonl": "\n".join(lines).encode()})

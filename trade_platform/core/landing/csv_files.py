@@ -34,7 +34,11 @@ from trade_platform.core.landing.columns import (
 MAX_RECORD_LINES = 50
 """The most lines one record may span (quoted line breaks); beyond it, the quote is taken as stray."""
 _QUOTED = r'"(?:[^"]|"")*"'
+_FIELD = rf'(?:{_QUOTED}|[^",]*)'
+RFC_4180_RECORD = rf"^{_FIELD}(?:,{_FIELD})*$"
+"""Every field quoted whole or free of quotes: only such a record is split (by either reader)."""
 LINES_SCHEMA = {"_source_row": pl.Int64(), "_line": pl.String()}
+NOT_RFC_4180 = "CSV record's quoting does not follow RFC 4180"
 
 
 def csv_chunks(blocks: Iterable[tuple[int, bytes, bool]]) -> Iterator[pl.DataFrame]:
@@ -149,15 +153,18 @@ def record_fields(
     unquoted = pl.col("_raw_record").str.replace_all(_QUOTED, "")
     records = records.with_columns(
         _stray=unquoted.str.contains('"', literal=True),
+        _rfc=pl.col("_raw_record").str.contains(RFC_4180_RECORD),
         _count=unquoted.str.count_matches(",", literal=True) + 1,
     )
     expected = len(header)
-    good = records.filter(~pl.col("_stray") & (pl.col("_count") == expected))
-    bad = records.filter(pl.col("_stray") | (pl.col("_count") != expected)).select(
+    good = records.filter(pl.col("_rfc") & (pl.col("_count") == expected))
+    bad = records.filter(~pl.col("_rfc") | (pl.col("_count") != expected)).select(
         "_source_row",
         "_raw_record",
         _parse_error=pl.when("_stray")
         .then(pl.lit("CSV record has a quote inside an unquoted field"))
+        .when(~pl.col("_rfc"))
+        .then(pl.lit(NOT_RFC_4180))
         .otherwise(pl.format(f"CSV row has {{}} fields, header has {expected}", "_count")),
     )
     values, resolved = _split(good["_raw_record"], expected)
@@ -166,7 +173,7 @@ def record_fields(
         fields,
         _parse_error=pl.when(pl.Series(resolved, dtype=pl.Boolean))
         .then(pl.lit(None, pl.String))
-        .otherwise(pl.lit("CSV record's quoting does not follow RFC 4180")),
+        .otherwise(pl.lit(NOT_RFC_4180)),
     )
     return pl.concat([parsed, bad, *([] if malformed is None else [malformed])], how="diagonal_relaxed").sort(
         "_source_row"
@@ -174,11 +181,13 @@ def record_fields(
 
 
 def _split(records: pl.Series, width: int) -> tuple[list[list[str | None]], list[bool]]:
-    """The fields of the records, column by column, and whether each record could be split.
+    """The fields of the records (each ``RFC_4180_RECORD``), column by column, and whether each
+    record could be split.
 
-    polars reads them all at once; when it cannot (a quote after text in a field, a space
-    before a quoted field), each record is split on its own by Python's strict CSV reader, so a
-    record that still does not split into ``width`` fields is malformed alone.
+    polars reads them all at once; when it cannot, each record is split on its own by Python's
+    strict CSV reader, so a record that still does not split into ``width`` fields is malformed
+    alone. Either way a record gives the same fields: it was checked before (``record_fields``),
+    not left to the leniency of whichever reader its neighbours chose.
     """
     if records.is_empty():
         return [[] for _ in range(width)], []
