@@ -16,6 +16,21 @@ from trade_platform.core.landing.columns import LANDING_FIELDS
 KEYS = ("source_file", "source_row")
 
 
+def unnamed_records(corrections: pl.DataFrame) -> pl.DataFrame:
+    """The corrections records (``_source_file`` and ``_source_row`` of each) that name no
+    record: a blank ``source_file``, or a ``source_row`` that is not a whole number."""
+    if corrections.is_empty():
+        return corrections.select("_source_file", "_source_row")
+    return corrections.filter(
+        (pl.col("source_file").str.strip_chars().replace("", None).is_null())
+        | _row_number(pl.col("source_row")).is_null()
+    ).select("_source_file", "_source_row")
+
+
+def _row_number(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().cast(pl.Int64, strict=False)
+
+
 def apply_corrections(records: pl.DataFrame, corrections: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """``records`` with corrected fields substituted, and how many records a correction matched.
 
@@ -31,7 +46,7 @@ def apply_corrections(records: pl.DataFrame, corrections: pl.DataFrame) -> tuple
     latest = (
         corrections.select(
             pl.col("source_file").str.strip_chars().alias("_source_file"),
-            pl.col("source_row").str.strip_chars().cast(pl.Int64, strict=False).alias("_source_row"),
+            _row_number(pl.col("source_row")).alias("_source_row"),
             *(pl.col(name).str.strip_chars().replace("", None).alias(f"_fix_{name}") for name in fields),
         )
         .drop_nulls(["_source_file", "_source_row"])

@@ -14,6 +14,7 @@ import polars as pl
 from dagster import ConfigurableResource, Failure, InitResourceContext
 
 from trade_platform.core.corrections import KEYS as CORRECTION_KEYS
+from trade_platform.core.corrections import unnamed_records
 from trade_platform.core.landing.files import CORRECTIONS, LandingFile, day_prefix, read_landing_files
 from trade_platform.core.landing.listing import ListedFile, list_day, list_landing_files
 from trade_platform.core.retention import replay_refusal
@@ -23,6 +24,9 @@ from trade_platform.lib.lake import ICEBERG, Lake
 from trade_platform.lib.policies import StepSettings
 from trade_platform.setting_values import candle_intervals
 from trade_platform.settings import QualityGates, Settings, check_dlq_rates
+
+PROBLEMS_NAMED = 5
+"""How many unusable corrections records a failure names."""
 
 
 class LandingZone(ConfigurableResource):
@@ -51,6 +55,15 @@ class LandingZone(ConfigurableResource):
         problems = [f"{r['_source_file']}: {r['error']}" for r in read.unreadable.iter_rows(named=True)]
         if read.records.height and not set(CORRECTION_KEYS) <= set(read.records.columns):
             problems.append(f"corrections need the columns {', '.join(CORRECTION_KEYS)}")
+        else:  # each file's records on their own: another file's columns do not make up for them
+            unnamed = unnamed_records(read.records)
+            problems += [
+                f"{source}: line {row} names no record (corrections need the columns "
+                f"{', '.join(CORRECTION_KEYS)}, source_row a line or row number)"
+                for source, row in unnamed.head(PROBLEMS_NAMED).iter_rows()
+            ]
+            if unnamed.height > PROBLEMS_NAMED:
+                problems.append(f"{unnamed.height - PROBLEMS_NAMED} more such records")
         if problems:
             where = ", ".join(f.relative_path for f in files)
             raise Failure(

@@ -84,6 +84,23 @@ def test_corrections_without_their_key_columns_fail_clearly(platform: Platform):
     assert "corrections need the columns source_file, source_row" in failure.step_failure_data.error.message
 
 
+@pytest.mark.parametrize(
+    "bad", ["source_file,row,price\nX,3,1\n", f"source_file,source_row,price\n{SOURCE},third,1\n"]
+)
+def test_a_corrections_file_naming_no_record_fails_even_beside_a_good_one(platform: Platform, bad):
+    land_rejects(platform)
+    folder = platform.landing / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "a_good.csv").write_text(f"source_file,source_row,price\n{SOURCE},3,4\n")
+    (folder / "b_bad.csv").write_text(bad)
+    result = platform.run_job("replay_dlq", raise_on_error=False)
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert (
+        f"corrections/date={DAY}/b_bad.csv: line 2 names no record" in failure.step_failure_data.error.message
+    )
+
+
 def test_replay_works_from_raw_trades_when_landing_files_are_gone(platform: Platform, tmp_path):
     """Landing retention deletes files; a replay then reads their records from raw_trades and
     keeps an unreadable file's DLQ entry, with the same result as with the files still there."""
