@@ -27,6 +27,14 @@ def unnamed_records(corrections: pl.DataFrame) -> pl.DataFrame:
     ).select("_source_file", "_source_row")
 
 
+def named_records(corrections: pl.DataFrame) -> int:
+    """How many distinct records the corrections name."""
+    if corrections.is_empty() or not set(KEYS) <= set(corrections.columns):
+        return 0
+    keys = corrections.select(pl.col("source_file").str.strip_chars(), _row_number(pl.col("source_row")))
+    return keys.drop_nulls().unique().height
+
+
 def _row_number(text: pl.Expr) -> pl.Expr:
     return text.str.strip_chars().cast(pl.Int64, strict=False)
 

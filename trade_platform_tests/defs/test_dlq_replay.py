@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import polars as pl
 import pytest
+from dagster import AssetKey, AssetRecordsFilter
 
 from trade_platform.core.corrections import apply_corrections
 from trade_platform_tests.conftest import DAY, Platform, trade, write_csv
@@ -99,6 +102,28 @@ def test_a_corrections_file_naming_no_record_fails_even_beside_a_good_one(platfo
     assert (
         f"corrections/date={DAY}/b_bad.csv: line 2 names no record" in failure.step_failure_data.error.message
     )
+
+
+def test_corrections_naming_no_landed_record_are_counted_and_logged(platform: Platform):
+    land_rejects(platform)
+    folder = platform.landing / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "fixes.csv").write_text(  # row 3 exists; row 999 and another file do not
+        f"source_file,source_row,price\n{SOURCE},3,12.5\n{SOURCE},999,1\ntrades/date={DAY}/x.csv,3,1\n"
+    )
+    result = platform.run_job("replay_dlq")
+    [record] = platform.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("trades_dlq"), asset_partitions=[DAY]), limit=1
+    ).records
+    metadata = record.asset_materialization.metadata
+    assert (metadata["corrected_records"].value, metadata["corrections_naming_no_record"].value) == (1, 2)
+    warnings = [
+        entry.user_message
+        for entry in platform.instance.all_logs(result.run_id)
+        if entry.level >= logging.WARNING and "name no record" in entry.user_message
+    ]
+    assert warnings == [f"{DAY}: 2 corrections name no record of the day (a wrong source_file or source_row?): "
+                        "nothing was corrected for them"]  # fmt: skip
 
 
 def test_replay_works_from_raw_trades_when_landing_files_are_gone(platform: Platform, tmp_path):

@@ -22,6 +22,7 @@ from dagster import (
     multi_asset,
 )
 
+from trade_platform.core.corrections import named_records
 from trade_platform.core.increment import extended, with_stored_rows
 from trade_platform.core.ingest import (
     SCHEMAS,
@@ -40,6 +41,7 @@ from trade_platform.core.stored_sources import Source, gone_sources, stored_reco
 from trade_platform.defs.ingest.increment import stored_increment
 from trade_platform.defs.ingest.metadata import (
     CORRECTED_RECORDS,
+    CORRECTIONS_NAMING_NO_RECORD,
     FILES_READ,
     earlier_fewer_records,
     read_metadata,
@@ -184,7 +186,17 @@ def build_ingest_assets(
                     f"{summary.files} files ({summary.unreadable_files} unreadable, {summary.corrected_records} "
                     f"corrected) -> {summary.validated_rows} validated, {summary.dlq_rows} DLQ"
                 )
-                context.add_asset_metadata(_metadata(summary), asset_key=TRADES_DLQ, partition_key=day)
+                unmatched = named_records(corrections_read) - summary.corrected_records
+                if unmatched:
+                    context.log.warning(
+                        f"{day}: {unmatched} corrections name no record of the day (a wrong source_file "
+                        "or source_row?): nothing was corrected for them"
+                    )
+                context.add_asset_metadata(
+                    _metadata(summary) | {CORRECTIONS_NAMING_NO_RECORD: unmatched},
+                    asset_key=TRADES_DLQ,
+                    partition_key=day,
+                )
                 # What this run read: the landing zone may change after the run.
                 context.add_asset_metadata(
                     read_metadata(

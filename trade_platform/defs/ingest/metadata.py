@@ -28,6 +28,8 @@ FILES_READ = "files_read"
 (``defs.ingest.increment``)."""
 CORRECTED_RECORDS = "corrected_records"
 """On ``trades_dlq``: the day's records a correction matched."""
+CORRECTIONS_NAMING_NO_RECORD = "corrections_naming_no_record"
+"""On ``trades_dlq``: the records the day's corrections name that no landed record is."""
 
 
 def as_listed(files: Sequence[LandingFile]) -> list[ListedFile]:
