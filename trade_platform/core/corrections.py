@@ -17,14 +17,28 @@ KEYS = ("source_file", "source_row")
 
 
 def unnamed_records(corrections: pl.DataFrame) -> pl.DataFrame:
-    """The corrections records (``_source_file`` and ``_source_row`` of each) that name no
-    record: a blank ``source_file``, or a ``source_row`` that is not a whole number."""
+    """The corrections records that name no record (``_source_file``, ``_source_row`` and why):
+    a line that could not be read, a blank ``source_file``, or a ``source_row`` that is not a
+    whole number. A record with every field blank (a spreadsheet's empty row) names nothing and is
+    skipped."""
+    columns = [name for name in corrections.columns if not name.startswith("_")]
     if corrections.is_empty():
-        return corrections.select("_source_file", "_source_row")
-    return corrections.filter(
-        (pl.col("source_file").str.strip_chars().replace("", None).is_null())
+        return corrections.select("_source_file", "_source_row", why=pl.lit(None, pl.String))
+    blank = pl.all_horizontal(pl.col(name).str.strip_chars().replace("", None).is_null() for name in columns)
+    unreadable = (
+        pl.col("_parse_error").is_not_null() if "_parse_error" in corrections.columns else pl.lit(False)
+    )
+    unnamed = (
+        pl.col("source_file").str.strip_chars().replace("", None).is_null()
         | _row_number(pl.col("source_row")).is_null()
-    ).select("_source_file", "_source_row")
+    )
+    return corrections.filter(unreadable | (unnamed & ~blank)).select(
+        "_source_file",
+        "_source_row",
+        why=pl.when(unreadable)
+        .then(pl.col("_parse_error") if "_parse_error" in corrections.columns else None)
+        .otherwise(pl.lit("names no record")),
+    )
 
 
 def named_records(corrections: pl.DataFrame) -> int:
@@ -36,7 +50,9 @@ def named_records(corrections: pl.DataFrame) -> int:
 
 
 def _row_number(text: pl.Expr) -> pl.Expr:
-    return text.str.strip_chars().cast(pl.Int64, strict=False)
+    """A whole number as text (``3``, `` 3 ``, ``+3``, ``3.0``: a float64 column of a Parquet
+    file written by pandas), else null."""
+    return text.str.strip_chars().str.replace(r"^(\+?\d+)\.0*$", "${1}").cast(pl.Int64, strict=False)
 
 
 def apply_corrections(records: pl.DataFrame, corrections: pl.DataFrame) -> tuple[pl.DataFrame, int]:

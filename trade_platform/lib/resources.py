@@ -58,9 +58,9 @@ class LandingZone(ConfigurableResource):
         else:  # each file's records on their own: another file's columns do not make up for them
             unnamed = unnamed_records(read.records)
             problems += [
-                f"{source}: line {row} names no record (corrections need the columns "
+                f"{source}, record at line or row {row}: {why} (corrections need the columns "
                 f"{', '.join(CORRECTION_KEYS)}, source_row a line or row number)"
-                for source, row in unnamed.head(PROBLEMS_NAMED).iter_rows()
+                for source, row, why in unnamed.head(PROBLEMS_NAMED).iter_rows()
             ]
             if unnamed.height > PROBLEMS_NAMED:
                 problems.append(f"{unnamed.height - PROBLEMS_NAMED} more such records")

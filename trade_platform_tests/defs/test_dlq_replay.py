@@ -99,8 +99,32 @@ def test_a_corrections_file_naming_no_record_fails_even_beside_a_good_one(platfo
     result = platform.run_job("replay_dlq", raise_on_error=False)
     assert not result.success
     [failure] = result.get_step_failure_events()
-    assert (
-        f"corrections/date={DAY}/b_bad.csv: line 2 names no record" in failure.step_failure_data.error.message
+    message = failure.step_failure_data.error.message
+    assert f"corrections/date={DAY}/b_bad.csv, record at line or row 2: names no record" in message
+
+
+def test_whole_number_rows_blank_spreadsheet_rows_and_parquet_rows_are_usable_corrections(platform: Platform):
+    land_rejects(platform)
+    platform.materialize()
+    folder = platform.landing / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(f"source_file,source_row,price\n{SOURCE}, 3.0 ,12.5\n,,\n")
+    pl.DataFrame(
+        {"source_file": [SOURCE], "source_row": [4.0], "timestamp": ["2026-11-20T11:00:00Z"]}
+    ).write_parquet(folder / "b.parquet")
+    platform.run_job("replay_dlq")
+    assert platform.read("trades_dlq")["_source_row"].to_list() == [5]
+
+
+def test_an_unreadable_corrections_line_fails_with_its_reason(platform: Platform):
+    land_rejects(platform)
+    folder = platform.landing / "corrections" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(f'source_file,source_row,price\n{SOURCE},3,"12.5\n')
+    result = platform.run_job("replay_dlq", raise_on_error=False)
+    [failure] = result.get_step_failure_events()
+    assert "a.csv, record at line or row 2: CSV record has an unterminated quote" in (
+        failure.step_failure_data.error.message
     )
 
 

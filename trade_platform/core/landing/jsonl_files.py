@@ -17,7 +17,9 @@ decoded on its own and its extras kept in ``EXTRAS``: cost stays linear in the l
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from typing import Any
 
 import polars as pl
@@ -45,6 +47,7 @@ NESTED_FIELD = "nested value in field(s)"
 BISECT_LINES = 64
 """A batch polars' decoder rejects is halved down to this many lines, then decoded line by line."""
 COLLAPSE_BATCH_LINES = 10_000
+"""Lines decoded one by one and collapsed together (many extra names): one batch's records held."""
 
 
 def jsonl_records(lines: pl.DataFrame) -> pl.DataFrame:
@@ -149,19 +152,24 @@ def _records(lines: pl.DataFrame) -> list[dict[str, Any]]:
 
 def canonical_numbers(numbers: set[str]) -> dict[str, str]:
     """Each JSON number as polars' decoder gives it as text (``1.10`` -> ``1.1``, ``1e2`` ->
-    ``100``), decoded together; one the decoder rejects (``1e400``, an overflow) keeps its text."""
-    if not numbers:
+    ``100``), decoded together; one that overflows a float (``1e400``), which the decoder rejects,
+    keeps its text."""
+    texts = [text for text in numbers if not math.isinf(float(text))]
+    if not texts:
         return {}
-    texts = list(numbers)
-    objects = pl.Series([f'{{"n":{text}}}' for text in texts])
     try:
-        decoded = objects.str.json_decode(pl.Struct({"n": pl.String})).struct.field("n").to_list()
-    except PARSE_ERRORS:
-        if len(texts) == 1:
-            return {}
-        half = len(texts) // 2
-        return canonical_numbers(set(texts[:half])) | canonical_numbers(set(texts[half:]))
-    return dict(zip(texts, decoded, strict=True))
+        return dict(zip(texts, _decoded_numbers(texts), strict=True))
+    except PARSE_ERRORS:  # not seen: any other number the decoder rejects keeps its text too
+        spelled = {}
+        for text in texts:
+            with contextlib.suppress(*PARSE_ERRORS):
+                spelled[text] = _decoded_numbers([text])[0]
+        return spelled
+
+
+def _decoded_numbers(texts: list[str]) -> list[str]:
+    objects = pl.Series([f'{{"n":{text}}}' for text in texts])
+    return objects.str.json_decode(pl.Struct({"n": pl.String})).struct.field("n").to_list()
 
 
 def _is_number(value: Any) -> bool:

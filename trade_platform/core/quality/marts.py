@@ -96,9 +96,8 @@ def candle_reports(
 
 
 def differing_candles(ohlcv: pl.LazyFrame, validated: pl.LazyFrame, intervals: Sequence[str]) -> pl.DataFrame:
-    """One day's stored candles that differ from ``marts.ohlcv`` of its validated trades (prices
-    and counts exactly, volume and vwap within ``RELATIVE_TOLERANCE``), or that only one side has:
-    their keys, sorted."""
+    """One day's stored candles that differ from ``marts.ohlcv`` of its validated trades (any
+    value beyond ``RELATIVE_TOLERANCE``), or that only one side has: their keys, sorted."""
     expected = marts.ohlcv(validated, intervals).lazy()
     joined = ohlcv.select(*CANDLE_KEY, *CANDLE_VALUES).join(
         expected.select(*CANDLE_KEY, *CANDLE_VALUES),
