@@ -17,6 +17,7 @@ from trade_platform import setting_values as values
 from trade_platform.core.alerts.targets import AlertTargets
 from trade_platform.core.iceberg import IcebergTableSettings
 from trade_platform.core.pseudonymise import DEVELOPMENT_KEY, PiiKey
+from trade_platform.core.storage import without_credentials
 from trade_platform.kafka_settings import KAFKA_VARIABLES, KafkaSettings
 
 LANDING_URL_ENV = "TRADE_PLATFORM_LANDING_URL"
@@ -236,5 +237,5 @@ class _Env:
             return default
         try:
             return parse(text)
-        except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from None
+        except ValueError as exc:  # a URL's user:password@ never reaches a message
+            raise ValueError(f"{name}: {without_credentials(str(exc))}") from None

@@ -64,3 +64,30 @@ def test_no_command_prints_beta_or_preview_warnings_of_the_code_location(command
     output = completed.stdout + completed.stderr
     assert completed.returncode in (0, 1), output[-2000:]
     assert "BetaWarning" not in output and "PreviewWarning" not in output, output[-2000:]
+
+
+def test_a_variable_set_wrong_is_one_line_naming_it_and_exit_2(capsys, monkeypatch):
+    monkeypatch.setenv("TRADE_PLATFORM_OHLCV_INTERVALS", "7m")
+    assert main(["sql", "select 1"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "trade-platform: TRADE_PLATFORM_OHLCV_INTERVALS: '7m' does not divide a day (86400 s) exactly\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [
+        ("--trades-per-day", "-5"),
+        ("--symbols", "0"),
+        ("--bad-fraction", "1.5"),
+        ("--days", "0"),
+        ("--landing", "g/*"),
+    ],
+)
+def test_generate_refuses_an_argument_out_of_range_naming_it(capsys, option, bad):
+    with pytest.raises(SystemExit) as exited:
+        main(["generate", option, bad])
+    assert exited.value.code == 2
+    assert f"argument {option}: must" in capsys.readouterr().err

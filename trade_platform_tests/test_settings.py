@@ -95,6 +95,21 @@ def test_a_bad_value_is_a_clear_error_naming_its_variable(name: str, bad: str):
         Settings.from_env({name: bad})
 
 
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("TRADE_PLATFORM_LAKE_URL", "s3://AKIAFAKE:s3cr3t@bucket/x"),
+        ("TRADE_PLATFORM_LANDING_URL", "gs://user:s3cr3t@bucket/x"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "sasl_ssl://user:s3cr3t@host:9092"),
+        ("TRADE_PLATFORM_UI_URL", "ftp://user:s3cr3t@ui.example.com"),
+    ],
+)
+def test_a_bad_url_is_named_without_its_credentials(name: str, bad: str):
+    with pytest.raises(ValueError, match=name) as raised:
+        Settings.from_env({name: bad})
+    assert "s3cr3t" not in str(raised.value) and "***@" in str(raised.value)
+
+
 def test_the_error_rate_may_not_be_below_the_warning_rate():
     with pytest.raises(ValueError, match="TRADE_PLATFORM_DLQ_ERROR_RATE .* must be at least"):
         Settings.from_env({"TRADE_PLATFORM_DLQ_WARN_RATE": "0.3", "TRADE_PLATFORM_DLQ_ERROR_RATE": "0.1"})

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import date, timedelta
 
+from trade_platform import setting_values as values
 from trade_platform.kafka_settings import KAFKA_BOOTSTRAP_SERVERS_ENV, KAFKA_TOPIC_ENV
 from trade_platform.settings import (
     LANDING_URL_ENV,
@@ -39,19 +41,46 @@ def add_day_arguments(command: argparse.ArgumentParser, current: Settings) -> ar
     command.add_argument(
         "--end", type=date.fromisoformat, default=yesterday, help="last day (UTC, YYYY-MM-DD): yesterday"
     )
-    command.add_argument("--days", type=int, default=7, help="number of days ending at --end")
-    command.add_argument("--trades-per-day", type=int, default=20_000, help="records generated per day")
-    command.add_argument("--symbols", type=int, default=8, help="distinct symbols traded")
     command.add_argument(
-        "--bad-fraction", type=float, default=0.01, help="share of records made bad (every DLQ code's kind)"
+        "--days", type=_checked(values.integer(1, 36_500)), default=7, help="number of days ending at --end"
+    )
+    command.add_argument(
+        "--trades-per-day",
+        type=_checked(values.integer(1, 10**9)),
+        default=20_000,
+        help="records generated per day",
+    )
+    command.add_argument(
+        "--symbols", type=_checked(values.integer(1, 100_000)), default=8, help="distinct symbols traded"
+    )
+    command.add_argument(
+        "--bad-fraction",
+        type=_checked(values.decimal(0.0, 1.0)),
+        default=0.01,
+        help="share of records made bad (every DLQ code's kind)",
     )
     command.add_argument(
         "--seed", type=int, default=42, help="random seed: the same seed gives the same files"
     )
     command.add_argument(
-        "--landing", default=current.landing_url, help=f"landing URL (env {LANDING_URL_ENV})"
+        "--landing",
+        type=_checked(values.location),
+        default=current.landing_url,
+        help=f"landing URL (env {LANDING_URL_ENV})",
     )
     return command
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """A setting's parser as an argparse type: its message, not argparse's "invalid value"."""
+
+    def check(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return check
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> int:
@@ -63,8 +92,6 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Sett
 
 
 def chosen_days(parser: argparse.ArgumentParser, args: argparse.Namespace, current: Settings) -> list[date]:
-    if args.days < 1:
-        parser.error("--days must be at least 1")
     days = [args.end - timedelta(days=offset) for offset in reversed(range(args.days))]
     if days[0] < current.start_date:
         parser.error(f"--end/--days reach before {START_DATE_ENV}={current.start_date}")

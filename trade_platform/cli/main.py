@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trade-platform", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('trade-platform')}")
     subcommands = Subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    current = Settings.from_env()
+    try:
+        current = Settings.from_env()
+    except ValueError as exc:  # a variable set wrong: one line naming it, no traceback
+        print(f"trade-platform: {exc}", file=sys.stderr)
+        return 2
     for command in COMMANDS:
         subparser = command.add_parser(subcommands, current)
         subparser.set_defaults(run=command.run, subparser=subparser)

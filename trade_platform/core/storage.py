@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,14 @@ from typing import BinaryIO
 import aiohttp
 import botocore.exceptions
 from upath import UPath
+
+_CREDENTIALS = re.compile(r"(://)[^/@\s'\"]*@")
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with each URL's user and password (``s3://key:secret@bucket``,
+    ``sasl_ssl://user:pass@host``) shown as ``***``: for messages that quote a value."""
+    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 class StorageError(Exception):

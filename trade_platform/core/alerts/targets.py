@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from trade_platform.core.storage import without_credentials
+
 DEFAULT_UI_URL = "http://127.0.0.1:3000"
 _HOST_PORT = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _ADDRESS = re.compile(r"[^@\s,<>\"()\[\];:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
@@ -48,7 +50,7 @@ class AlertTargets:
             try:
                 parsed[name] = parse(text) if text else None
             except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+                raise ValueError(f"{name}: {without_credentials(str(exc))}") from None
         return cls(
             webhook_url=parsed[webhook_name],
             smtp_url=parsed[smtp_name],
