@@ -52,7 +52,7 @@ def test_version(capsys):
     [
         ["dagster", "asset", "list", "-m", "trade_platform.definitions"],
         ["dg", "list", "defs"],
-        ["trade-platform", "trace", "nothing", "--lake", "/nonexistent/lake"],
+        ["trade-platform", "trace", "nothing", "--lake", "/"],
     ],
     ids=["dagster", "dg", "trade-platform"],
 )
@@ -91,3 +91,11 @@ def test_generate_refuses_an_argument_out_of_range_naming_it(capsys, option, bad
         main(["generate", option, bad])
     assert exited.value.code == 2
     assert f"argument {option}: must" in capsys.readouterr().err
+
+
+def test_trace_of_a_lake_that_is_not_there_is_exit_2_not_a_trade_never_seen(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    for lake in (tmp_path / "missing", tmp_path / "file"):
+        assert main(["trace", "T-1", "--lake", str(lake)]) == 2
+        assert f"trace: no lake at {lake}" in capsys.readouterr().err
+    assert main(["trace", "T-1", "--lake", str(tmp_path)]) == 1  # a lake without the trade

@@ -67,6 +67,10 @@ def trace(
     """Every record of ``trade_id`` in the lake (its Parquet folders, or its Iceberg tables) of
     ``day`` only, when given, in day, file and row order; ``landing_url``'s corrections folders
     are read for the corrections naming them."""
+    if isinstance(lake_url, str):
+        with _reading(lake_url):
+            if not UPath(lake_url).is_dir():  # a mistyped lake is not a trade never seen
+                raise TraceError(f"no lake at {lake_url}: not a folder, or nothing stored under it")
     wanted = trade_id.strip()
     received = pl.col("trade_id").str.strip_chars() == wanted
     raw = _matching(lake_url, RAW_TRADES, day, received)
