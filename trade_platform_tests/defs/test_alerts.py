@@ -4,6 +4,8 @@ partition and linking to the UI, and none twice."""
 
 from __future__ import annotations
 
+import re
+import socket
 from datetime import UTC, date, datetime
 
 import pytest
@@ -142,3 +144,22 @@ def test_a_tick_out_of_time_stops_inside_a_run_and_the_next_goes_on_without_repe
     assert progress[4].after > start.after and progress[4].done == 0 and progress[5] == progress[4]
     headlines = [text.splitlines()[0] for text in hook.texts()]
     assert len(headlines) == len(set(headlines)) == 4
+
+
+def test_an_alert_that_could_not_be_delivered_is_not_counted_as_delivered(tmp_path, landing, instance):
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    targets = AlertTargets(webhook_url=f"http://127.0.0.1:{closed}/hook", ui_url=UI)
+    gates = QualityGates(dlq_warn_rate=0.0, dlq_error_rate=0.0)  # the corrupt file's DLQ rate fails
+    defs = build_defs(settings_for(landing, tmp_path / "lake", alerts=targets, gates=gates))
+    repository = defs.get_repository_def()
+    sensor = repository.get_sensor_def("check_failure_alert_sensor")
+    first = sensor.evaluate_tick(build_sensor_context(instance, repository_def=repository))
+    defs.resolve_job_def("trades_daily_job").execute_in_process(
+        partition_key=DAY, instance=instance, raise_on_error=False
+    )
+    tick = sensor.evaluate_tick(
+        build_sensor_context(instance, cursor=first.cursor, repository_def=repository)
+    )
+    assert re.fullmatch(r"0 alert\(s\) delivered, [1-9]\d* not delivered \(see the log\)", tick.skip_message)

@@ -64,18 +64,20 @@ def build_check_failure_alert_sensor(targets: AlertTargets) -> SensorDefinition:
         if context.cursor is None:
             context.update_cursor(Cursor.now(context.instance).serialize())
             return SkipReason("alerting on the check evaluations of runs that finish from now on")
-        started, sent = time.monotonic(), 0
+        started, sent, undelivered = time.monotonic(), 0, 0
         for failed, cursor in failed_checks(context.instance, Cursor.parse(context.cursor)):
             if failed:
-                deliver(
-                    check_alert(failed.evaluation, failed.run_id, failed.tags, targets.ui_url),
-                    targets,
-                    context.log,
-                )
-                sent += 1
+                alert = check_alert(failed.evaluation, failed.run_id, failed.tags, targets.ui_url)
+                if deliver(alert, targets, context.log):
+                    sent += 1
+                else:
+                    undelivered += 1
             context.update_cursor(cursor.serialize())
             if time.monotonic() - started > TICK_BUDGET_SECONDS:
                 break
-        return SkipReason(f"{sent} alert(s) sent")
+        return SkipReason(
+            f"{sent} alert(s) delivered"
+            + (f", {undelivered} not delivered (see the log)" if undelivered else "")
+        )
 
     return check_failure_alert_sensor
