@@ -5,6 +5,8 @@ cost grow with the square of its file count, so a run reads only the added files
 provably gives what a full re-run would:
 - every file the day's last run read is still there, unchanged (size and version), and so are
   the corrections files (none added, none changed, none removed);
+- no added file is one the stored day already holds (a file removed, replayed from the lake,
+  then landed again);
 - each stored partition holds the rows its recorded materialization counted (a run killed
   between publishing ``raw_trades`` and recording it leaves a partition that already holds the
   added files' records);
@@ -145,6 +147,8 @@ def stored_day(
     }
     read_paths = {f.path for f in read}
     sources = read_paths | set(records_by_file) | set(unreadable_errors)
+    if any(f.relative_path in sources for f in added):  # a file back after it was replayed from the lake
+        return None
     with storage_errors("read", f"the stored validated_trades partition of {day}"):
         accepted = validated.select("trade_id").collect().to_series()
         validated_by_file = dict(validated.group_by("_source_file").len().collect().iter_rows())

@@ -169,6 +169,19 @@ def test_a_partition_published_by_a_run_killed_before_recording_it_reads_the_day
     assert_same_lake(platform, once, INGESTED)
 
 
+def test_a_file_landed_again_after_it_was_replayed_from_the_lake_is_read_once(platform: Platform, tmp_path):
+    write_csv(platform.day_dir() / "b.csv", [trade("T-1")])
+    write_csv(platform.day_dir() / "c.csv", [trade("T-2"), trade("T-3")])
+    ingest(platform)
+    kept = (platform.day_dir() / "c.csv").read_bytes()
+    (platform.day_dir() / "c.csv").unlink()
+    ingest(platform)  # c.csv's records replayed from the stored raw_trades
+    (platform.day_dir() / "c.csv").write_bytes(kept)
+    ingest(platform)
+    assert files_read(platform) == 2
+    assert_same_lake(platform, full_run_of(platform, tmp_path, ingest)[0], INGESTED)
+
+
 def test_a_dlq_replay_or_a_full_rerun_tag_reads_the_day_whole(platform: Platform):
     write_csv(platform.day_dir() / "a.csv", [trade("T-1")])
     ingest(platform)
