@@ -37,6 +37,12 @@ FILE_READER = re.compile(r"(?:read|scan)_\w+", re.IGNORECASE)
 """The names of polars SQL's file and URL table functions: read_csv, read_parquet, read_ipc,
 read_json and read_ndjson in polars 2.1, and any reader it may add (``tables_read``)."""
 
+WRITING = re.compile(
+    r"(?:\s|--[^\n]*\n?|/\*.*?\*/|\()*(delete|truncate|create|drop|insert|update|copy|alter|merge)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+"""A statement that would change a table (after any comments and opening parentheses)."""
+
 
 class QueryError(Exception):
     """A statement failed (SQL, a column or table, the data or the storage): a one-line message."""
@@ -124,6 +130,9 @@ def tables_read(statement: str) -> list[str]:
     it) in every FROM and JOIN, CTEs and subqueries included. A statement calling a file reader
     such as ``read_csv('/any/path')`` is refused before anything runs: the command reads the lake
     and nothing else, though polars would read any file or URL with the platform's credentials."""
+    verb = WRITING.match(statement)
+    if verb:  # polars would run it on an in-memory copy and print an empty result: as if it worked
+        raise QueryError(f"{verb[1].upper()}: the lake's tables are read-only; only queries run")
     with query_errors():
         named = PySQLContext.table_identifiers(statement, include_schema=False, unique=True)
     readers = sorted({name for name in named if FILE_READER.fullmatch(name)})

@@ -250,6 +250,25 @@ def test_statements_reading_files_or_urls_are_refused_on_a_local_lake(lake: Path
     assert (text.returncode, text.stdout) == (0, "s\nread_csv('x')\n"), text.stderr
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM ohlcv",
+        "truncate ohlcv",
+        "/* one */ CREATE TABLE t AS SELECT 1",
+        "-- a comment\nDROP TABLE ohlcv",
+        "(INSERT INTO ohlcv SELECT * FROM ohlcv)",
+    ],
+)
+def test_statements_that_would_change_a_table_are_refused_not_run_on_a_copy(lake: Path, statement: str):
+    completed = sql(statement, lake=lake)
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr.endswith(": the lake's tables are read-only; only queries run\n"), (
+        completed.stderr
+    )
+    assert sql("SELECT 'delete' AS d FROM ohlcv LIMIT 1", "--csv", lake=lake).stdout == "d\ndelete\n"
+
+
 def test_statements_reading_files_or_urls_are_refused_on_an_s3_lake(lake: Path, s3: S3):
     bucket, other = s3.new_bucket(), s3.new_bucket()
     client = boto3.client("s3")
