@@ -45,8 +45,15 @@ def named_records(corrections: pl.DataFrame) -> int:
     """How many distinct records the corrections name."""
     if corrections.is_empty() or not set(KEYS) <= set(corrections.columns):
         return 0
-    keys = corrections.select(pl.col("source_file").str.strip_chars(), _row_number(pl.col("source_row")))
-    return keys.drop_nulls().unique().height
+    return corrections.select(*_named_record()).drop_nulls().unique().height
+
+
+def _named_record() -> tuple[pl.Expr, pl.Expr]:
+    """The record a correction names, as the DLQ's ``_source_file`` and ``_source_row``."""
+    return (
+        pl.col("source_file").str.strip_chars().alias("_source_file"),
+        _row_number(pl.col("source_row")).alias("_source_row"),
+    )
 
 
 def _row_number(text: pl.Expr) -> pl.Expr:
@@ -69,8 +76,7 @@ def apply_corrections(records: pl.DataFrame, corrections: pl.DataFrame) -> tuple
     fields = [name for name in LANDING_FIELDS if name in corrections.columns]
     latest = (
         corrections.select(
-            pl.col("source_file").str.strip_chars().alias("_source_file"),
-            _row_number(pl.col("source_row")).alias("_source_row"),
+            *_named_record(),
             *(pl.col(name).str.strip_chars().replace("", None).alias(f"_fix_{name}") for name in fields),
         )
         .drop_nulls(["_source_file", "_source_row"])

@@ -37,7 +37,7 @@ from trade_platform.core.storage import storage_errors
 from trade_platform.lib import io_manager
 from trade_platform.lib.dagster_types import validate_rows
 from trade_platform.lib.io_manager import refuse_if_canceled, refuse_rows_outside
-from trade_platform.lib.lake import METADATA_LOCATION, SNAPSHOT_ID, Lake
+from trade_platform.lib.lake import METADATA_LOCATION, ROW_COUNT, SNAPSHOT_ID, Lake
 from trade_platform.lib.policies import StepSettings
 
 RUN_ID_PROPERTY = "trade-platform.run-id"
@@ -113,7 +113,7 @@ def commit_days(
 def partition_metadata(where: str, rows: int, committed: Committed) -> dict[str, Any]:
     """A partition's materialization metadata: its rows, the table, the run's snapshot."""
     return {
-        "dagster/row_count": rows,
+        ROW_COUNT: rows,
         "table": where,
         SNAPSHOT_ID: committed.snapshot_id,
         METADATA_LOCATION: MetadataValue.path(committed.metadata_location),

@@ -47,7 +47,7 @@ from trade_platform.core.storage import (
     storage_errors,
 )
 from trade_platform.lib.dagster_types import validate_rows
-from trade_platform.lib.lake import Lake
+from trade_platform.lib.lake import ROW_COUNT, Lake
 from trade_platform.lib.policies import StepSettings
 
 WRITE_THREADS = 2
@@ -106,7 +106,7 @@ class ParquetLakeUPathIOManager(UPathIOManager):
                 # per partition would be one more event store write each (a quarter of a long
                 # backfill's bookkeeping).
                 context.step_context.add_asset_metadata(
-                    {"dagster/row_count": rows, "path": MetadataValue.path(str(path))},
+                    {ROW_COUNT: rows, "path": MetadataValue.path(str(path))},
                     asset_key=context.asset_key,
                     partition_key=key,
                 )

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from trade_platform.core.iceberg.catalog import IcebergTables
 
 ICEBERG = "iceberg"
+ROW_COUNT = "dagster/row_count"
+"""Every partition's materialization metadata: the rows written (Dagster's own key, shown in the UI)."""
 SNAPSHOT_ID = "snapshot_id"
 METADATA_LOCATION = "metadata_location"
 """An Iceberg partition's materialization metadata: the snapshot its run committed and that

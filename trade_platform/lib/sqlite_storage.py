@@ -10,9 +10,9 @@ migrations and queries stay Dagster's, so an instance created with Dagster's def
 same history. What kept connections change is handled here: the UI's live run logs are polled
 (events stay in the write-ahead log until a checkpoint, so Dagster's watcher of the database file
 would not wake), a forked child closes the connections it inherited, and a file deleted by
-another process (a wipe) is opened anew. ``embedded_instance_config`` is the instance every command of the repository, the tests and the
-benchmarks use (docs/configuration.md, "The instance"); the production instance is PostgreSQL's
-(deploy/dagster.yaml).
+another process (a wipe) is opened anew. ``embedded_instance_config`` is the instance every
+command of the repository, the tests and the benchmarks use (docs/configuration.md, "The
+instance"); the production instance is PostgreSQL's (deploy/dagster.yaml).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from trade_platform.core.storage import storage_errors
 from trade_platform.defs.analytics.runner import UNIQUE_ID, dbt_build
 from trade_platform.defs.analytics.translator import LakeTranslator
 from trade_platform.lib.io_manager import refuse_if_canceled, write_parquet_atomically
-from trade_platform.lib.lake import ICEBERG, Lake
+from trade_platform.lib.lake import ICEBERG, ROW_COUNT, Lake
 from trade_platform.lib.partition_locks import holding_days
 from trade_platform.lib.partitioned_checks import Verdict, evaluate_per_partition, latest_materializations
 from trade_platform.lib.policies import StepSettings
@@ -115,7 +115,7 @@ def _write_parquet(context: AssetExecutionContext, lake: Lake, key: AssetKey, ro
         with storage_errors("write", str(path)):
             written = write_parquet_atomically(part, path, before_publish=not_canceled)
         context.add_asset_metadata(
-            {"dagster/row_count": written, "path": MetadataValue.path(str(path))},
+            {ROW_COUNT: written, "path": MetadataValue.path(str(path))},
             asset_key=key,
             partition_key=day,
         )

@@ -22,9 +22,9 @@ from trade_platform.core.landing.files import LandingFile
 from trade_platform.core.names import RAW_TRADES, TRADES_DLQ, VALIDATED_TRADES
 from trade_platform.defs.ingest.jobs import replay_dlq_job
 from trade_platform.defs.ingest.metadata import CORRECTED_RECORDS, recorded_corrections, recorded_read
+from trade_platform.lib.lake import ROW_COUNT
 
 FULL_RERUN_TAG = "trade_platform/full_rerun"
-ROW_COUNT = "dagster/row_count"
 
 
 def stored_increment(

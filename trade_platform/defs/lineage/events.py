@@ -41,7 +41,7 @@ from trade_platform.core.lake_layout import day_folder
 from trade_platform.defs.ingest.metadata import CORRECTIONS_FILES, LANDING_FILES
 from trade_platform.defs.lineage.datasets import PartitionFile, lake_datasets, read_files
 from trade_platform.lib.dagster_private import is_reserved_asset_job_name
-from trade_platform.lib.lake import METADATA_LOCATION
+from trade_platform.lib.lake import METADATA_LOCATION, ROW_COUNT
 
 NAMESPACE = "trade_platform"
 PRODUCER = "https://github.com/trade-platform/trade_platform"
@@ -190,7 +190,7 @@ def _materialized(instance: DagsterInstance, run_id: str) -> list[PartitionFile]
 
 def _partition_file(materialization) -> PartitionFile:
     metadata = materialization.metadata
-    path, rows = metadata.get("path"), metadata.get("dagster/row_count")
+    path, rows = metadata.get("path"), metadata.get(ROW_COUNT)
     path, table = path and str(path.value), None
     if METADATA_LOCATION in metadata:  # an Iceberg table: the day's data folder in the table's location
         table = str(metadata[METADATA_LOCATION].value).rsplit("/metadata/", 1)[0]
